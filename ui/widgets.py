@@ -1,0 +1,78 @@
+"""Widgets every page shares: model choice, the prompt that follows the user, errors, settings."""
+
+from __future__ import annotations
+
+import os
+
+import streamlit as st
+
+import core
+from core.models import DEFAULT_MODEL
+from ui import cache
+
+CUSTOM = "Other: local folder or hub id…"
+DEFAULT_PROMPT = "The capital of France is Paris. The capital of Germany is"
+
+
+def default_model() -> str:
+    """The model a new session starts on; LLM_LENS_MODEL overrides it (tests use tiny models)."""
+    return os.environ.get("LLM_LENS_MODEL") or DEFAULT_MODEL
+
+
+def model_selector() -> str:
+    """Sidebar choice of model; returns the name or path to load."""
+    options = list(dict.fromkeys([default_model(), *core.list_models(), CUSTOM]))
+    choice = st.sidebar.selectbox(
+        "Model", options, key="model_choice", persist_state="session",
+        help="Both bundled models run offline. A local folder or a hub id (online only) works too.",
+    )
+    if choice != CUSTOM:
+        return choice
+    custom = st.sidebar.text_input(
+        "Model folder or hub id", key="model_custom", persist_state="session",
+        placeholder="/path/to/model or org/model",
+    )
+    return custom.strip() or default_model()
+
+
+def current_model() -> core.LoadedModel:
+    """Load (once per process) the model chosen in the sidebar, showing progress; stop on error."""
+    name = st.session_state.get("model_name") or default_model()
+    loaded = st.session_state.setdefault("models_seen", set())
+    try:
+        if name in loaded:
+            return cache.get_model(name)
+        with st.status(f"Loading {name}…", expanded=True) as status:
+            bar = st.progress(0.0)
+            model = cache.get_model(name, _progress=lambda f, msg: bar.progress(f, text=msg))
+            status.update(label=f"{model.info.name} loaded", state="complete", expanded=False)
+    except ValueError as error:
+        st.error(str(error))
+        st.stop()
+    loaded.add(name)
+    return model
+
+
+def prompt_input(label: str = "Prompt", height: int = 110) -> str:
+    """The shared prompt box: the same text follows the user from page to page."""
+    return st.text_area(
+        label, value=DEFAULT_PROMPT, key="prompt", height=height, persist_state="session",
+        help="Typed once, it follows you to the other pages. Ctrl+Enter applies it.",
+    )
+
+
+def show_error(error: Exception) -> None:
+    """A bad-input message from core/, shown as a warning that names the limit."""
+    st.warning(str(error), icon="⚠️")
+
+
+def model_card(info: core.ModelInfo) -> None:
+    """Key facts of the loaded model as metrics (readable on a projector)."""
+    st.markdown(f"**{info.name}** · {info.architecture} · {info.kind}-only · {info.description}")
+    cols = st.columns(6)
+    cols[0].metric("Layers", info.layers)
+    cols[1].metric("Heads", info.heads, help=f"{info.kv_heads} key/value heads")
+    cols[2].metric("d_model", info.d_model)
+    cols[3].metric("Vocabulary", f"{info.vocab_size:,}")
+    cols[4].metric("Context", f"{info.context_window:,}")
+    cols[5].metric("Parameters", f"{info.parameters / 1e6:,.1f} M", help=f"{info.parameters:,} in {info.dtype}")
