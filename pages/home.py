@@ -15,7 +15,14 @@ st.subheader("What each page teaches")
 st.markdown(
     "\n".join(
         [
-            "- **Home**: the model you are inspecting, and where to start.",
+            "- **Tokens**: how your text becomes token ids, and what fits in the context window.",
+            "- **Embeddings**: the vector each token becomes, and how context moves it layer by layer.",
+            "- **Attention**: every layer and head's attention map (self-attention, multi-head).",
+            "- **Generation**: next-word prediction, and how greedy, temperature, top-k and top-p choose.",
+            "- **Prompt strategies**: zero-, one- and few-shot prompts side by side, then scored.",
+            "- **RNN vs Transformer**: why attention replaced recurrence, computed live.",
+            "- **Model size**: parameters by component and the memory a model needs.",
+            "- **Lifecycle**: from picking a model to fine-tuning and deploying it, measured.",
         ]
     )
 )
