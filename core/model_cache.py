@@ -12,6 +12,7 @@ from pathlib import Path
 from urllib.parse import urlparse
 
 import torch
+from safetensors import SafetensorError
 from transformers import AutoConfig, AutoModel, AutoModelForCausalLM, AutoTokenizer
 
 Progress = Callable[[float, str], None]
@@ -92,7 +93,7 @@ def load_gguf_cached(gguf_path: Path, report: Progress) -> tuple[torch.nn.Module
         try:
             report(0.2, "Loading the cached model…")
             return load_folder(str(target), report)
-        except (OSError, ValueError, RuntimeError):
+        except (OSError, ValueError, RuntimeError, SafetensorError):
             shutil.rmtree(target, ignore_errors=True)  # corrupt copy: rebuild below
     return convert_gguf(gguf_path, target, report)
 
