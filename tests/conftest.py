@@ -75,6 +75,14 @@ def app_env(tiny_llama_path, monkeypatch):
     return tiny_llama_path
 
 
+@pytest.fixture
+def make_app(app_env):
+    """An AppTest of the whole app (page list, sidebar) on the tiny Llama; switch_page to a page."""
+    from streamlit.testing.v1 import AppTest
+
+    return lambda: AppTest.from_file(str(ROOT / "app.py"), default_timeout=90)
+
+
 def pytest_collection_modifyitems(items):
     for item in items:
         if "browser" in item.path.parts:

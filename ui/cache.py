@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 
 import streamlit as st
@@ -11,9 +12,19 @@ from core.analysis import MAX_ANALYZE_TOKENS
 
 
 @st.cache_resource(show_spinner=False, max_entries=3)
+def _model_slot(name: str) -> dict:
+    # A per-name holder, so loading runs outside the cached function and can drive a progress
+    # bar the page owns (cached functions may not update elements created outside them).
+    return {"lock": threading.Lock()}
+
+
 def get_model(name: str, _progress: Callable[[float, str], None] | None = None) -> core.LoadedModel:
-    """The loaded model, shared read-only by every session."""
-    return core.load_model(name, progress=_progress)
+    """The loaded model, loaded once per process and shared read-only by every session."""
+    slot = _model_slot(name)
+    with slot["lock"]:  # two sessions asking at once load the model once
+        if "model" not in slot:
+            slot["model"] = core.load_model(name, progress=_progress)
+    return slot["model"]
 
 
 @st.cache_resource(show_spinner=False, max_entries=32)
