@@ -9,7 +9,7 @@ import pandas as pd
 import streamlit as st
 
 import core
-from core import attention_stats
+from core import attention_stats, embeddings, tokenizers_compare
 from core.analysis import MAX_ANALYZE_TOKENS
 from viz import bertviz_offline
 
@@ -85,3 +85,104 @@ def get_bertviz_html(model_name: str, text: str, view: str, layers: tuple[int, .
     """bertviz HTML built once per input: each build has a fresh random id, which reloads the frame."""
     analysis = get_bertviz_analysis(model_name, text)
     return bertviz_offline.bertviz_html(view, analysis.attention, analysis.tokens.labels, layers)
+
+
+# Tokens and Embeddings pages: tokenizers compared, chat template, context fit, vectors.
+def _comparison_tokenizers(model_name: str) -> dict[str, object]:
+    """The current model's tokenizer first, then the bundled models' (loaded alone, without weights)."""
+    tokenizers = {model_name: get_model(model_name).tokenizer}
+    for name in core.list_models():
+        tokenizers.setdefault(name, get_tokenizer(name))
+    return tokenizers
+
+
+@st.cache_resource(show_spinner=False, max_entries=4)
+def get_tokenizer(name: str) -> object:
+    """A bundled model's tokenizer alone, read once per process (read-only, shared)."""
+    return tokenizers_compare.load_tokenizer(name)
+
+
+@st.cache_resource(show_spinner=False, max_entries=16)
+def get_tokenizer_comparison(model_name: str, text: str) -> tuple[tokenizers_compare.TokenizerView, ...]:
+    """The text through the model's, the bundled and the two OpenAI tokenizers."""
+    return tokenizers_compare.compare_tokenizers(text, _comparison_tokenizers(model_name))
+
+
+@st.cache_resource(show_spinner=False, max_entries=4)
+def get_language_costs(model_name: str) -> tuple[tuple[str, ...], tuple[str, ...], object]:
+    """Token counts of one sentence in several languages per tokenizer (languages, names, counts)."""
+    return tokenizers_compare.language_costs(_comparison_tokenizers(model_name))
+
+
+@st.cache_resource(show_spinner=False, max_entries=16)
+def get_chat_wrap(model_name: str, text: str) -> tokenizers_compare.ChatWrap | None:
+    """Text wrapped by the model's chat template and tokenized; None without a template."""
+    return tokenizers_compare.chat_wrap(get_model(model_name), text)
+
+
+@st.cache_resource(show_spinner=False, max_entries=32)
+def get_context_fit(model_name: str, text: str, reserved: int, side: str) -> tokenizers_compare.ContextFit:
+    """Prompt + chat-template overhead + reserved answer tokens against the context window."""
+    model = get_model(model_name)
+    tokens = get_tokens(model_name, text)
+    wrap = get_chat_wrap(model_name, text)
+    overhead = wrap.overhead if wrap is not None else int(tokens.special.sum())
+    return tokenizers_compare.context_fit(tokens, overhead, reserved, model.info.context_window, side)
+
+
+@st.cache_resource(show_spinner=False, max_entries=8)
+def get_token_states(model_name: str, text: str) -> embeddings.TokenStates:
+    """Static embeddings and every layer's hidden states for the text (one forward pass)."""
+    return embeddings.embed_text(get_model(model_name), text)
+
+
+@st.cache_resource(show_spinner=False, max_entries=3)
+def get_vocab_norms(model_name: str) -> object:
+    """(vocab,) input-embedding lengths, computed once per model for nearest-neighbour search."""
+    return embeddings.vocab_norms(get_model(model_name))
+
+
+@st.cache_resource(show_spinner=False, max_entries=64)
+def get_neighbours(model_name: str, token_id: int, k: int) -> embeddings.Neighbours:
+    """Top-k vocabulary neighbours of one token by cosine similarity."""
+    return embeddings.nearest_neighbours(get_model(model_name), token_id, k, get_vocab_norms(model_name))
+
+
+@st.cache_resource(show_spinner=False, max_entries=8)
+def get_position_embeddings(model_name: str, n_positions: int) -> object:
+    """(pos, d_model) learned position vectors, or None for rotary models."""
+    return embeddings.position_embeddings(get_model(model_name), n_positions)
+
+
+@st.cache_resource(show_spinner=False, max_entries=16)
+def get_projection(model_name: str, text: str, layer: int, dims: int) -> embeddings.Projection:
+    """PCA of the text's vectors at a layer (-1 = static token embeddings)."""
+    states = get_token_states(model_name, text)
+    vectors = states.embeddings if layer < 0 else states.hidden_states[layer]
+    return embeddings.pca(vectors, dims)
+
+
+@st.cache_resource(show_spinner=False, max_entries=16)
+def get_sentence_embeddings(model_name: str, sentences: tuple[str, ...]) -> embeddings.SentenceEmbeddings:
+    """Mean-pooled sentence vectors and their similarity matrix."""
+    return embeddings.sentence_embeddings(get_model(model_name), sentences)
+
+
+@st.cache_resource(show_spinner=False, max_entries=16)
+def get_similarity(model_name: str, text: str, layer: int) -> object:
+    """(pos, pos) cosine similarity of the text's vectors at a layer (-1 = static token embeddings)."""
+    states = get_token_states(model_name, text)
+    return embeddings.cosine_matrix(states.embeddings if layer < 0 else states.hidden_states[layer])
+
+
+@st.cache_resource(show_spinner=False, max_entries=8)
+def get_repeated_similarity(model_name: str, text: str) -> dict:
+    """{(pos_a, pos_b): (layer+1,) cosine} for every pair of positions holding the same token."""
+    states = get_token_states(model_name, text)
+    return embeddings.repeated_token_similarity(states.tokens.ids, states.hidden_states)
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def get_word_token(model_name: str, word: str) -> int:
+    """The id of a word that is exactly one token; ValueError naming the split otherwise."""
+    return embeddings.single_token_id(get_model(model_name), word)

