@@ -9,7 +9,7 @@ import pandas as pd
 import streamlit as st
 
 import core
-from core import attention_stats, embeddings, tokenizers_compare
+from core import attention_stats, embeddings, lens, prediction, tokenizers_compare
 from core.analysis import MAX_ANALYZE_TOKENS
 from viz import bertviz_offline
 
@@ -186,3 +186,23 @@ def get_repeated_similarity(model_name: str, text: str) -> dict:
 def get_word_token(model_name: str, word: str) -> int:
     """The id of a word that is exactly one token; ValueError naming the split otherwise."""
     return embeddings.single_token_id(get_model(model_name), word)
+
+
+@st.cache_resource(show_spinner=False, max_entries=16)
+def get_generation_stream(
+    model_name: str, prompts: tuple[str, ...], settings: core.GenerationSettings
+) -> prediction.RecordedStream:
+    """A batched generation run that remembers its progress: the first reader streams, reruns replay."""
+    return prediction.RecordedStream(core.stream_generate(get_model(model_name), list(prompts), settings))
+
+
+@st.cache_resource(show_spinner=False, max_entries=64)
+def get_step_prediction(model_name: str, prompt: str, chosen_ids: tuple[int, ...]) -> prediction.StepPrediction:
+    """Next-token logits after the prompt plus the tokens chosen so far (one forward pass)."""
+    return prediction.predict_step(get_model(model_name), prompt, chosen_ids)
+
+
+@st.cache_resource(show_spinner=False, max_entries=8)
+def get_logit_lens(model_name: str, text: str) -> lens.LogitLens:
+    """Every layer's would-be prediction for the last positions of text, from its cached analysis."""
+    return lens.logit_lens(get_model(model_name), get_analysis(model_name, text))
