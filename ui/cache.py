@@ -206,3 +206,45 @@ def get_step_prediction(model_name: str, prompt: str, chosen_ids: tuple[int, ...
 def get_logit_lens(model_name: str, text: str) -> lens.LogitLens:
     """Every layer's would-be prediction for the last positions of text, from its cached analysis."""
     return lens.logit_lens(get_model(model_name), get_analysis(model_name, text))
+
+
+# --- Model and lifecycle pages (RNN vs Transformer, Model size, Lifecycle) ---
+
+
+@st.cache_resource(show_spinner=False, max_entries=16)
+def get_rnn_comparison(model_name: str, text: str, embedding: str, hidden: int, seed: int):
+    """RNN, GRU and self-attention on the text's tokens: steps, path length, gradient per token."""
+    from core import rnn_compare
+
+    return rnn_compare.compare(get_model(model_name), text, embedding=embedding, hidden=hidden, seed=seed)
+
+
+@st.cache_resource(show_spinner=False, max_entries=4)
+def get_anatomy(model_name: str):
+    """Parameters by component and block matrix shapes of the loaded model."""
+    from core import anatomy
+
+    return anatomy.anatomy(get_model(model_name))
+
+
+@st.cache_resource(show_spinner=False, max_entries=2)
+def _quantization_slot(model_name: str) -> dict:
+    # Like _model_slot: the measurement runs outside the cached function so it can drive the
+    # page's progress bar; the lock makes two sessions asking at once measure only once.
+    return {"lock": threading.Lock()}
+
+
+def get_quantization(model_name: str, _progress: Callable[[float, str], None] | None = None):
+    """Float vs dynamic-int8 copy of the model: size, speed, agreement (slow: measured once per model)."""
+    from core import quantize
+
+    slot = _quantization_slot(model_name)
+    with slot["lock"]:
+        if "report" not in slot:
+            slot["report"] = quantize.quantize_dynamic_int8(get_model(model_name), progress=_progress)
+    return slot["report"]
+
+
+def has_quantization(model_name: str) -> bool:
+    """Whether the int8 comparison for this model was already measured (so no progress is needed)."""
+    return "report" in _quantization_slot(model_name)
