@@ -1,5 +1,47 @@
-"""Placeholder while this page is being written in this session."""
+"""Attention: every layer and head of the model on the user's prompt, plus bertviz, offline."""
 
 import streamlit as st
 
-st.info("This page is being built.")
+from ui import attention_ui as ui
+from ui import cache, widgets
+
+st.title("👀 Attention")
+st.markdown(
+    "**Self-attention** lets each token build its meaning from the tokens it attends to. Every layer has several "
+    "**heads**, each with its own pattern. Below: the weights of the real model on your prompt."
+)
+model = widgets.current_model()
+text = widgets.prompt_input()
+try:
+    with st.spinner("Running the model on your prompt…"):
+        analysis = cache.get_analysis(ui.model_key(), text)
+except ValueError as error:
+    widgets.show_error(error)
+    st.stop()
+st.caption(f"{len(analysis.tokens)} tokens · {model.info.layers} layers × {model.info.heads} heads "
+           f"({'causal: a token sees only earlier ones' if model.info.is_decoder else 'bidirectional'})")
+hide_first, combine = ui.view_controls()
+try:
+    view = cache.get_attention_view(ui.model_key(), text, hide_first, combine)
+except ValueError as error:
+    widgets.show_error(error)
+    st.stop()
+labels = analysis.tokens.labels[view.first_position:]
+layer, head = ui.pick_layer_head(view)
+
+tabs = st.tabs(ui.TABS, key="attn_tab", on_change="rerun")  # lazy: only the open tab runs
+sections = (
+    lambda: ui.one_head(view, labels, layer, head),
+    lambda: ui.layer_heads(view, labels, layer),
+    lambda: ui.overview(view),
+    lambda: ui.from_token(view, labels, layer, head),
+    lambda: ui.head_table(text, hide_first),
+    lambda: ui.bertviz_section(model.info, text),
+    lambda: ui.encoder_vs_decoder(text),
+    lambda: ui.generated_text(model.info, text),
+    lambda: ui.export(analysis, view, labels, layer, head),
+)
+for tab, section in zip(tabs, sections):
+    if tab.open:
+        with tab:
+            section()
