@@ -1,0 +1,221 @@
+"""Prompt strategies: task presets, zero/one/few-shot prompt building, answer extraction, CSV and JSON."""
+
+from __future__ import annotations
+
+import io
+import json
+import string
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+
+DATA_DIR = Path(__file__).resolve().parents[1] / "data" / "prompting"
+FORMATS = {"plain": "Plain completion", "chat": "Chat template"}
+MAX_UPLOAD_BYTES = 1_000_000
+MAX_ROWS = 200  # each row is scored once per strategy, shot count and shuffle: keep runs minutes long
+MAX_ITEM_CHARS = 2_000
+EXPERIMENT_VERSION = 1
+
+Example = tuple[str, str]  # (text, label)
+
+
+@dataclass(frozen=True)
+class Task:
+    """A classification task: what to ask, labelled examples to use as shots, a query, a test set."""
+
+    name: str
+    instruction: str
+    examples: tuple[Example, ...]
+    query: str
+    few_k: int  # shots in the few-shot column by default
+    sweep: tuple[int, ...]  # shot counts the evaluation sweeps by default
+    eval_file: str  # CSV under data/prompting with columns text,label
+
+
+PRESETS: dict[str, Task] = {
+    task.name: task
+    for task in (
+        Task(
+            "Movie-review sentiment",
+            "Classify the sentiment of each movie review as positive or negative.",
+            (
+                ("An absolute joy from the first scene to the last.", "positive"),
+                ("Clumsy, boring and badly acted.", "negative"),
+                ("The best film I have seen this year.", "positive"),
+                ("A tedious mess with no redeeming features.", "negative"),
+            ),
+            "The story was dull and the ending made no sense.",
+            few_k=4,
+            sweep=(0, 1, 2, 4),
+            eval_file="sentiment.csv",
+        ),
+        Task(
+            "News topic",
+            "Classify each news headline by topic: sports, tech, business or health.",
+            (
+                ("Midfielder signs a new five-year deal", "sports"),
+                ("Phone maker launches a foldable screen", "tech"),
+                ("Stock markets rally on strong jobs data", "business"),
+                ("Exercise helps older people sleep better", "health"),
+                ("Rugby captain ruled out of the final", "sports"),
+                ("Social network tests a new messaging app", "tech"),
+                ("Energy company profits double", "business"),
+                ("Doctors back a new cancer screening test", "health"),
+            ),
+            "Goalkeeper injured in training ahead of the final",
+            few_k=8,
+            sweep=(0, 1, 4, 8),
+            eval_file="topic.csv",
+        ),
+    )
+}
+
+
+def load_eval_set(task: Task) -> pd.DataFrame:
+    """The bundled labelled set of a preset: columns text, label (about 30 rows)."""
+    return parse_labelled_csv((DATA_DIR / task.eval_file).read_bytes())
+
+
+def build_prompt(
+    instruction: str, examples: Sequence[Example], query: str, fmt: str = "plain", tokenizer=None
+) -> str:
+    """One prompt: instruction, then each example as Text/Label, then the query awaiting its label.
+
+    "plain" is a completion prompt ending in "Label:"; "chat" puts the instruction in the system
+    message and each example as a user turn answered by an assistant turn (needs a tokenizer).
+    """
+    if not query.strip():
+        raise ValueError("The query is empty: type a text to classify.")
+    if fmt == "plain":
+        blocks = [f"Text: {text}\nLabel: {label}" for text, label in examples]
+        head = [instruction.strip()] if instruction.strip() else []
+        return "\n\n".join([*head, *blocks, f"Text: {query}\nLabel:"])
+    if fmt == "chat":
+        return _chat_prompt(instruction, examples, query, tokenizer)
+    raise ValueError(f"Unknown prompt format '{fmt}'; choose one of: {', '.join(FORMATS)}.")
+
+
+def _chat_prompt(instruction: str, examples: Sequence[Example], query: str, tokenizer) -> str:
+    if tokenizer is None or not getattr(tokenizer, "chat_template", None):
+        raise ValueError("This model has no chat template: use the plain completion format.")
+    messages = [{"role": "system", "content": instruction.strip()}] if instruction.strip() else []
+    for text, label in examples:
+        messages += [{"role": "user", "content": f"Text: {text}"}, {"role": "assistant", "content": label}]
+    messages.append({"role": "user", "content": f"Text: {query}"})
+    return tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+
+
+def strategy_prompts(
+    instruction: str, examples: Sequence[Example], query: str, few_k: int, fmt: str = "plain", tokenizer=None
+) -> tuple[str, str, str]:
+    """The zero-, one- and few-shot prompts for one query (shots taken in table order)."""
+    examples = check_examples(examples)
+    if not 1 <= few_k <= len(examples):
+        raise ValueError(f"Few-shot needs between 1 and {len(examples)} shots (the number of examples); got {few_k}.")
+    return tuple(build_prompt(instruction, examples[:k], query, fmt, tokenizer) for k in (0, 1, few_k))
+
+
+def check_examples(examples: Sequence[Example]) -> list[Example]:
+    """Clean example rows: strip both fields, drop fully blank rows; ValueError on half-filled ones."""
+    cleaned = []
+    for number, (text, label) in enumerate(examples, start=1):
+        text, label = str(text or "").strip(), str(label or "").strip()
+        if not text and not label:
+            continue
+        if not text or not label:
+            raise ValueError(f"Example {number} needs both a text and a label.")
+        if "\n" in label:
+            raise ValueError(f"Example {number}: a label must be one line (answers are read up to the first newline).")
+        cleaned.append((text, label))
+    if not cleaned:
+        raise ValueError("Add at least one labelled example (the one-shot column needs one).")
+    return cleaned
+
+
+def extract_answer(completion: str) -> str:
+    """The answer in a completion: its first non-blank line, stripped."""
+    for line in completion.splitlines():
+        if line.strip():
+            return line.strip()
+    return ""
+
+
+def normalize_label(text: str) -> str:
+    """Fold case and drop surrounding quotes, punctuation and spaces, so ' Positive.' == 'positive'."""
+    return text.strip().strip(string.punctuation + "“”‘’ \t").strip().casefold()
+
+
+def match_label(answer: str, labels: Sequence[str]) -> str | None:
+    """The label an answer names (after normalising both), or None when it names none of them."""
+    wanted = normalize_label(answer)
+    return next((label for label in labels if normalize_label(label) == wanted), None)
+
+
+def parse_labelled_csv(data: bytes, max_rows: int = MAX_ROWS, max_bytes: int = MAX_UPLOAD_BYTES) -> pd.DataFrame:
+    """Parse an uploaded CSV with columns text,label; ValueError names what is wrong with it."""
+    if len(data) > max_bytes:
+        raise ValueError(f"The file has {len(data):,} bytes; the limit is {max_bytes:,}.")
+    if not data.strip():
+        raise ValueError("The file is empty: it needs a header row 'text,label' and at least one row.")
+    if b"\x00" in data:
+        raise ValueError("The file looks binary: upload a UTF-8 text CSV with columns text,label.")
+    try:
+        content = data.decode("utf-8-sig")
+    except UnicodeDecodeError as error:
+        raise ValueError(f"The file is not UTF-8 text (byte {error.start}): save it as UTF-8 CSV.") from None
+    try:
+        frame = pd.read_csv(io.StringIO(content), dtype=str, keep_default_na=False, skip_blank_lines=True)
+    except (pd.errors.ParserError, pd.errors.EmptyDataError) as error:
+        raise ValueError(f"The file is not a readable CSV: {error}".strip()) from None
+    frame.columns = [str(c).strip().lower() for c in frame.columns]
+    if not {"text", "label"} <= set(frame.columns):
+        found = ", ".join(map(str, frame.columns)) or "none"
+        raise ValueError(f"The CSV needs columns 'text' and 'label'; found: {found}.")
+    return _check_rows(frame[["text", "label"]], max_rows)
+
+
+def _check_rows(frame: pd.DataFrame, max_rows: int) -> pd.DataFrame:
+    frame = frame.apply(lambda column: column.str.strip())
+    frame = frame[(frame["text"] != "") | (frame["label"] != "")].reset_index(drop=True)
+    if frame.empty:
+        raise ValueError("The file has a header but no rows to score.")
+    if len(frame) > max_rows:
+        raise ValueError(f"The file has {len(frame):,} rows; the limit is {max_rows:,}.")
+    for column in ("text", "label"):
+        blank = frame.index[frame[column] == ""]
+        if len(blank):
+            raise ValueError(f"Row {blank[0] + 1} has an empty {column}.")
+    long = frame.index[frame["text"].str.len() > MAX_ITEM_CHARS]
+    if len(long):
+        raise ValueError(f"Row {long[0] + 1} has more than {MAX_ITEM_CHARS:,} characters of text.")
+    return frame
+
+
+def experiment_to_json(experiment: dict) -> str:
+    """Serialise an experiment (settings, examples, items, results) as indented JSON."""
+    return json.dumps({"version": EXPERIMENT_VERSION, **experiment}, indent=2, ensure_ascii=False)
+
+
+def experiment_from_json(data: bytes | str, max_bytes: int = 5 * MAX_UPLOAD_BYTES) -> dict:
+    """Read back an exported experiment; ValueError if the file is not one."""
+    if len(data) > max_bytes:
+        raise ValueError(f"The file has {len(data):,} bytes; the limit is {max_bytes:,}.")
+    try:
+        loaded = json.loads(data)
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        raise ValueError(f"The file is not valid JSON: {error}") from None
+    if not isinstance(loaded, dict) or loaded.get("version") != EXPERIMENT_VERSION:
+        raise ValueError(f"The file is not an LLM Lens experiment (version {EXPERIMENT_VERSION}).")
+    missing = [key for key in ("instruction", "examples", "query", "format", "few_k") if key not in loaded]
+    if missing:
+        raise ValueError(f"The experiment is missing: {', '.join(missing)}.")
+    try:
+        loaded["examples"] = [(str(text), str(label)) for text, label in loaded["examples"]]
+        loaded["few_k"] = int(loaded["few_k"])
+    except (TypeError, ValueError):
+        raise ValueError("The experiment's examples must be [text, label] pairs and few_k a number.") from None
+    if loaded["format"] not in FORMATS:
+        raise ValueError(f"Unknown prompt format '{loaded['format']}'; choose one of: {', '.join(FORMATS)}.")
+    return loaded

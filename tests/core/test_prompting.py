@@ -1,0 +1,233 @@
+"""Prompt building, answer extraction, scoring, CSV validation and experiment JSON for prompt strategies."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from core import prompt_eval, prompting
+from core.sampling import GenerationSettings
+
+INSTRUCTION = "Classify the sentiment."
+EXAMPLES = [("Loved it", "positive"), ("Hated it", "negative"), ("Great fun", "positive"), ("Dull", "negative")]
+
+
+def test_plain_prompt_zero_shot():
+    assert prompting.build_prompt(INSTRUCTION, [], "So boring") == "Classify the sentiment.\n\nText: So boring\nLabel:"
+
+
+def test_plain_prompt_one_shot():
+    expected = "Classify the sentiment.\n\nText: Loved it\nLabel: positive\n\nText: So boring\nLabel:"
+    assert prompting.build_prompt(INSTRUCTION, EXAMPLES[:1], "So boring") == expected
+
+
+def test_plain_prompt_three_shots():
+    expected = (
+        "Classify the sentiment.\n\n"
+        "Text: Loved it\nLabel: positive\n\n"
+        "Text: Hated it\nLabel: negative\n\n"
+        "Text: Great fun\nLabel: positive\n\n"
+        "Text: So boring\nLabel:"
+    )
+    assert prompting.build_prompt(INSTRUCTION, EXAMPLES[:3], "So boring") == expected
+
+
+def test_plain_prompt_without_instruction_starts_with_the_first_shot():
+    assert prompting.build_prompt("  ", EXAMPLES[:1], "q") == "Text: Loved it\nLabel: positive\n\nText: q\nLabel:"
+
+
+def test_chat_prompt_uses_the_template_turns(tiny_llama):
+    prompt = prompting.build_prompt(INSTRUCTION, EXAMPLES[:1], "So boring", "chat", tiny_llama.tokenizer)
+    assert prompt == (
+        "<|im_start|>system\nClassify the sentiment.<|im_end|>\n"
+        "<|im_start|>user\nText: Loved it<|im_end|>\n"
+        "<|im_start|>assistant\npositive<|im_end|>\n"
+        "<|im_start|>user\nText: So boring<|im_end|>\n"
+        "<|im_start|>assistant\n"
+    )
+
+
+def test_chat_prompt_needs_a_template(tiny_llama):
+    with pytest.raises(ValueError, match="no chat template"):
+        prompting.build_prompt(INSTRUCTION, [], "q", "chat", tokenizer=None)
+
+
+def test_strategy_prompts_grow_by_shots():
+    zero, one, few = prompting.strategy_prompts(INSTRUCTION, EXAMPLES, "So boring", 3)
+    assert zero.count("Text:") == 1 and one.count("Text:") == 2 and few.count("Text:") == 4
+    assert few.startswith(one[: one.index("Text: So boring")])  # shots in table order
+
+
+@pytest.mark.parametrize("few_k", [0, 5])
+def test_strategy_prompts_reject_impossible_shot_counts(few_k):
+    with pytest.raises(ValueError, match="between 1 and 4"):
+        prompting.strategy_prompts(INSTRUCTION, EXAMPLES, "q", few_k)
+
+
+def test_examples_are_cleaned_and_checked():
+    assert prompting.check_examples([(" a ", " b "), ("", ""), (None, None)]) == [("a", "b")]
+    with pytest.raises(ValueError, match="Example 2 needs both"):
+        prompting.check_examples([("a", "b"), ("text only", "")])
+    with pytest.raises(ValueError, match="at least one"):
+        prompting.check_examples([("", "")])
+
+
+def test_empty_query_is_refused():
+    with pytest.raises(ValueError, match="query is empty"):
+        prompting.build_prompt(INSTRUCTION, EXAMPLES, "   ")
+
+
+@pytest.mark.parametrize(
+    ("completion", "answer"),
+    [(" positive", "positive"), (" Positive.\nText: next", "Positive."), ("\n\n  sports \nmore", "sports"),
+     ("", ""), ("   ", "")],
+)
+def test_extract_answer_takes_the_first_non_blank_line(completion, answer):
+    assert prompting.extract_answer(completion) == answer
+
+
+def test_normalize_and_match_labels():
+    assert prompting.normalize_label(' "Positive." ') == "positive"
+    assert prompting.match_label("NEGATIVE!", ["positive", "negative"]) == "negative"
+    assert prompting.match_label("Positive sentiment", ["positive", "negative"]) is None
+
+
+def _predictions(rows):
+    frame = pd.DataFrame(rows, columns=["item", "k", "shuffle", "answer", "label"])
+    frame["correct"] = frame["answer"].map(prompting.normalize_label) == frame["label"].map(prompting.normalize_label)
+    return frame
+
+
+def test_score_accuracy_per_strategy_and_spread():
+    items = pd.DataFrame({"text": ["a", "b", "c", "d"], "label": ["x", "y", "x", "y"]})
+    rows = [(i, 0, 0, "x", items.label[i]) for i in range(4)]  # 2 of 4 right
+    rows += [(i, 1, 0, items.label[i], items.label[i]) for i in range(4)]  # 4 of 4
+    rows += [(i, 2, 0, "X.", items.label[i]) for i in range(4)]  # 2 of 4, case and dot ignored
+    rows += [(i, 2, 1, "y" if i else "x", items.label[i]) for i in range(4)]  # 3 of 4
+    result = prompt_eval.score(_predictions(rows), items, few_k=2)
+    assert result.strategies["accuracy"].tolist() == [0.5, 1.0, 0.5]
+    assert result.strategies["correct"].tolist() == [2, 4, 2]
+    assert result.strategies["strategy"].tolist() == ["zero-shot", "one-shot", "few-shot (k=2)"]
+    k2 = result.curve.set_index("k").loc[2]
+    assert k2["mean"] == pytest.approx(0.625) and k2["min"] == 0.5 and k2["max"] == 0.75 and k2["runs"] == 2
+    assert k2["std"] == pytest.approx(np.std([0.5, 0.75], ddof=1))
+    assert result.curve.set_index("k").loc[0, "std"] == 0.0
+    assert result.items["one-shot ✓"].tolist() == [True] * 4
+    assert result.items["few-shot (k=2)"].tolist() == ["X."] * 4
+
+
+def test_plan_runs_shuffles_orders_but_keeps_table_order_first():
+    runs = prompt_eval.plan_runs(EXAMPLES, ks=[0, 2, 4], few_k=3, shuffles=3, seed=7)
+    assert [(r.k, r.shuffle) for r in runs][:4] == [(0, 0), (1, 0), (1, 1), (1, 2)]
+    assert {r.k for r in runs} == {0, 1, 2, 3, 4}
+    table_order = [r for r in runs if r.shuffle == 0 and r.k == 3][0]
+    assert list(table_order.shots) == EXAMPLES[:3]
+    full = [r for r in runs if r.k == 4]
+    assert all(sorted(r.shots) == sorted(EXAMPLES) for r in full)  # a permutation, nothing lost
+    assert len({r.shots for r in full}) > 1  # orders really differ
+    with pytest.raises(ValueError, match="between 0 and 4"):
+        prompt_eval.plan_runs(EXAMPLES, ks=[5], few_k=1, shuffles=1)
+
+
+def test_shots_are_never_scored():
+    items = pd.DataFrame({"text": ["Loved it", "new one", " hated IT "], "label": ["positive", "negative", "negative"]})
+    kept, excluded = prompt_eval.scorable_items(items, EXAMPLES)
+    assert kept["text"].tolist() == ["new one"] and excluded == 2
+
+
+def test_evaluate_on_tiny_model_batches_and_excludes_shots(tiny_llama, monkeypatch):
+    calls = []
+    real_generate = prompt_eval.generate
+    monkeypatch.setattr(prompt_eval, "generate", lambda m, p, s: calls.append(len(p)) or real_generate(m, p, s))
+    items = pd.DataFrame({"text": ["Loved it", "so good", "bad film", "meh", "wow"],
+                          "label": ["positive", "positive", "negative", "negative", "positive"]})
+    settings = GenerationSettings(max_new_tokens=3, stop=("\n",))
+    result = prompt_eval.evaluate(tiny_llama, INSTRUCTION, EXAMPLES, items, settings, few_k=3, ks=[0, 2],
+                                  shuffles=2, batch_size=8)
+    assert result.excluded == 1
+    assert "Loved it" not in set(result.items["text"])
+    runs = prompt_eval.plan_runs(EXAMPLES, [0, 2], 3, 2)
+    assert len(runs) == 7  # k = 0 once, then k = 1, 2, 3 in two orders each
+    queries = ["so good", "bad film", "meh", "wow"]
+    distinct = {prompting.build_prompt(INSTRUCTION, r.shots, t) for r in runs for t in queries}
+    assert sum(calls) == len(distinct)  # each distinct prompt generated once …
+    assert max(calls) <= 8 and len(calls) == -(-len(distinct) // 8)  # … in batches of at most 8
+    assert len(result.predictions) == 7 * 4
+    assert set(result.predictions["k"]) == {0, 1, 2, 3}
+    assert result.strategies["scored"].tolist() == [4, 4, 4]
+    assert result.curve["runs"].tolist() == [1, 2, 2, 2]
+    again = prompt_eval.evaluate(tiny_llama, INSTRUCTION, EXAMPLES, items, settings, few_k=3, ks=[0, 2], shuffles=2)
+    pd.testing.assert_frame_equal(result.predictions, again.predictions)  # greedy: deterministic
+
+
+def test_evaluate_refuses_when_every_item_is_a_shot(tiny_llama):
+    items = pd.DataFrame({"text": ["Loved it"], "label": ["positive"]})
+    with pytest.raises(ValueError, match="nothing is left"):
+        prompt_eval.evaluate(tiny_llama, INSTRUCTION, EXAMPLES, items, GenerationSettings(max_new_tokens=2), 1)
+
+
+def test_bundled_sets_have_thirty_items_disjoint_from_shots():
+    for task in prompting.PRESETS.values():
+        items = prompting.load_eval_set(task)
+        assert len(items) == 30
+        assert set(items["label"]) == {label for _, label in task.examples}
+        assert prompt_eval.scorable_items(items, task.examples)[1] == 0
+        assert 1 <= task.few_k <= len(task.examples) and max(task.sweep) <= len(task.examples)
+
+
+def test_csv_parses_text_and_label_in_any_case_and_order():
+    data = "Label, Text \npositive,\"Fun, and warm\"\nnegative,Dull 😴\n\n".encode()
+    frame = prompting.parse_labelled_csv(data)
+    assert frame.to_dict("list") == {"text": ["Fun, and warm", "Dull 😴"], "label": ["positive", "negative"]}
+
+
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        (b"", "empty"),
+        (b"   \n", "empty"),
+        (b"text,label\n", "no rows"),
+        (b"review,sentiment\ngood,positive\n", "needs columns 'text' and 'label'; found: review, sentiment"),
+        (b"\x89PNG\r\n\x1a\n\x00\x00\x00IHDR", "binary"),
+        (b"text,label\ncaf\xe9,x\n", "not UTF-8"),
+        (b"text,label\ngood,\n", "Row 1 has an empty label"),
+        (b"text,label\na,b\n,c\n", "Row 2 has an empty text"),
+        (b'text,label\n"unclosed,x\n', "not a readable CSV"),
+    ],
+)
+def test_bad_csv_gets_a_message_naming_the_problem(data, message):
+    with pytest.raises(ValueError, match=message):
+        prompting.parse_labelled_csv(data)
+
+
+def test_csv_limits_on_rows_size_and_text_length():
+    many = ("text,label\n" + "".join(f"t{i},x\n" for i in range(prompting.MAX_ROWS + 1))).encode()
+    with pytest.raises(ValueError, match=f"rows; the limit is {prompting.MAX_ROWS}"):
+        prompting.parse_labelled_csv(many)
+    with pytest.raises(ValueError, match="bytes; the limit is 1,000"):
+        prompting.parse_labelled_csv(b"text,label\n" + b"a" * 1_000 + b",x\n", max_bytes=1_000)
+    with pytest.raises(ValueError, match="more than 2,000 characters"):
+        prompting.parse_labelled_csv(b"text,label\n" + b"a" * 2_001 + b",x\n")
+
+
+def test_experiment_json_round_trip():
+    experiment = {
+        "instruction": INSTRUCTION, "examples": EXAMPLES, "query": "<b>q</b> 👍", "format": "chat", "few_k": 3,
+        "settings": {"max_new_tokens": 5, "do_sample": False}, "results": {"strategies": [{"accuracy": 0.5}]},
+    }
+    loaded = prompting.experiment_from_json(prompting.experiment_to_json(experiment))
+    assert loaded["examples"] == EXAMPLES and loaded["query"] == "<b>q</b> 👍"
+    assert loaded["settings"] == experiment["settings"] and loaded["results"] == experiment["results"]
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [("not json", "not valid JSON"), ("[1, 2]", "not an LLM Lens experiment"),
+     ('{"version": 1, "instruction": "x"}', "missing: examples"),
+     ('{"version": 1, "instruction": "", "examples": [1], "query": "q", "format": "plain", "few_k": 1}', "pairs"),
+     ('{"version": 1, "instruction": "", "examples": [], "query": "q", "format": "poem", "few_k": 1}', "format")],
+)
+def test_bad_experiment_json_is_refused(text, message):
+    with pytest.raises(ValueError, match=message):
+        prompting.experiment_from_json(text)
