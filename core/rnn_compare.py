@@ -6,6 +6,7 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
+import pandas as pd
 import torch
 
 from core.models import LoadedModel
@@ -41,6 +42,18 @@ class RecurrenceComparison:
     def first_to_last_ratio(self, gradient: np.ndarray) -> float:
         """Gradient reaching the first token divided by the gradient reaching the last one."""
         return float(gradient[0] / gradient[-1])
+
+    def table(self) -> pd.DataFrame:
+        """One row per measure, one column per network: steps, path length, gradient ratio."""
+        ratios = [self.first_to_last_ratio(g) for g in (self.rnn_gradient, self.gru_gradient, self.attention_gradient)]
+        return pd.DataFrame(
+            {
+                "measure": ["sequential steps", "path first → last token", "gradient at first ÷ at last token"],
+                "RNN (tanh)": [f"{self.rnn_steps}", f"{self.rnn_path}", f"{ratios[0]:.2e}"],
+                "GRU": [f"{self.rnn_steps}", f"{self.rnn_path}", f"{ratios[1]:.2e}"],
+                "Self-attention": [f"{self.attention_steps}", f"{self.attention_path}", f"{ratios[2]:.2e}"],
+            }
+        )
 
 
 def compare(

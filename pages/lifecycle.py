@@ -1,5 +1,32 @@
-"""Placeholder while this page is being written in this session."""
+"""Lifecycle: from scoping a project to deploying a model, with fine-tuning cost and quantization measured."""
 
 import streamlit as st
 
-st.info("This page is being built.")
+from ui import cache, widgets
+from ui import lifecycle_ui as section
+from ui.model_size_ui import model_key
+
+st.title("🚀 Lifecycle")
+st.markdown("How an LLM project reaches users. Tick each stage as you go; every stage links to the page of "
+            "LLM Lens that shows it.")
+model = widgets.current_model()
+
+st.header("The project checklist")
+section.checklist()
+
+st.header("Fine-tuning cost: full vs LoRA")
+st.markdown("LoRA freezes the model and learns a low-rank update **W + B·A** for chosen matrices: B is d_out × r, "
+            "A is r × d_in, so each adapted matrix trains r × (d_in + d_out) numbers instead of d_in × d_out. "
+            f"Shapes below are {model.info.name}'s real ones.")
+with st.spinner("Reading layer shapes…"):
+    anatomy = cache.get_anatomy(model_key())
+section.lora_section(anatomy)
+
+st.header("Deployment optimisation, measured")
+st.markdown(
+    "Quantization stores weights with fewer bits. Here a **copy** of the loaded model gets dynamic int8 Linear "
+    "layers on the CPU; both models then run the same text. Naive int8 with one scale per matrix can change a "
+    "small model's predictions a lot; production formats use a scale per small block of weights (the bundled "
+    "SmolLM2 file is itself GGUF Q4_1: 4-bit weights in blocks of 32, each block with its own scale and offset)."
+)
+section.quantization_section()

@@ -1,5 +1,36 @@
-"""Placeholder while this page is being written in this session."""
+"""Model size: the loaded model's parameters by component, and the memory any model needs."""
 
 import streamlit as st
 
-st.info("This page is being built.")
+from ui import cache, widgets
+from ui import model_size_ui as section
+
+st.title("📏 Model size")
+model = widgets.current_model()
+info = model.info
+widgets.model_card(info)
+st.caption(f"Head size (d_model ÷ heads) = {info.d_model} ÷ {info.heads} = {info.head_dim}; "
+           f"{info.heads} query heads share {info.kv_heads} key/value heads.")
+
+st.header("Where the parameters are")
+with st.spinner("Counting parameters…"):
+    anatomy = cache.get_anatomy(section.model_key())
+section.parameter_section(anatomy, info)
+
+st.header("Memory calculator")
+st.markdown("Memory needed **at inference** is the weights plus the KV cache (keys and values of every earlier "
+            "token, kept so each new token costs one step). **Training** also keeps gradients and optimizer state.")
+context, batch, kv_format = section.kv_controls(info)
+loaded_tab, custom_tab = st.tabs(["The loaded model", "Any size (1B, 7B, 70B…)"])
+with loaded_tab:
+    section.inference_memory(info.parameters, (info.layers, info.kv_heads, info.head_dim), context, batch, kv_format)
+    section.training_memory(info.parameters)
+with custom_tab:
+    custom = section.custom_size_input(info)
+    if custom is not None:
+        params, shape = custom
+        section.inference_memory(params, shape, context, batch, kv_format)
+        section.training_memory(params)
+
+st.header("Architecture families")
+section.families_section(info)
