@@ -60,7 +60,7 @@ def head_summary(attention: np.ndarray, first_position: int = 0) -> pd.DataFrame
     layers, heads, n, _ = attention.shape
     weights = attention.astype(np.float64)
     logs = np.log2(np.where(weights > 0, weights, 1.0))
-    entropy = -(weights * logs).sum(-1).mean(-1)  # (layer, head)
+    entropy = -(weights * logs).sum(-1).mean(-1) + 0.0  # (layer, head); + 0.0 turns -0.0 into 0.0
     first = weights[..., 0].mean(-1)
     previous = np.full((layers, heads), np.nan)  # undefined for a single token
     if n > 1:
