@@ -1,5 +1,44 @@
-"""Placeholder while this page is being written in this session."""
+"""Tokens: how your text becomes the token ids the model reads, and what fits in its context window."""
 
 import streamlit as st
 
-st.info("This page is being built.")
+from ui import cache, tokens_ui, widgets
+
+st.title("🔤 Tokens")
+st.markdown(
+    "A model never sees letters. Its tokenizer cuts the text into **tokens**, pieces from a fixed "
+    "vocabulary, and the model reads only their ids. Common words are one token; rare words, names and "
+    "other scripts are split into several pieces, down to single bytes."
+)
+model = widgets.current_model()
+text = widgets.prompt_input()
+try:
+    tokens = cache.get_tokens(tokens_ui.model_key(), text)
+except ValueError as error:
+    widgets.show_error(error)
+    st.stop()
+
+st.subheader("Your text as tokens")
+tokens_ui.chips_section(tokens)
+tokens_ui.counts_section(tokens)
+with st.expander("Token table (position, id, piece, text, character span)"):
+    tokens_ui.table_section(tokens)
+
+st.subheader("Does it fit in the context window?")
+st.markdown(
+    f"The model attends to at most **{model.info.context_window:,} tokens** at once: prompt, chat markup "
+    "and the answer it writes all share this window. What does not fit is cut and never seen."
+)
+tokens_ui.context_section(model, text)
+
+st.subheader("The same text as a chat message")
+tokens_ui.chat_section(text)
+
+st.subheader("Tokenizers side by side")
+st.markdown(
+    "Each model family trains its own vocabulary on its own data, so counts differ. A bigger vocabulary "
+    "(GPT-4o's 200k) holds more whole words, especially outside English, so the same text costs fewer tokens; "
+    "WordPiece (MiniLM) lower-cases and marks unknown characters `[UNK]`. Counts here exclude special tokens."
+)
+with st.spinner("Tokenizing with four tokenizers…"):
+    tokens_ui.compare_section(text)

@@ -155,11 +155,11 @@ def get_position_embeddings(model_name: str, n_positions: int) -> object:
 
 
 @st.cache_resource(show_spinner=False, max_entries=16)
-def get_projection(model_name: str, text: str, layer: int, dims: int) -> embeddings.Projection:
-    """PCA of the text's vectors at a layer (-1 = static token embeddings)."""
+def get_projection(model_name: str, text: str, layer: int, dims: int, skip_first: bool) -> embeddings.Projection:
+    """PCA of the text's vectors at a layer (-1 = static token embeddings), optionally without position 0."""
     states = get_token_states(model_name, text)
     vectors = states.embeddings if layer < 0 else states.hidden_states[layer]
-    return embeddings.pca(vectors, dims)
+    return embeddings.pca(vectors[int(skip_first):], dims)
 
 
 @st.cache_resource(show_spinner=False, max_entries=16)
@@ -169,10 +169,11 @@ def get_sentence_embeddings(model_name: str, sentences: tuple[str, ...]) -> embe
 
 
 @st.cache_resource(show_spinner=False, max_entries=16)
-def get_similarity(model_name: str, text: str, layer: int) -> object:
+def get_similarity(model_name: str, text: str, layer: int, skip_first: bool) -> object:
     """(pos, pos) cosine similarity of the text's vectors at a layer (-1 = static token embeddings)."""
     states = get_token_states(model_name, text)
-    return embeddings.cosine_matrix(states.embeddings if layer < 0 else states.hidden_states[layer])
+    vectors = states.embeddings if layer < 0 else states.hidden_states[layer]
+    return embeddings.cosine_matrix(vectors[int(skip_first):])
 
 
 @st.cache_resource(show_spinner=False, max_entries=8)
@@ -248,3 +249,64 @@ def get_quantization(model_name: str, _progress: Callable[[float, str], None] | 
 def has_quantization(model_name: str) -> bool:
     """Whether the int8 comparison for this model was already measured (so no progress is needed)."""
     return "report" in _quantization_slot(model_name)
+
+
+@st.cache_resource(show_spinner=False, max_entries=8)
+def get_position_similarity(model_name: str, n_positions: int) -> object:
+    """(pos, pos) cosine similarity between learned position vectors (None-safe: call only when they exist)."""
+    return embeddings.cosine_matrix(get_position_embeddings(model_name, n_positions))
+
+
+# --- Prompt strategies page ---
+
+
+@st.cache_resource(show_spinner=False, max_entries=32)
+def _strategy_slot(model_name: str, prompts: tuple[str, ...], settings: core.GenerationSettings) -> dict:
+    # Like _model_slot: generation streams outside the cached function, into the page's columns.
+    # Greedy and seeded runs are deterministic, so one slot can serve every session.
+    return {}
+
+
+def get_strategy_completions(
+    model_name: str, prompts: tuple[str, ...], settings: core.GenerationSettings,
+    _on_step: Callable[[tuple[str, ...]], None] | None = None,
+) -> list[core.Completion]:
+    """Zero/one/few-shot completions as one batched run; _on_step sees the texts after each token."""
+    slot = _strategy_slot(model_name, prompts, settings)
+    if "completions" not in slot:
+        for step in core.stream_generate(get_model(model_name), list(prompts), settings):
+            if _on_step is not None:
+                _on_step(step.texts)
+            if step.completions is not None:
+                slot["completions"] = list(step.completions)
+    return slot["completions"]
+
+
+@st.cache_resource(show_spinner=False, max_entries=8)
+def _evaluation_slot(model_name: str, request: tuple) -> dict:
+    # request: the plain-valued arguments of prompt_eval.evaluate (see get_prompt_evaluation).
+    return {}
+
+
+def has_prompt_evaluation(model_name: str, request: tuple) -> bool:
+    """Whether this exact evaluation already ran (then showing it needs no button press)."""
+    return "result" in _evaluation_slot(model_name, request)
+
+
+def get_prompt_evaluation(model_name: str, request: tuple, _progress: Callable[[float, str], None] | None = None):
+    """Scores of every strategy over a labelled set (slow: batched generation with a progress bar).
+
+    request = (instruction, examples, items, settings, few_k, ks, shuffles, fmt, seed), all plain
+    values: examples and items are tuples of (text, label) pairs.
+    """
+    from core import prompt_eval
+
+    slot = _evaluation_slot(model_name, request)
+    if "result" not in slot:
+        instruction, examples, items, settings, few_k, ks, shuffles, fmt, seed = request
+        frame = pd.DataFrame(list(items), columns=["text", "label"])
+        slot["result"] = prompt_eval.evaluate(
+            get_model(model_name), instruction, list(examples), frame, settings, few_k, ks=ks,
+            shuffles=shuffles, fmt=fmt, seed=seed, progress=_progress,
+        )
+    return slot["result"]

@@ -1,0 +1,124 @@
+"""Sections of the Tokens page: chips, counts, table, context window, chat template, tokenizers compared."""
+
+from __future__ import annotations
+
+import pandas as pd
+import streamlit as st
+
+import core
+from core.tokenizers_compare import CUT_SIDES, LANGUAGE_SAMPLES
+from ui import cache, widgets
+from viz import tokens as viz
+
+COMPARE_CHIPS = 400  # per tokenizer: enough to read, small enough for four side by side
+
+
+def model_key() -> str:
+    """The name the model was loaded under (a bundled name, a folder path or a hub id)."""
+    return st.session_state.get("model_name") or widgets.default_model()
+
+
+def chips_section(tokens: core.Tokenization) -> None:
+    """The user's text as coloured token chips, with positions or ids."""
+    show = st.radio(
+        "Number under each token", viz.SHOW_OPTIONS, horizontal=True, key="tokens_chip_label",
+        format_func={"position": "position", "id": "token id", "none": "nothing"}.get,
+    )
+    st.html(viz.token_chips_html(tokens, show=show))
+    st.caption(
+        "`·` is a space, `↵` a newline. Dashed chips are special tokens the tokenizer adds. "
+        "An orange underline and `(1/3)` mean one character was split over several tokens: "
+        "byte-level BPE works on UTF-8 bytes, and rare characters need several."
+    )
+
+
+def counts_section(tokens: core.Tokenization) -> None:
+    """Characters, words, tokens and tokens per word."""
+    words = len(tokens.text.split())
+    cols = st.columns(4)
+    cols[0].metric("Characters", f"{len(tokens.text):,}")
+    cols[1].metric("Words", f"{words:,}", help="Whitespace-separated words (Chinese or Japanese have few spaces).")
+    cols[2].metric("Tokens", f"{len(tokens):,}", help=f"{int(tokens.special.sum())} special tokens added")
+    cols[3].metric("Tokens per word", f"{len(tokens) / max(words, 1):.2f}")
+
+
+def token_table(tokens: core.Tokenization) -> pd.DataFrame:
+    """One row per token: position, id, raw piece, decoded text, character span, special flag."""
+    return pd.DataFrame(
+        {
+            "position": range(len(tokens)),
+            "id": tokens.ids,
+            "piece": tokens.pieces,
+            "text": tokens.labels,
+            "start": tokens.spans[:, 0],
+            "end": tokens.spans[:, 1],
+            "special": tokens.special,
+        }
+    )
+
+
+def table_section(tokens: core.Tokenization) -> None:
+    """The token table and its CSV download."""
+    table = token_table(tokens)
+    st.dataframe(table, hide_index=True, height=260, key="tokens_table")
+    st.download_button(
+        "Download tokens (CSV)", table.to_csv(index=False), file_name="tokens.csv", mime="text/csv",
+        key="tokens_csv",
+    )
+
+
+def context_section(model: core.LoadedModel, text: str) -> None:
+    """Gauge of prompt + chat template + reserved answer against the context window, and what is cut."""
+    window = model.info.context_window
+    cols = st.columns(2)
+    reserved = cols[0].number_input(
+        "Tokens reserved for the answer", 0, window, min(256, window // 4), step=64, key="tokens_reserve",
+        help="A model writes its answer into the same window as the prompt.",
+    )
+    side = cols[1].radio("If it does not fit, cut the prompt's", CUT_SIDES, horizontal=True, key="tokens_cut_side")
+    fit = cache.get_context_fit(model_key(), text, int(reserved), side)
+    st.plotly_chart(viz.context_gauge(fit), key="tokens_gauge")
+    summary = (
+        f"{fit.prompt:,} prompt + {fit.overhead:,} template + {fit.reserved:,} answer = "
+        f"**{fit.total:,}** of {fit.window:,} tokens"
+    )
+    if fit.fits:
+        st.success(f"Fits: {summary}.")
+        return
+    st.error(f"Does not fit: {summary}. {fit.cut_tokens:,} prompt tokens would be cut from the {side}:")
+    shown = fit.cut_text if len(fit.cut_text) <= 600 else fit.cut_text[:300] + " … " + fit.cut_text[-300:]
+    st.text(shown)
+
+
+def chat_section(text: str) -> None:
+    """The text wrapped by the model's own chat template, the special tokens it adds and their count."""
+    try:
+        wrap = cache.get_chat_wrap(model_key(), text)
+    except ValueError as error:
+        widgets.show_error(error)
+        return
+    if wrap is None:
+        st.info("This model has no chat template: it reads the text as it is (an encoder, or a base model).")
+        return
+    st.html(viz.token_chips_html(wrap.tokens, show="none"))
+    cols = st.columns(3)
+    cols[0].metric("Your text", f"{wrap.prompt_count:,} tokens")
+    cols[1].metric("Template adds", f"{wrap.overhead:,} tokens")
+    cols[2].metric("Special tokens added", len(wrap.added_special))
+    st.caption(
+        "Chat models were trained on conversations marked up with special tokens. The template adds "
+        "them, role names and sometimes a default system message, all of which use context. "
+        f"Added special tokens: {', '.join(f'`{s}`' for s in dict.fromkeys(wrap.added_special)) or 'none'}."
+    )
+
+
+def compare_section(text: str) -> None:
+    """Token counts of the same text for four tokenizers, their chips, and the cost across languages."""
+    views = cache.get_tokenizer_comparison(model_key(), text)
+    st.plotly_chart(viz.token_count_chart([v.name for v in views], [v.count for v in views]), key="tokens_compare")
+    for view in views:
+        with st.expander(f"{view.name}: {view.count:,} tokens · {view.kind} · vocabulary {view.vocab_size:,}"):
+            st.html(viz.token_chips_html(view.tokens, show="none", max_chips=COMPARE_CHIPS))
+    languages, names, counts = cache.get_language_costs(model_key())
+    st.plotly_chart(viz.language_cost_chart(languages, names, counts), key="tokens_languages")
+    st.caption(" · ".join(f"{language}: {sample}" for language, sample in LANGUAGE_SAMPLES.items()))
