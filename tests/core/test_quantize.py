@@ -1,0 +1,66 @@
+"""Dynamic int8 quantization on the tiny models: smaller copy, shared model untouched, agreement measured."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from core.quantize import quantize_dynamic_int8
+
+
+@pytest.fixture(scope="module")
+def llama_run(tiny_llama):
+    before = {k: v.clone() for k, v in tiny_llama.model.state_dict().items()}
+    modules_before = [type(m) for m in tiny_llama.model.modules()]
+    steps = []
+    report = quantize_dynamic_int8(tiny_llama, progress=lambda f, message: steps.append((f, message)))
+    return before, modules_before, steps, report
+
+
+def test_int8_copy_is_smaller_than_float(llama_run):
+    report = llama_run[3]
+    assert report.int8_bytes < report.float_bytes
+    assert report.size_ratio > 1
+    # q, k, v, o and three MLP matrices per layer, 2 layers, plus the output head.
+    assert report.quantized_layers == 2 * 7 + 1
+
+
+def test_shared_model_is_unchanged(tiny_llama, llama_run):
+    before, modules_before, _, _ = llama_run
+    after = tiny_llama.model.state_dict()
+    assert before.keys() == after.keys()
+    assert all(torch.equal(before[k], after[k]) for k in before)
+    assert [type(m) for m in tiny_llama.model.modules()] == modules_before  # still float nn.Linear
+    assert all(isinstance(m.weight, torch.nn.Parameter) for m in tiny_llama.model.modules()
+               if isinstance(m, torch.nn.Linear))
+
+
+def test_agreement_is_a_share_of_positions(llama_run):
+    report = llama_run[3]
+    assert 0.0 <= report.agreement <= 1.0
+    assert report.same_prediction.shape == (report.tokens,)
+    assert report.agreement == pytest.approx(report.same_prediction.mean())
+    assert report.tokens == 128  # the sample text is cut to the tiny model's context window
+    assert -1.0 <= report.mean_cosine <= 1.0 and report.mean_cosine > 0.9
+    assert report.float_seconds > 0 and report.int8_seconds > 0
+
+
+def test_progress_rises_to_one(llama_run):
+    fractions = [f for f, _ in llama_run[2]]
+    assert fractions == sorted(fractions) and fractions[-1] == 1.0
+    assert all(message for _, message in llama_run[2])
+
+
+def test_encoder_reports_cosine_instead_of_next_token_agreement(tiny_bert):
+    report = quantize_dynamic_int8(tiny_bert)
+    assert report.agreement is None
+    assert report.int8_bytes < report.float_bytes
+    assert report.mean_cosine > 0.9
+    assert report.same_prediction.dtype == np.bool_
+
+
+@pytest.mark.parametrize("text,message", [("a" * 30_000, "limit is 20,000"), ("", "at least 2")])
+def test_bad_sample_text_is_a_value_error(tiny_llama, text, message):
+    with pytest.raises(ValueError, match=message):
+        quantize_dynamic_int8(tiny_llama, text=text)
