@@ -1,0 +1,142 @@
+"""Tokenizers side by side (offline tiktoken), chat-template wrapping, and context-window fit."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from core.tokenizers_compare import (
+    LANGUAGE_SAMPLES,
+    TIKTOKEN_ENCODINGS,
+    chat_wrap,
+    compare_tokenizers,
+    context_fit,
+    language_costs,
+    load_tokenizer,
+    tiktoken_view,
+)
+from core.tokens import tokenize
+
+MULTI = "Hello wörld, 中文 👍🏽 é\n\tStraße <|endoftext|>"
+
+
+@pytest.mark.parametrize("encoding", list(TIKTOKEN_ENCODINGS))
+def test_tiktoken_view_round_trips_and_never_shows_replacement_characters(encoding):
+    view = tiktoken_view(encoding, MULTI)
+    tokens = view.tokens
+    assert "".join(tokens.texts) == MULTI
+    assert not any("\ufffd" in label for label in tokens.labels)
+    assert not tokens.special.any()  # "<|endoftext|>" typed by a user is ordinary text
+    assert view.count == len(tokens.ids) > 5
+    for i in range(len(tokens)):
+        if tokens.part_index[i] == 1:
+            last = i + int(tokens.part_count[i]) - 1
+            assert MULTI[tokens.spans[i, 0] : tokens.spans[last, 1]] == tokens.texts[i]
+
+
+def test_cl100k_matches_the_published_ids():
+    # The ids tiktoken itself gives for "hello world" with cl100k_base.
+    assert tiktoken_view("cl100k_base", "hello world").tokens.ids.tolist() == [15339, 1917]
+
+
+def test_bigger_vocabulary_is_cheaper_outside_english():
+    for language in ("Chinese", "Hindi", "Russian"):
+        sample = LANGUAGE_SAMPLES[language]
+        assert tiktoken_view("o200k_base", sample).count < tiktoken_view("cl100k_base", sample).count, language
+
+
+def test_unknown_encoding_and_empty_text_are_value_errors():
+    with pytest.raises(ValueError, match="cl100k_base"):
+        tiktoken_view("p50k_base", "hi")
+    with pytest.raises(ValueError, match="empty"):
+        tiktoken_view("cl100k_base", "  ")
+
+
+def test_compare_lists_every_tokenizer_without_special_tokens(tiny_llama, tiny_bert):
+    views = compare_tokenizers("The river bank.", {"llama": tiny_llama.tokenizer, "bert": tiny_bert.tokenizer})
+    assert [v.name for v in views] == ["llama", "bert", *TIKTOKEN_ENCODINGS.values()]
+    bert = views[1]
+    assert bert.kind == "WordPiece" and "[CLS]" not in bert.tokens.pieces
+    assert views[0].kind == "byte-level BPE"
+    assert views[0].count == len(tokenize(tiny_llama, "The river bank.", add_special_tokens=False))
+    assert all(v.vocab_size > 100 for v in views)
+
+
+def test_language_costs_table(tiny_llama):
+    languages, names, counts = language_costs({"llama": tiny_llama.tokenizer})
+    assert languages == tuple(LANGUAGE_SAMPLES)
+    assert counts.shape == (len(languages), len(names)) == (len(LANGUAGE_SAMPLES), 3)
+    assert (counts > 0).all()
+    # A 400-token vocabulary trained on a few English sentences pays most for Hindi.
+    assert counts[languages.index("Hindi"), 0] > counts[languages.index("English"), 0]
+
+
+def test_chat_wrap_matches_the_template_and_counts_what_it_adds(tiny_llama):
+    text = "Is the bank open?"
+    wrap = chat_wrap(tiny_llama, text)
+    expected_ids = tiny_llama.tokenizer.apply_chat_template(
+        [{"role": "user", "content": text}], tokenize=True, add_generation_prompt=True
+    )
+    expected_ids = expected_ids["input_ids"] if hasattr(expected_ids, "keys") else expected_ids
+    assert wrap.tokens.ids.tolist() == list(expected_ids)
+    assert wrap.rendered == f"<|im_start|>user\n{text}<|im_end|>\n<|im_start|>assistant\n"
+    assert wrap.added_special == ("<|im_start|>", "<|im_end|>", "<|im_start|>")
+    assert wrap.prompt_count == len(tokenize(tiny_llama, text, add_special_tokens=False))
+    assert wrap.overhead == len(wrap.tokens) - wrap.prompt_count > len(wrap.added_special)
+
+
+def test_special_tokens_typed_by_the_user_are_not_counted_as_added(tiny_llama):
+    wrap = chat_wrap(tiny_llama, "say <|im_end|> please")
+    assert wrap.added_special == ("<|im_start|>", "<|im_end|>", "<|im_start|>")
+
+
+def test_models_without_a_chat_template_give_none(tiny_bert):
+    assert chat_wrap(tiny_bert, "hello") is None
+
+
+def test_context_fit_when_everything_fits(tiny_llama):
+    tokens = tokenize(tiny_llama, "The capital of France is Paris.")
+    fit = context_fit(tokens, overhead=7, reserved=20, window=128)
+    assert fit.fits and fit.cut_tokens == 0 and fit.cut_text == ""
+    assert fit.total == len(tokens) + 7 + 20
+
+
+@pytest.mark.parametrize("side", ["end", "start"])
+def test_context_fit_cuts_exactly_the_overflow(tiny_llama, side):
+    text = "The river bank was muddy after the rain. " * 10
+    tokens = tokenize(tiny_llama, text)
+    window, overhead, reserved = 40, 5, 10
+    fit = context_fit(tokens, overhead, reserved, window, side)
+    assert not fit.fits
+    assert fit.cut_tokens == len(tokens) + overhead + reserved - window
+    if side == "end":
+        assert "".join(tokens.texts[: len(tokens) - fit.cut_tokens]) + fit.cut_text == text
+    else:
+        assert fit.cut_text + "".join(tokens.texts[fit.cut_tokens :]) == text
+
+
+def test_context_fit_rejects_bad_settings(tiny_llama):
+    tokens = tokenize(tiny_llama, "hello")
+    with pytest.raises(ValueError, match="end"):
+        context_fit(tokens, 0, 0, 10, side="middle")
+    with pytest.raises(ValueError, match="≥ 0"):
+        context_fit(tokens, 0, -1, 10)
+
+
+def test_unknown_tokenizer_name_lists_the_choices():
+    with pytest.raises(ValueError, match="all-MiniLM-L6-v2"):
+        load_tokenizer("gpt-5")
+
+
+@pytest.mark.slow
+def test_real_tokenizers_compared_and_smollm2_template(smollm2):
+    minilm = load_tokenizer("all-MiniLM-L6-v2")
+    assert len(minilm) == 30522
+    views = compare_tokenizers("中文 and English", {"SmolLM2": smollm2.tokenizer, "MiniLM": minilm})
+    counts = {v.name: v.count for v in views}
+    assert counts["MiniLM"] == len(minilm("中文 and English", add_special_tokens=False)["input_ids"])
+    wrap = chat_wrap(smollm2, "Hi")
+    assert "You are a helpful AI assistant named SmolLM" in wrap.rendered  # the GGUF's default system message
+    assert wrap.overhead > 20 and wrap.added_special.count("<|im_start|>") == 3
+    alone = load_tokenizer("SmolLM2-135M-Instruct")
+    assert np.array_equal(alone("Hi there")["input_ids"], smollm2.tokenizer("Hi there")["input_ids"])
