@@ -1,0 +1,169 @@
+"""RNN vs Transformer, Model size and Lifecycle pages on the tiny Llama (AppTest, no browser)."""
+
+from __future__ import annotations
+
+import base64
+import json
+
+import numpy as np
+import pytest
+
+HOSTILE = "</script><script>alert(1)</script> <img src=x onerror=alert(1)> 👍🏽"
+
+
+def _open(make_app, page: str, **state):
+    at = make_app()
+    for key, value in state.items():
+        at.session_state[key] = value
+    at.switch_page(page).run()
+    assert not at.exception, at.exception
+    return at
+
+
+def _array(value) -> np.ndarray:
+    """A plotly 7 data array (plain list or base64 {"dtype", "bdata"}) as numpy."""
+    if isinstance(value, dict):
+        return np.frombuffer(base64.b64decode(value["bdata"]), dtype=value["dtype"])
+    return np.asarray(value, dtype=float)
+
+
+def _spec(chart) -> dict:
+    return json.loads(chart.proto.spec)
+
+
+def _latex(at) -> str:
+    return "\n".join(element.proto.body for element in at.get("latex"))
+
+
+# --- RNN vs Transformer ---
+
+
+def test_rnn_page_shows_steps_table_and_three_gradient_curves(make_app):
+    at = _open(make_app, "pages/rnn_vs_transformer.py")
+    table = at.dataframe[0].value.set_index("measure")
+    steps = int(table.loc["sequential steps", "RNN (tanh)"])
+    assert steps > 5 and table.loc["sequential steps", "Self-attention"] == "1"
+    assert int(table.loc["path first → last token", "RNN (tanh)"]) == steps - 1
+    spec = _spec(at.get("plotly_chart")[0])
+    assert [trace["name"] for trace in spec["data"]] == ["RNN (tanh)", "GRU", "Self-attention"]
+    assert spec["layout"]["yaxis"]["type"] == "log"
+    rnn, attention = _array(spec["data"][0]["y"]), _array(spec["data"][2]["y"])
+    assert len(rnn) == steps and rnn[-1] == pytest.approx(1.0)
+    assert rnn[0] < attention[0] / 100  # the first token gets far less gradient through the RNN
+
+
+def test_rnn_page_random_embeddings_and_seed_change_the_numbers(make_app):
+    at = _open(make_app, "pages/rnn_vs_transformer.py")
+    before = _array(_spec(at.get("plotly_chart")[0])["data"][0]["y"])
+    at.radio(key="rnn_embedding").set_value("random").run()
+    assert not at.exception
+    after = _array(_spec(at.get("plotly_chart")[0])["data"][0]["y"])
+    assert len(after) == len(before) and not np.allclose(after, before)
+
+
+def test_rnn_page_hostile_sentence_is_shown_as_text(make_app):
+    at = _open(make_app, "pages/rnn_vs_transformer.py")
+    at.text_area(key="prompt").set_value(HOSTILE).run()
+    assert not at.exception
+    labels = "".join(_spec(at.get("plotly_chart")[0])["data"][0]["customdata"])
+    assert "<" not in labels and "&lt;" in labels  # tokens reach plotly escaped, so no tag is parsed
+    assert "alert" in labels
+
+
+@pytest.mark.parametrize("text,message", [("   ", "empty"), ("word " * 20_000, "limited to 256 tokens")])
+def test_rnn_page_bad_sentence_is_a_warning(make_app, text, message):
+    at = _open(make_app, "pages/rnn_vs_transformer.py")
+    at.text_area(key="prompt").set_value(text).run()
+    assert not at.exception
+    assert any(message in w.value for w in at.warning), [w.value for w in at.warning]
+    assert not at.get("plotly_chart")
+
+
+# --- Model size ---
+
+
+def test_model_size_breakdown_sums_to_the_model_total(make_app):
+    at = _open(make_app, "pages/model_size.py")
+    components = at.dataframe[0].value
+    assert components["parameters"].sum() == 31_392  # the tiny Llama's parameter count
+    assert any("31,392, which equals" in c.value for c in at.caption)
+    assert _array(_spec(at.get("plotly_chart")[0])["data"][0]["x"]).sum() == 31_392
+
+
+def test_model_size_shows_formulas_with_the_numbers(make_app):
+    at = _open(make_app, "pages/model_size.py")
+    latex = _latex(at)
+    # Tiny Llama: 2 layers, 2 KV heads of 8 dims, context 128 (its whole window), batch 1, fp16.
+    assert r"2 \times 2 \times 2 \times 8 \times 128 \times 1 \times 2 = 16{,}384" in latex
+    assert r"31{,}392 \times 2\ (\text{fp16}) = 62{,}784" in latex
+    # The "any size" tab defaults to 7B: 14 GB of fp16 weights.
+    assert r"7{,}000{,}000{,}000 \times 2\ (\text{fp16}) = 14{,}000{,}000{,}000" in latex
+
+
+def test_model_size_custom_size_and_batch(make_app):
+    at = _open(make_app, "pages/model_size.py")
+    at.text_input(key="size_custom").set_value("70B").run()
+    at.number_input(key="size_batch").set_value(4).run()
+    assert not at.exception
+    latex = _latex(at)
+    assert r"70{,}000{,}000{,}000 \times 2\ (\text{fp16}) = 140{,}000{,}000{,}000" in latex
+    assert r"\times 128 \times 4 \times 2 = 65{,}536" in latex
+
+
+@pytest.mark.parametrize("size", ["seven billion", "<script>alert(1)</script>", "0"])
+def test_model_size_bad_custom_size_is_a_warning(make_app, size):
+    at = _open(make_app, "pages/model_size.py")
+    at.text_input(key="size_custom").set_value(size).run()
+    assert not at.exception
+    assert at.warning and ("7B" in at.warning[0].value or "at least 1" in at.warning[0].value)
+
+
+def test_model_size_names_the_three_families(make_app):
+    at = _open(make_app, "pages/model_size.py")
+    families = at.dataframe[-1].value
+    assert list(families["family"]) == ["Encoder-only", "Decoder-only", "Encoder-decoder"]
+    assert any("is **Decoder-only**" in m.value for m in at.markdown)
+
+
+# --- Lifecycle ---
+
+
+def test_lifecycle_checklist_links_every_stage(make_app):
+    at = _open(make_app, "pages/lifecycle.py")
+    assert len(at.checkbox) == 8
+    targets = {link.proto.page for link in at.get("page_link")}
+    # Every other page of the course is linked from some stage (page links name the URL path).
+    assert targets == {"tokens", "embeddings", "attention", "generation", "prompting", "rnn_vs_transformer",
+                       "model_size"}
+    html = at.get("html")[0].proto.body
+    assert "0 of 8 stages done" in html
+    at.checkbox(key="life_done_scope").check().run()
+    at.checkbox(key="life_done_deploy").check().run()
+    assert "2 of 8 stages done" in at.get("html")[0].proto.body
+
+
+def test_lifecycle_lora_counts_on_real_shapes(make_app):
+    at = _open(make_app, "pages/lifecycle.py")
+    # Default q and v, rank 8, tiny Llama: 2 × 8 × (32 + 32) + 2 × 8 × (32 + 16) = 1,792.
+    assert r"= 1{,}792" in _latex(at)
+    at.select_slider(key="life_lora_rank").set_value(4).run()
+    assert r"= 896" in _latex(at)
+    metrics = {m.label: m.value for m in at.metric}
+    assert metrics["Full fine-tuning trains"] == "31,392"
+
+
+def test_lifecycle_no_matrix_chosen_is_a_warning(make_app):
+    at = _open(make_app, "pages/lifecycle.py")
+    at.multiselect(key="life_lora_targets").set_value([]).run()
+    assert not at.exception
+    assert any("at least one matrix" in w.value for w in at.warning)
+
+
+def test_lifecycle_quantization_runs_on_demand(make_app):
+    at = _open(make_app, "pages/lifecycle.py")
+    at.button(key="life_quantize").click().run()
+    assert not at.exception
+    metrics = {m.label: m for m in at.metric}
+    assert "smaller" in metrics["Size float32 → int8"].delta
+    agreement = metrics["Same next-token prediction"].value
+    assert 0 <= int(agreement.rstrip("%")) <= 100
