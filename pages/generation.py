@@ -1,5 +1,44 @@
-"""Placeholder while this page is being written in this session."""
+"""Generation: next-word prediction, and how greedy, temperature, top-k and top-p turn it into a completion."""
 
 import streamlit as st
 
-st.info("This page is being built.")
+from ui import cache, generation_ui, widgets
+from ui.settings import generation_settings
+
+st.title("🎲 Generation")
+st.markdown(
+    "A language model does one thing: given the text so far, it gives every token in its vocabulary a "
+    "probability of coming **next**. A completion is that prediction repeated, one token at a time; the "
+    "generation settings decide how each next token is picked from the distribution."
+)
+model = widgets.current_model()
+if not model.info.is_decoder:
+    st.warning(f"{model.info.name} is an encoder: it does not predict next tokens. Choose a decoder model.")
+    st.stop()
+prompt = widgets.prompt_input()
+with st.sidebar:
+    st.subheader("Generation settings")
+    settings = generation_settings()
+try:
+    with st.spinner("Running the model on the prompt…"):
+        cache.get_analysis(generation_ui.model_key(), prompt)
+except ValueError as error:
+    widgets.show_error(error)
+    st.stop()
+
+tabs = st.tabs(
+    ["Next token", "Settings on the same logits", "Step through", "Greedy vs sampling", "Logit lens"],
+    key="genpage_tab", on_change="rerun",
+)
+# Only the open tab runs: the logit lens and generation cost seconds nobody should wait for unseen.
+sections = [
+    lambda: generation_ui.next_token_section(model, prompt),
+    lambda: generation_ui.settings_section(model, prompt, settings),
+    lambda: generation_ui.step_section(model, prompt, settings),
+    lambda: generation_ui.samples_section(model, prompt, settings),
+    lambda: generation_ui.lens_section(model, prompt),
+]
+for tab, section in zip(tabs, sections):
+    if tab.open:
+        with tab:
+            section()
