@@ -211,11 +211,37 @@ def experiment_from_json(data: bytes | str, max_bytes: int = 5 * MAX_UPLOAD_BYTE
     missing = [key for key in ("instruction", "examples", "query", "format", "few_k") if key not in loaded]
     if missing:
         raise ValueError(f"The experiment is missing: {', '.join(missing)}.")
+    loaded["examples"] = _pairs(loaded["examples"], "examples")
     try:
-        loaded["examples"] = [(str(text), str(label)) for text, label in loaded["examples"]]
         loaded["few_k"] = int(loaded["few_k"])
     except (TypeError, ValueError):
-        raise ValueError("The experiment's examples must be [text, label] pairs and few_k a number.") from None
+        raise ValueError("The experiment's few_k must be a number.") from None
     if loaded["format"] not in FORMATS:
         raise ValueError(f"Unknown prompt format '{loaded['format']}'; choose one of: {', '.join(FORMATS)}.")
+    loaded["items"] = _pairs(loaded.get("items") or [], "items")
+    if len(loaded["items"]) > MAX_ROWS:
+        raise ValueError(f"The experiment has {len(loaded['items']):,} items; the limit is {MAX_ROWS:,}.")
+    loaded["results"] = _results(loaded.get("results"))
     return loaded
+
+
+def _pairs(rows, what: str) -> list[Example]:
+    try:
+        return [(str(text), str(label)) for text, label in rows]
+    except (TypeError, ValueError):
+        raise ValueError(f"The experiment's {what} must be [text, label] pairs.") from None
+
+
+RESULT_COLUMNS = {"strategies": {"strategy", "k", "correct", "scored", "accuracy"},
+                  "curve": {"k", "mean", "std", "min", "max", "runs"}}
+
+
+def _results(results) -> dict | None:
+    """Saved results, or None when absent; ValueError when present but not shaped as exported."""
+    if not results:
+        return None
+    for part, columns in RESULT_COLUMNS.items():
+        rows = results.get(part) if isinstance(results, dict) else None
+        if not isinstance(rows, list) or not all(isinstance(r, dict) and columns <= set(r) for r in rows):
+            raise ValueError(f"The experiment's results.{part} must be rows with: {', '.join(sorted(columns))}.")
+    return results

@@ -1,5 +1,26 @@
-"""Placeholder while this page is being written in this session."""
+"""Prompt strategies: zero-, one- and few-shot prompts side by side, then scored over a labelled set."""
 
 import streamlit as st
 
-st.info("This page is being built.")
+from ui import widgets
+from ui.prompting_eval_ui import evaluation_section
+from ui.prompting_ui import compare_columns, task_inputs
+from ui.settings import generation_settings
+
+st.title("🧪 Prompt strategies")
+st.markdown(
+    "The same model, the same query, three prompts: no example (**zero-shot**), one labelled example "
+    "(**one-shot**) or several (**few-shot**). The examples in the prompt are the only thing that changes: "
+    "this is *in-context learning*. Then score each strategy over a labelled set."
+)
+model = widgets.current_model()
+if not model.info.is_decoder:
+    st.info(f"{model.info.name} is an encoder: it reads text but does not generate it. Choose a decoder model.")
+    st.stop()
+inputs = task_inputs()
+with st.expander("Generation settings (shared with the Generation page)"):
+    # Labels are one word: a small budget and a newline stop keep CPU decoding quick.
+    settings = generation_settings(5, "gen_label_tokens", stop=("\n",))
+compare_columns(model, inputs, settings)
+st.header("Evaluate over a labelled set")
+evaluation_section(model, inputs, settings)

@@ -1,0 +1,181 @@
+"""The Prompt strategies page under AppTest on the tiny Llama: three columns, evaluation, bad input."""
+
+from __future__ import annotations
+
+import base64
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from core import prompting
+from ui import prompting_eval_ui
+
+PAGE = "pages/prompting.py"
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _open(app_env, experiment: dict | None = None, name: str = "small.json") -> AppTest:
+    """The page, optionally with an experiment applied the way the upload callback applies it.
+
+    AppTest cannot upload files, so the callback's parse-and-apply steps run on a plain dict whose
+    keys seed the session before the first run.
+    """
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=120)
+    if experiment is not None:
+        state: dict = {}
+        loaded = prompting.experiment_from_json(prompting.experiment_to_json(experiment).encode())
+        prompting_eval_ui.apply_experiment(state, loaded, name)
+        for key, value in state.items():
+            at.session_state[key] = value
+    at.switch_page(PAGE)
+    at.run()
+    assert not at.exception, at.exception
+    return at
+
+
+SMALL = {  # short texts: the tiny model's context window is only 128 tokens
+    "preset": "Movie-review sentiment", "instruction": "Sentiment?",
+    "examples": [["Loved it", "positive"], ["Hated it", "negative"], ["Great fun", "positive"]],
+    "query": "So dull", "format": "plain", "few_k": 2, "sweep": [0, 1],
+    "items": [["Fun film", "positive"], ["Bad film", "negative"], ["Loved it", "positive"], ["Dull", "negative"],
+              ["Great", "positive"]],
+}
+
+
+def _open_small(app_env) -> AppTest:
+    return _open(app_env, SMALL)
+
+
+def _array(value) -> list:
+    """A plotly 7 array from a chart spec: plain list, or base64 with a dtype."""
+    if isinstance(value, dict):
+        return np.frombuffer(base64.b64decode(value["bdata"]), dtype=value["dtype"]).tolist()
+    return list(value)
+
+
+def _texts(at) -> str:
+    parts = [e.value for e in at.markdown] + [e.value for e in at.caption] + [str(e.value) for e in at.warning]
+    return "\n".join(map(str, parts))
+
+
+def test_prompt_longer_than_the_context_window_gets_a_message(app_env):
+    at = _open(app_env)  # the preset's few-shot prompt does not fit the tiny model's 128 tokens
+    assert "context window is 128" in _texts(at)
+    assert len([e for e in at.expander if "of 128 tokens" in e.proto.label]) == 3
+
+
+def test_page_shows_three_strategy_columns_with_prompts_and_answers(app_env):
+    at = _open_small(app_env)
+    headers = [h.value for h in at.subheader]
+    assert headers[:3] == ["Zero-shot (k=0)", "One-shot (k=1)", "Few-shot (k=2)"]
+    prompts = [c.value for c in at.code if c.value.endswith("Label:")]
+    assert prompts == [
+        "Sentiment?\n\nText: So dull\nLabel:",
+        "Sentiment?\n\nText: Loved it\nLabel: positive\n\nText: So dull\nLabel:",
+        "Sentiment?\n\nText: Loved it\nLabel: positive\n\nText: Hated it\nLabel: negative\n\nText: So dull\nLabel:",
+    ]
+    assert [m.label for m in at.metric] == ["Answer"] * 3
+    chips = [h.proto.body for h in at.get("html") if "llm-lens-chips" in h.proto.body]
+    assert len(chips) == 3
+    labels = [e.proto.label for e in at.expander if "of 128 tokens" in e.proto.label]
+    counts = [int(label.split("·")[1].split("of")[0].replace(",", "")) for label in labels]
+    assert len(counts) == 3 and counts[0] < counts[1] < counts[2] <= 128
+    finished = [c for c in at.caption if "batch of 3 took" in c.value]
+    assert len(finished) == 3  # one batched run: every column reports the same batch
+
+
+def test_hostile_query_is_shown_as_text_and_never_as_html(app_env):
+    at = _open_small(app_env)
+    version = at.session_state["pr_version"]
+    hostile = "<img src=x onerror=alert(1)> </script><script>alert(2)</script> 🎉"
+    at.text_area(key=f"pr_query_{version}").input(hostile)
+    at.button(key="pr_compare").click().run()
+    assert not at.exception, at.exception
+    assert sum(hostile in c.value for c in at.code) == 3  # st.code shows it verbatim
+    for element in at.get("html"):
+        assert "<img" not in element.proto.body and "<script" not in element.proto.body
+
+
+def test_changing_the_shot_count_and_format_rebuilds_the_prompts(app_env):
+    at = _open_small(app_env)
+    version = at.session_state["pr_version"]
+    at.number_input(key=f"pr_few_k_{version}").set_value(2)
+    at.radio(key=f"pr_format_{version}").set_value("chat")
+    at.button(key="pr_compare").click().run()
+    assert not at.exception, at.exception
+    assert [h.value for h in at.subheader][:3] == ["Zero-shot (k=0)", "One-shot (k=1)", "Few-shot (k=2)"]
+    chats = [c.value for c in at.code if c.value.rstrip().endswith("<|im_start|>assistant")]
+    assert [c.count("<|im_start|>user") for c in chats] == [1, 2, 3]
+
+
+def test_too_many_shots_gets_a_message_not_a_crash(app_env):
+    at = _open(app_env)
+    version = at.session_state["pr_version"]
+    at.number_input(key=f"pr_few_k_{version}").set_value(40)
+    at.button(key="pr_compare").click().run()
+    assert not at.exception, at.exception
+    assert "between 1 and" in _texts(at)
+
+
+def test_evaluation_runs_in_batches_and_shows_scores(app_env):
+    at = _open_small(app_env)
+    assert at.radio(key="pr_eval_source").value == "loaded"
+    assert "5 labelled items, 4 scored (1 are also shots" in _texts(at)
+    at.number_input(key="pr_shuffles").set_value(2)
+    at.button(key="pr_evaluate").click().run()
+    assert not at.exception, at.exception
+    charts = [json.loads(c.proto.spec) for c in at.get("plotly_chart")]
+    assert len(charts) == 2
+    assert charts[0]["data"][0]["x"] == ["zero-shot", "one-shot", "few-shot (k=2)"]
+    assert _array(charts[1]["data"][0]["x"]) == [0, 1, 2]  # k chart: the sweep plus the few-shot k
+    items = at.dataframe[-1].value  # [0] is the examples editor
+    assert items["text"].tolist() == ["Fun film", "Bad film", "Dull", "Great"]  # the shot "Loved it" is not scored
+    assert {"label", "zero-shot", "zero-shot ✓", "few-shot (k=2) ✓"} <= set(items.columns)
+    metrics = {m.label: m.value for m in at.metric}
+    right = items["one-shot ✓"].sum()
+    assert metrics["one-shot"] == f"{right / 4:.0%}"
+    # A rerun shows the same scores without a new button press (the result is cached by its inputs).
+    at.run()
+    assert len(at.get("plotly_chart")) == 2 and len(at.dataframe) == 2
+
+
+def test_bundled_set_is_offered_with_its_thirty_items(app_env):
+    at = _open(app_env)
+    assert at.radio(key="pr_eval_source").value == "bundled"
+    assert "30 labelled items, 30 scored" in _texts(at)
+
+
+@pytest.mark.parametrize("bad", [b"", b"review,stars\nok,5\n", b"\x00\x01binary", b"text,label\n"])
+def test_bad_csv_uploads_are_refused_with_a_message(bad):
+    # AppTest cannot drive st.file_uploader, so the parser the page calls is tested directly here.
+    with pytest.raises(ValueError) as error:
+        prompting.parse_labelled_csv(bad)
+    assert any(word in str(error.value) for word in ("empty", "columns", "binary", "no rows"))
+
+
+def test_experiment_loads_back_into_the_editor(app_env):
+    experiment = {
+        **SMALL, "instruction": "Say positive or negative.", "query": "Not bad at all", "shuffles": 9,
+        "settings": {"max_new_tokens": 3, "do_sample": True, "temperature": 9.0},
+        "results": {"strategies": [{"strategy": "zero-shot", "k": 0, "correct": 1, "scored": 2, "accuracy": 0.5}],
+                    "curve": [{"k": 0, "mean": 0.5, "std": 0.0, "min": 0.5, "max": 0.5, "runs": 1}]},
+    }
+    at = _open(app_env, experiment, "mine.json")
+    assert at.session_state["gen_temperature"] == 2.0  # clamped to the slider's range
+    assert at.session_state["gen_label_tokens"] == 3 and at.session_state["pr_shuffles"] == 5
+    prompts = [c.value for c in at.code if c.value.endswith("Label:")]
+    assert prompts[0] == "Say positive or negative.\n\nText: Not bad at all\nLabel:"
+    assert prompts[2].count("Text:") == 3
+    assert at.toggle(key="gen_do_sample").value is True
+    traces = [t["name"] for c in at.get("plotly_chart") for t in json.loads(c.proto.spec)["data"]]
+    assert "Loaded: mine.json" in traces  # saved results shown before any new evaluation
+
+
+def test_encoder_model_gets_an_explanation_not_a_crash(app_env, tiny_bert_path, monkeypatch):
+    monkeypatch.setenv("LLM_LENS_MODEL", str(tiny_bert_path))
+    at = _open(app_env)
+    assert any("is an encoder" in i.value for i in at.info)
+    assert len(at.subheader) == 0

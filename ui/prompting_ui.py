@@ -1,0 +1,126 @@
+"""Prompt strategies page sections: the task editor and the zero/one/few-shot columns streamed side by side."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pandas as pd
+import streamlit as st
+
+import core
+from core import prompting
+from ui import cache, widgets
+from viz.prompting import completion_tokens_html
+
+TITLES = ("Zero-shot", "One-shot", "Few-shot")
+
+
+@dataclass(frozen=True)
+class TaskInputs:
+    """What the user set up in the task editor (examples not yet cleaned: core checks them)."""
+
+    preset: str
+    instruction: str
+    examples: tuple[tuple[str, str], ...]
+    query: str
+    few_k: int
+    fmt: str
+    sweep: tuple[int, ...]
+
+
+def model_key() -> str:
+    """The name the sidebar chose: the key every cached call of this page uses."""
+    return st.session_state.get("model_name") or widgets.default_model()
+
+
+def preset_base(name: str) -> dict:
+    """The editor's starting values for a preset."""
+    task = prompting.PRESETS[name]
+    return {"preset": name, "instruction": task.instruction, "examples": list(task.examples), "query": task.query,
+            "few_k": task.few_k, "format": "plain", "sweep": list(task.sweep)}
+
+
+def set_base(base: dict) -> None:
+    """Replace the editor's starting values; a new version gives every editor widget a fresh key."""
+    st.session_state["pr_base"] = base
+    st.session_state["pr_version"] = st.session_state.get("pr_version", 0) + 1
+
+
+def _preset_changed() -> None:
+    set_base(preset_base(st.session_state["pr_preset"]))
+
+
+def task_inputs() -> TaskInputs:
+    """Preset choice, then a form with instruction, example table, query, shot count and format."""
+    name = st.selectbox("Task preset", list(prompting.PRESETS), key="pr_preset", on_change=_preset_changed,
+                        persist_state="session", help="Each preset comes with shots and a labelled test set.")
+    if "pr_base" not in st.session_state:
+        set_base(preset_base(name))
+    base, version = st.session_state["pr_base"], st.session_state["pr_version"]
+    with st.form("pr_form", border=True):
+        instruction = st.text_area("Instruction", base["instruction"], key=f"pr_instruction_{version}", height=68,
+                                   persist_state="session")
+        st.caption("Labelled examples: the shots, used in table order (add, edit or delete rows).")
+        table = st.data_editor(
+            pd.DataFrame(base["examples"], columns=["text", "label"]), num_rows="dynamic", hide_index=True,
+            key=f"pr_examples_{version}", column_config={"text": st.column_config.TextColumn("text", width="large")},
+        )
+        query = st.text_area("Query (the text to classify)", base["query"], key=f"pr_query_{version}", height=68,
+                             persist_state="session")
+        left, right = st.columns(2)
+        few_k = left.number_input("Shots in the few-shot column", 1, 64, int(base["few_k"]),
+                                  key=f"pr_few_k_{version}", persist_state="session")
+        fmt = right.radio("Prompt format", list(prompting.FORMATS), format_func=prompting.FORMATS.get,
+                          index=list(prompting.FORMATS).index(base["format"]), horizontal=True,
+                          key=f"pr_format_{version}", persist_state="session",
+                          help="Plain: the model continues 'Label:'. Chat: each shot is a user/assistant turn.")
+        st.form_submit_button("Compare", type="primary", key="pr_compare")
+    rows = table.fillna("").astype(str).itertuples(index=False)
+    return TaskInputs(name, instruction, tuple((r.text, r.label) for r in rows), query, int(few_k), fmt,
+                      tuple(base.get("sweep", ())))
+
+
+def compare_columns(model: core.LoadedModel, inputs: TaskInputs, settings: core.GenerationSettings) -> None:
+    """Three columns: each strategy's full prompt, its completion streamed live, answer and token chips."""
+    try:
+        prompts = prompting.strategy_prompts(
+            inputs.instruction, inputs.examples, inputs.query, inputs.few_k, inputs.fmt, model.tokenizer
+        )
+    except ValueError as error:
+        widgets.show_error(error)
+        return
+    columns = st.columns(3, border=True)
+    live = []
+    for column, title, k, prompt in zip(columns, TITLES, (0, 1, inputs.few_k), prompts):
+        with column:
+            st.subheader(f"{title} (k={k})")
+            count = len(cache.get_tokens(model_key(), prompt))
+            with st.expander(f"Prompt · {count:,} of {model.info.context_window:,} tokens"):
+                st.code(prompt, language=None, wrap_lines=True)
+            live.append(st.empty())
+
+    def on_step(texts: tuple[str, ...]) -> None:
+        for slot, text in zip(live, texts):
+            slot.code(text + "▌", language=None, wrap_lines=True)
+
+    try:
+        with st.spinner("Generating the three completions as one batch…"):
+            completions = cache.get_strategy_completions(model_key(), prompts, settings, _on_step=on_step)
+    except ValueError as error:
+        widgets.show_error(error)
+        return
+    labels = sorted({label.strip() for _, label in inputs.examples if label.strip()})
+    for column, slot, completion in zip(columns, live, completions):
+        slot.code(completion.text or " ", language=None, wrap_lines=True)
+        with column:
+            _answer(completion, labels)
+
+
+def _answer(completion: core.Completion, labels: list[str]) -> None:
+    answer = prompting.extract_answer(completion.text)
+    matched = prompting.match_label(answer, labels)
+    st.metric("Answer", answer or "(empty)", help="The first line of the completion, stripped.")
+    st.caption(f"Matches the label **{matched}**." if matched else "Not one of the example labels.")
+    st.html(completion_tokens_html(completion.token_texts, completion.logprobs))
+    st.caption(f"{len(completion.token_ids)} tokens · batch of 3 took {completion.seconds:.1f} s · "
+               f"stopped: {completion.finish_reason}")
