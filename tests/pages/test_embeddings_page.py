@@ -1,0 +1,103 @@
+"""The Embeddings page on the tiny Llama: every view renders with real data; bad input is a message."""
+
+from __future__ import annotations
+
+import base64
+import json
+
+import numpy as np
+import pytest
+
+HOSTILE = "</script><script>alert(1)</script> <img src=x onerror=alert(1)> 👍🏽"
+
+
+def _open(make_app, prompt: str | None = None, **state):
+    at = make_app()
+    for key, value in state.items():
+        at.session_state[key] = value
+    at.switch_page("pages/embeddings.py").run()
+    if prompt is not None:
+        at.text_area(key="prompt").set_value(prompt).run()
+    assert not at.exception, at.exception
+    return at
+
+
+def _array(value) -> np.ndarray:
+    """A plotly 7 array from a chart spec (base64 or plain list)."""
+    if isinstance(value, dict):
+        shape = tuple(int(s) for s in value.get("shape", str(len(value["bdata"]))).split(","))
+        data = np.frombuffer(base64.b64decode(value["bdata"]), dtype=value["dtype"])
+        return data.reshape(shape) if "shape" in value else data
+    return np.asarray(value)
+
+
+def _charts(at) -> dict[str, dict]:
+    """Chart specs by title text."""
+    out = {}
+    for chart in at.get("plotly_chart"):
+        spec = json.loads(chart.proto.spec)
+        out[spec["layout"].get("title", {}).get("text", "")] = spec
+    return out
+
+
+def test_all_views_render_for_the_default_prompt(make_app):
+    at = _open(make_app)
+    charts = _charts(at)
+    heat = _array(charts["Input embedding of each token"]["data"][0]["z"])
+    assert heat.shape[1] == 32  # tiny Llama's d_model
+    n = heat.shape[0]
+    static = _array(charts["Cosine similarity: Token embeddings"]["data"][0]["z"])
+    assert static.shape == (n - 1, n - 1)  # decoder: first token left out by default
+    np.testing.assert_allclose(np.diag(static), 1.0, atol=1e-5)
+    assert any(title.startswith("Nearest tokens to") for title in charts)
+    assert "Sentence similarity (cosine)" in charts
+    assert "Same token, different context" in charts  # the default prompt repeats " capital", " of", " is"
+    assert any("rotary" in info.value for info in at.info)
+
+
+def test_layer_slider_and_3d_projection(make_app):
+    at = _open(make_app, emb_dims=3)
+    at.slider(key="emb_layer").set_value(0).run()
+    charts = _charts(at)
+    assert charts["After layer 0"]["data"][0]["type"] == "scatter3d"
+    # Layer 0 of a rotary model is the raw lookup: static and layer-0 similarities agree.
+    static = _array(charts["Cosine similarity: Token embeddings"]["data"][0]["z"])
+    layer0 = _array(charts["Cosine similarity: Layer 0"]["data"][0]["z"])
+    np.testing.assert_allclose(static, layer0, atol=1e-5)
+
+
+def test_keeping_the_first_token_adds_a_row(make_app):
+    at = _open(make_app)
+    n = _array(_charts(at)["Cosine similarity: Token embeddings"]["data"][0]["z"]).shape[0]
+    at.toggle(key="emb_skip_first").set_value(False).run()
+    assert _array(_charts(at)["Cosine similarity: Token embeddings"]["data"][0]["z"]).shape[0] == n + 1
+
+
+def test_hostile_prompt_is_escaped_in_every_chart(make_app):
+    at = _open(make_app, HOSTILE)
+    for chart in at.get("plotly_chart"):
+        assert "<script" not in chart.proto.spec and "<img" not in chart.proto.spec
+    ticks = _charts(at)["Input embedding of each token"]["layout"]["yaxis"]["ticktext"]
+    assert any("&lt;" in tick for tick in ticks)
+    assert any("👍🏽" in tick for tick in ticks)
+
+
+def test_typed_word_of_several_tokens_is_a_warning(make_app):
+    at = _open(make_app)
+    at.text_input(key="emb_nn_word").set_value("Xylophonequartz").run()
+    assert not at.exception
+    assert any("tokens" in w.value and "single token" in w.value for w in at.warning)
+
+
+@pytest.mark.parametrize("prompt,message", [("  ", "empty"), ("bank " * 600, "context window is 128")])
+def test_bad_prompts_give_a_warning_not_a_crash(make_app, prompt, message):
+    at = _open(make_app, prompt)
+    assert at.warning and message in at.warning[0].value
+    assert not at.get("plotly_chart")
+
+
+def test_no_sentences_is_a_warning(make_app):
+    at = _open(make_app)
+    at.text_area(key="emb_sentences").set_value("\n \n").run()
+    assert not at.exception
+    assert any("at least one" in w.value for w in at.warning)
