@@ -1,0 +1,92 @@
+"""Benchmarks on the real default model, printed as ratios against a baseline measured in the same run.
+
+Run with `make bench`. Targets (from the foundation issue):
+  analyze / bare forward with attentions, 64 tokens ............ <= 1.2x
+  one batched generate of 3 prompts / 3 sequential calls ......... <= 0.6x
+  load from the safetensors cache / load from the GGUF file ...... <= 0.2x
+"""
+
+from __future__ import annotations
+
+import os
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import core  # noqa: E402
+from core import model_cache, models  # noqa: E402
+
+PROMPTS = ["The history of Rome begins", "A recipe for bread needs", "In the year 2050, cities will"]
+
+
+def timed(action, repeats: int) -> float:
+    """Median wall time of action over repeats (after one warm-up call)."""
+    action()
+    samples = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        action()
+        samples.append(time.perf_counter() - start)
+    return statistics.median(samples)
+
+
+def bench_analyze(model: core.LoadedModel) -> tuple[float, float]:
+    text = " ".join(["word"] * 200)
+    ids = model.tokenizer(text)["input_ids"][:64]
+    text = model.tokenizer.decode(ids)
+    assert len(core.tokenize(model, text)) == 64, "benchmark prompt must be 64 tokens"
+    tensor = torch.tensor([ids])
+
+    def bare():
+        with torch.inference_mode():
+            model.model(tensor, output_attentions=True)
+
+    return timed(bare, 15), timed(lambda: core.analyze(model, text), 15)
+
+
+def bench_generate(model: core.LoadedModel) -> tuple[float, float]:
+    settings = core.GenerationSettings(max_new_tokens=32)
+
+    def sequential():
+        for prompt in PROMPTS:
+            core.generate(model, [prompt], settings)
+
+    return timed(sequential, 3), timed(lambda: core.generate(model, PROMPTS, settings), 3)
+
+
+def bench_load() -> tuple[float, float]:
+    gguf = models.bundled_path(models.BUNDLED[models.DEFAULT_MODEL])
+    quiet = lambda fraction, message: None  # noqa: E731
+    with tempfile.TemporaryDirectory() as cache:
+        os.environ["XDG_CACHE_HOME"] = cache
+        start = time.perf_counter()
+        model_cache.load_gguf_cached(gguf, quiet)  # cold: parses the GGUF, writes the cache
+        cold = time.perf_counter() - start
+        warm = timed(lambda: model_cache.load_gguf_cached(gguf, quiet), 3)
+    return cold, warm
+
+
+def report(name: str, baseline: float, measured: float, target: float) -> None:
+    ratio = measured / baseline
+    verdict = "ok" if ratio <= target else "OVER TARGET"
+    print(f"{name:<48} {baseline * 1000:9.1f} ms -> {measured * 1000:9.1f} ms  "
+          f"ratio {ratio:5.2f} (target <= {target}) {verdict}")
+
+
+def main() -> None:
+    torch.manual_seed(0)
+    model = core.load_model()
+    print(f"model: {model.info.name}, torch threads: {torch.get_num_threads()}")
+    report("analyze vs bare forward (64 tokens)", *bench_analyze(model), 1.2)
+    report("batched generate vs sequential (3 x 32 tokens)", *bench_generate(model), 0.6)
+    report("load: safetensors cache vs GGUF", *bench_load(), 0.2)
+
+
+if __name__ == "__main__":
+    main()
