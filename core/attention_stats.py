@@ -50,7 +50,7 @@ def _read_only(array: np.ndarray) -> np.ndarray:
     return array
 
 
-def head_summary(attention: np.ndarray, first_position: int = 0) -> pd.DataFrame:
+def head_summary(attention: np.ndarray) -> pd.DataFrame:
     """One row per (layer, head): mean row entropy in bits, mean weight on the first key,
     mean weight on the previous token and mean distance |query - key| weighted by attention.
 
@@ -58,15 +58,17 @@ def head_summary(attention: np.ndarray, first_position: int = 0) -> pd.DataFrame
     """
     _check(attention)
     layers, heads, n, _ = attention.shape
-    weights = attention.astype(np.float64)
-    logs = np.log2(np.where(weights > 0, weights, 1.0))
-    entropy = -(weights * logs).sum(-1).mean(-1) + 0.0  # (layer, head); + 0.0 turns -0.0 into 0.0
-    first = weights[..., 0].mean(-1)
-    previous = np.full((layers, heads), np.nan)  # undefined for a single token
-    if n > 1:
-        previous = np.diagonal(weights, offset=-1, axis1=-2, axis2=-1).mean(-1)
     distance_matrix = np.abs(np.arange(n)[:, None] - np.arange(n)[None, :])
-    distance = (weights * distance_matrix).sum(-1).mean(-1)
+    metrics = np.full((4, layers, heads), np.nan)  # entropy, first, previous, distance
+    for layer in range(layers):  # one layer at a time: float64 copies of all layers reach gigabytes
+        weights = attention[layer].astype(np.float64)  # (head, query, key)
+        logs = np.log2(np.where(weights > 0, weights, 1.0))
+        metrics[0, layer] = -(weights * logs).sum(-1).mean(-1) + 0.0  # + 0.0 turns -0.0 into 0.0
+        metrics[1, layer] = weights[..., 0].mean(-1)
+        if n > 1:  # undefined for a single token
+            metrics[2, layer] = np.diagonal(weights, offset=-1, axis1=-2, axis2=-1).mean(-1)
+        metrics[3, layer] = (weights * distance_matrix).sum(-1).mean(-1)
+    entropy, first, previous, distance = metrics
     grid_layer, grid_head = np.meshgrid(np.arange(layers), np.arange(heads), indexing="ij")
     return pd.DataFrame(
         {

@@ -53,7 +53,7 @@ def get_completions(
 # --- Attention page -------------------------------------------------------------------------
 
 
-@st.cache_resource(show_spinner=False, max_entries=3)
+@st.cache_resource(show_spinner=False, max_entries=2)  # up to 283 MB each at 512 tokens
 def get_attention_view(model_name: str, text: str, hide_first: bool, combine: str) -> attention_stats.AttentionView:
     """Attention after the page toggles (hide first token, average, rollout); frozen, so shared."""
     return attention_stats.attention_view(get_analysis(model_name, text).attention, hide_first, combine)
