@@ -214,11 +214,14 @@ def test_csv_limits_on_rows_size_and_text_length():
 def test_experiment_json_round_trip():
     experiment = {
         "instruction": INSTRUCTION, "examples": EXAMPLES, "query": "<b>q</b> 👍", "format": "chat", "few_k": 3,
-        "settings": {"max_new_tokens": 5, "do_sample": False}, "results": {"strategies": [{"accuracy": 0.5}]},
+        "settings": {"max_new_tokens": 5, "do_sample": False}, "items": [["a", "b"]],
+        "results": {"strategies": [{"strategy": "zero-shot", "k": 0, "correct": 1, "scored": 2, "accuracy": 0.5}],
+                    "curve": [{"k": 0, "mean": 0.5, "std": 0.0, "min": 0.5, "max": 0.5, "runs": 1}]},
     }
     loaded = prompting.experiment_from_json(prompting.experiment_to_json(experiment))
     assert loaded["examples"] == EXAMPLES and loaded["query"] == "<b>q</b> 👍"
     assert loaded["settings"] == experiment["settings"] and loaded["results"] == experiment["results"]
+    assert loaded["items"] == [("a", "b")] and loaded["few_k"] == 3 and loaded["format"] == "chat"
 
 
 @pytest.mark.parametrize(
@@ -231,3 +234,29 @@ def test_experiment_json_round_trip():
 def test_bad_experiment_json_is_refused(text, message):
     with pytest.raises(ValueError, match=message):
         prompting.experiment_from_json(text)
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [({"items": [["only text"]]}, "items must be"),
+     ({"items": [["t", "l"]] * (prompting.MAX_ROWS + 1)}, "items; the limit"),
+     ({"results": {"strategies": [{"accuracy": 1}], "curve": []}}, "results.strategies must be rows"),
+     ({"results": {"strategies": [], "curve": "no"}}, "results.curve must be rows")],
+)
+def test_experiment_items_and_results_are_checked(extra, message):
+    base = {"instruction": "", "examples": [["a", "b"]], "query": "q", "format": "plain", "few_k": 1}
+    with pytest.raises(ValueError, match=message):
+        prompting.experiment_from_json(prompting.experiment_to_json({**base, **extra}))
+
+
+@pytest.mark.slow
+def test_real_model_sentiment_scores_higher_few_shot_than_zero_shot(smollm2):
+    task = prompting.PRESETS["Movie-review sentiment"]
+    items = prompting.load_eval_set(task).iloc[:16]  # half the set keeps this test to about a minute
+    assert set(items["label"]) == {"positive", "negative"}
+    settings = GenerationSettings(max_new_tokens=5, stop=("\n",))
+    result = prompt_eval.evaluate(smollm2, task.instruction, task.examples, items, settings, task.few_k, batch_size=16)
+    accuracy = dict(zip(result.strategies["k"], result.strategies["accuracy"]))
+    assert result.strategies["scored"].tolist() == [16, 16, 16]
+    assert accuracy[task.few_k] >= accuracy[0] + 0.3, result.strategies
+    assert accuracy[task.few_k] >= 0.8, result.strategies

@@ -1,0 +1,68 @@
+"""Views of prompt strategies: escaped probability chips, accuracy bars, accuracy against k with spread."""
+
+from __future__ import annotations
+
+import re
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from viz.prompting import accuracy_bars, accuracy_vs_k, completion_tokens_html
+
+
+def test_chips_escape_hostile_tokens_and_show_whitespace():
+    tokens = ["<img src=x onerror=alert(1)>", " </script>", "\n", '"&\'', "🎉"]
+    html = completion_tokens_html(tokens, np.log([0.9, 0.5, 0.1, 0.99, 0.01]))
+    assert "<img" not in html and "</script>" not in html
+    assert "&lt;img src=x onerror=alert(1)&gt;" in html and "·&lt;/script&gt;" in html
+    assert "↵" in html and "🎉" in html and "&quot;&amp;&#x27;" in html
+    assert html.count("<span title=") == len(tokens)
+
+
+def test_chip_colour_and_label_follow_the_probability():
+    html = completion_tokens_html(["a", "b", "c"], np.log([1.0, 0.5, 1e-6]))
+    hues = [int(h) for h in re.findall(r"hsl\((\d+),", html)]
+    assert hues == [120, 60, 0]  # green for certain, yellow for a coin flip, red for a surprise
+    assert [p for p in re.findall(r"> (\d+)%</sub>", html)] == ["100", "50", "0"]
+    assert 'title="&#x27;b&#x27;: p = 0.500"' in html
+
+
+def test_no_tokens_gives_a_placeholder_not_an_empty_box():
+    assert "no tokens generated" in completion_tokens_html([], np.zeros(0))
+
+
+def _curve(ks, means, lows, highs, runs):
+    means = np.asarray(means, dtype=float)
+    return pd.DataFrame({"k": ks, "mean": means, "std": [0.0] * len(ks), "min": lows, "max": highs, "runs": runs})
+
+
+def test_accuracy_vs_k_error_bars_span_worst_to_best_order():
+    curve = _curve([0, 1, 4], [0.2, 0.6, 0.8], [0.2, 0.5, 0.7], [0.2, 0.9, 0.85], [1, 3, 3])
+    figure = accuracy_vs_k({"This run": curve})
+    trace = figure.data[0]
+    assert list(trace.x) == [0, 1, 4] and list(trace.y) == pytest.approx([0.2, 0.6, 0.8])
+    assert list(trace.error_y.array) == pytest.approx([0.0, 0.3, 0.05])
+    assert list(trace.error_y.arrayminus) == pytest.approx([0.0, 0.1, 0.1])
+    assert list(figure.layout.xaxis.tickvals) == [0, 1, 4]
+
+
+def test_accuracy_vs_k_overlays_runs_with_all_their_shot_counts():
+    first = _curve([0, 2], [0.1, 0.5], [0.1, 0.4], [0.1, 0.6], [1, 2])
+    second = _curve([0, 1, 3], [0.3, 0.4, 0.9], [0.3, 0.4, 0.9], [0.3, 0.4, 0.9], [1, 1, 1])
+    figure = accuracy_vs_k({"This run": first, "Loaded": second})
+    assert [t.name for t in figure.data] == ["This run", "Loaded"]
+    assert list(figure.layout.xaxis.tickvals) == [0, 1, 2, 3]
+
+
+def test_accuracy_bars_label_each_strategy_with_counts():
+    table = pd.DataFrame({"strategy": ["zero-shot", "one-shot", "few-shot (k=3)"], "k": [0, 1, 3],
+                          "correct": [3, 15, 27], "scored": [30, 30, 30], "accuracy": [0.1, 0.5, 0.9]})
+    figure = accuracy_bars({"This run": table})
+    bar = figure.data[0]
+    assert list(bar.x) == ["zero-shot", "one-shot", "few-shot (k=3)"]
+    assert list(bar.y) == pytest.approx([0.1, 0.5, 0.9])
+    assert list(bar.text) == ["10% (3/30)", "50% (15/30)", "90% (27/30)"]
+    assert figure.layout.showlegend is False
+    both = accuracy_bars({"This run": table, "Loaded": table.assign(accuracy=[0.2, 0.2, 0.2])})
+    assert both.layout.barmode == "group" and both.layout.showlegend is True and len(both.data) == 2
