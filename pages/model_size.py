@@ -21,16 +21,18 @@ st.header("Memory calculator")
 st.markdown("Memory needed **at inference** is the weights plus the KV cache (keys and values of every earlier "
             "token, kept so each new token costs one step). **Training** also keeps gradients and optimizer state.")
 context, batch, kv_format = section.kv_controls(info)
-loaded_tab, custom_tab = st.tabs(["The loaded model", "Any size (1B, 7B, 70B…)"])
-with loaded_tab:
-    section.inference_memory(info.parameters, (info.layers, info.kv_heads, info.head_dim), context, batch, kv_format)
-    section.training_memory(info.parameters)
-with custom_tab:
-    custom = section.custom_size_input(info)
-    if custom is not None:
-        params, shape = custom
-        section.inference_memory(params, shape, context, batch, kv_format)
-        section.training_memory(params)
+loaded_tab, custom_tab = st.tabs(section.SIZE_TABS, key="size_tab", on_change="rerun")  # lazy: open tab runs
+if loaded_tab.open:
+    with loaded_tab:
+        shape = (info.layers, info.kv_heads, info.head_dim)
+        section.inference_memory(info.parameters, shape, context, batch, kv_format)
+        section.training_memory(info.parameters)
+if custom_tab.open:
+    with custom_tab:
+        custom = section.custom_size_input(info)
+        if custom is not None:
+            section.inference_memory(custom[0], custom[1], context, batch, kv_format)
+            section.training_memory(custom[0])
 
 st.header("Architecture families")
 section.families_section(info)

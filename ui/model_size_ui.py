@@ -12,6 +12,7 @@ from ui import widgets
 from viz.model_pages import memory_chart, parameter_breakdown_chart
 
 FORMATS = list(memory.BYTES_PER_PARAM)
+SIZE_TABS = ["The loaded model", "Any size (1B, 7B, 70B…)"]
 MAX_CONTEXT = 2**21  # 2M tokens: beyond the longest context windows in use
 FAMILIES = pd.DataFrame(
     [

@@ -8,6 +8,8 @@ import json
 import numpy as np
 import pytest
 
+from ui.model_size_ui import SIZE_TABS
+
 HOSTILE = "</script><script>alert(1)</script> <img src=x onerror=alert(1)> 👍🏽"
 
 
@@ -96,12 +98,19 @@ def test_model_size_shows_formulas_with_the_numbers(make_app):
     # Tiny Llama: 2 layers, 2 KV heads of 8 dims, context 128 (its whole window), batch 1, fp16.
     assert r"2 \times 2 \times 2 \times 8 \times 128 \times 1 \times 2 = 16{,}384" in latex
     assert r"31{,}392 \times 2\ (\text{fp16}) = 62{,}784" in latex
-    # The "any size" tab defaults to 7B: 14 GB of fp16 weights.
+    assert "7{,}000{,}000{,}000" not in latex  # lazy tabs: the other tab did not run
+
+
+def test_model_size_any_size_tab_defaults_to_7b(make_app):
+    at = _open(make_app, "pages/model_size.py", size_tab=SIZE_TABS[1])
+    # 7B in fp16: 14 GB of weights; the KV cache uses the loaded model's shape by default.
+    latex = _latex(at)
     assert r"7{,}000{,}000{,}000 \times 2\ (\text{fp16}) = 14{,}000{,}000{,}000" in latex
+    assert "31{,}392" not in latex
 
 
 def test_model_size_custom_size_and_batch(make_app):
-    at = _open(make_app, "pages/model_size.py")
+    at = _open(make_app, "pages/model_size.py", size_tab=SIZE_TABS[1])
     at.text_input(key="size_custom").set_value("70B").run()
     at.number_input(key="size_batch").set_value(4).run()
     assert not at.exception
@@ -112,7 +121,7 @@ def test_model_size_custom_size_and_batch(make_app):
 
 @pytest.mark.parametrize("size", ["seven billion", "<script>alert(1)</script>", "0"])
 def test_model_size_bad_custom_size_is_a_warning(make_app, size):
-    at = _open(make_app, "pages/model_size.py")
+    at = _open(make_app, "pages/model_size.py", size_tab=SIZE_TABS[1])
     at.text_input(key="size_custom").set_value(size).run()
     assert not at.exception
     assert at.warning and ("7B" in at.warning[0].value or "at least 1" in at.warning[0].value)
