@@ -26,7 +26,8 @@ st.header("Deployment optimisation, measured")
 st.markdown(
     "Quantization stores weights with fewer bits. Here a **copy** of the loaded model gets dynamic int8 Linear "
     "layers on the CPU; both models then run the same text. Naive int8 with one scale per matrix can change a "
-    "small model's predictions a lot; production formats use a scale per small block of weights (the bundled "
-    "SmolLM2 file is itself GGUF Q4_1: 4-bit weights in blocks of 32, each block with its own scale and offset)."
+    "small model's predictions a lot; production formats give each small block of weights its own scale. The "
+    "bundled SmolLM2 file is itself quantized GGUF: its block matrices are Q4_1 (4-bit, blocks of 32 weights, each "
+    "block with its own scale and minimum), its token embeddings Q8_0, its norms float32."
 )
 section.quantization_section()
