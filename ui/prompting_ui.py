@@ -86,15 +86,15 @@ def compare_columns(model: core.LoadedModel, inputs: TaskInputs, settings: core.
         prompts = prompting.strategy_prompts(
             inputs.instruction, inputs.examples, inputs.query, inputs.few_k, inputs.fmt, model.tokenizer
         )
+        counts = [len(cache.get_tokens(model_key(), prompt)) for prompt in prompts]
     except ValueError as error:
         widgets.show_error(error)
         return
     columns = st.columns(3, border=True)
     live = []
-    for column, title, k, prompt in zip(columns, TITLES, (0, 1, inputs.few_k), prompts):
+    for column, title, k, prompt, count in zip(columns, TITLES, (0, 1, inputs.few_k), prompts, counts):
         with column:
             st.subheader(f"{title} (k={k})")
-            count = len(cache.get_tokens(model_key(), prompt))
             with st.expander(f"Prompt · {count:,} of {model.info.context_window:,} tokens"):
                 st.code(prompt, language=None, wrap_lines=True)
             live.append(st.empty())

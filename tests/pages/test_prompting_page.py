@@ -179,3 +179,19 @@ def test_encoder_model_gets_an_explanation_not_a_crash(app_env, tiny_bert_path, 
     at = _open(app_env)
     assert any("is an encoder" in i.value for i in at.info)
     assert len(at.subheader) == 0
+
+
+@pytest.mark.parametrize("query", ["x" * 100_000, "   ", "😀 中文 é"])
+def test_long_empty_or_emoji_queries_get_messages_not_crashes(app_env, query):
+    at = _open_small(app_env)
+    at.text_area(key=f"pr_query_{at.session_state['pr_version']}").input(query)
+    at.button(key="pr_compare").click().run()
+    assert not at.exception, at.exception
+    text = _texts(at)
+    if not query.strip():
+        assert "query is empty" in text
+    elif len(query) > 1000:
+        assert "context window is 128" in text or "limit is" in text
+    else:  # a short mixed-script query fits the tiny context window: three answers, no message
+        assert [m.label for m in at.metric] == ["Answer"] * 3 and not at.warning
+        assert sum(query in c.value for c in at.code) == 3

@@ -1,0 +1,36 @@
+"""The Prompt strategies page in a real browser on the real model: three completions, hostile query as text."""
+
+from browser_kit import assert_no_exception, open_app, wait_idle
+
+HOSTILE = "<img src=x onerror=alert(1)> </script><script>alert(2)</script> Awful film 🎬"
+
+
+def _answers(page) -> list[str]:
+    metrics = page.locator('[data-testid="stMetric"]').all_inner_texts()
+    return [" ".join(m.split()) for m in metrics if m.strip().startswith("Answer")]
+
+
+def test_compare_shows_three_completions_and_hostile_query_stays_text(page, server_url, tmp_path):
+    open_app(page, f"{server_url}/prompting", timeout_ms=240_000)
+    page.wait_for_selector(".llm-lens-chips", timeout=240_000)
+    assert len(_answers(page)) == 3
+    assert page.locator(".llm-lens-chips").count() == 3
+    assert_no_exception(page)
+
+    query = page.get_by_label("Query (the text to classify)")
+    query.fill(HOSTILE)
+    page.get_by_role("button", name="Compare").click()
+    wait_idle(page, timeout_ms=240_000)
+    page.wait_for_selector(".llm-lens-chips", timeout=240_000)
+    answers = _answers(page)
+    assert len(answers) == 3, answers
+    assert page.locator(".llm-lens-chips").count() == 3
+    # The query is shown verbatim in every prompt block (open the first one to see it).
+    page.get_by_text("Prompt ·").first.click()
+    code = page.locator('[data-testid="stCode"]').first.inner_text()
+    assert HOSTILE in code, code[-300:]
+    assert page.locator("img[src='x']").count() == 0
+    page.screenshot(path=str(tmp_path / "prompting.png"), full_page=True)
+    assert page.dialogs == []
+    assert not [e for e in page.errors if "alert" in e], page.errors
+    assert_no_exception(page)
