@@ -72,10 +72,12 @@ def layer_controls(states: TokenStates, is_decoder: bool) -> tuple[int, bool]:
     """Slider for the layer to inspect and whether to leave out the first token."""
     layers = states.hidden_states.shape[0] - 1
     cols = st.columns([3, 2])
-    layer = cols[0].slider("Layer", 0, layers, min(layers, max(1, layers * 2 // 3)), key="emb_layer",
+    # Keyed by the depth: a layer kept from a deeper model would be out of range for this one.
+    layer = cols[0].slider("Layer", 0, layers, min(layers, max(1, layers * 2 // 3)), key=f"emb_layer_{layers}",
                            help="0 is the embedding layer's output; each step is one more transformer block.")
     skip = cols[1].toggle(
-        "Leave out the first token", value=is_decoder, key="emb_skip_first", disabled=len(states.tokens) < 3,
+        "Leave out the first token", value=is_decoder, disabled=len(states.tokens) < 3,
+        key=f"emb_skip_first_{'decoder' if is_decoder else 'encoder'}",  # each kind keeps its own default
         help="In decoders the first token becomes an 'attention sink' with a huge vector that squeezes "
              "every other point into a corner.",
     )

@@ -71,10 +71,15 @@ def context_section(model: core.LoadedModel, text: str) -> None:
     """Gauge of prompt + chat template + reserved answer against the context window, and what is cut."""
     window = model.info.context_window
     cols = st.columns(2)
-    reserved = cols[0].number_input(
-        "Tokens reserved for the answer", 0, window, min(256, window // 4), step=64, key="tokens_reserve",
-        help="A model writes its answer into the same window as the prompt.",
-    )
+    if model.info.is_decoder:
+        # Keyed by the window: a value kept from a model with a larger window would be out of range here.
+        reserved = cols[0].number_input(
+            "Tokens reserved for the answer", 0, window, min(256, window // 4), step=64,
+            key=f"tokens_reserve_{window}", help="A model writes its answer into the same window as the prompt.",
+        )
+    else:
+        reserved = 0
+        cols[0].caption("An encoder reads the text and writes no answer, so nothing is reserved.")
     side = cols[1].radio("If it does not fit, cut the prompt's", CUT_SIDES, horizontal=True, key="tokens_cut_side")
     fit = cache.get_context_fit(model_key(), text, int(reserved), side)
     st.plotly_chart(viz.context_gauge(fit), key="tokens_gauge")

@@ -57,7 +57,7 @@ def test_all_views_render_for_the_default_prompt(make_app):
 
 def test_layer_slider_and_3d_projection(make_app):
     at = _open(make_app, emb_dims=3)
-    at.slider(key="emb_layer").set_value(0).run()
+    at.slider(key="emb_layer_2").set_value(0).run()
     charts = _charts(at)
     assert charts["After layer 0"]["data"][0]["type"] == "scatter3d"
     # Layer 0 of a rotary model is the raw lookup: static and layer-0 similarities agree.
@@ -69,7 +69,7 @@ def test_layer_slider_and_3d_projection(make_app):
 def test_keeping_the_first_token_adds_a_row(make_app):
     at = _open(make_app)
     n = _array(_charts(at)["Cosine similarity: Token embeddings"]["data"][0]["z"]).shape[0]
-    at.toggle(key="emb_skip_first").set_value(False).run()
+    at.toggle(key="emb_skip_first_decoder").set_value(False).run()
     assert _array(_charts(at)["Cosine similarity: Token embeddings"]["data"][0]["z"]).shape[0] == n + 1
 
 
@@ -101,3 +101,20 @@ def test_no_sentences_is_a_warning(make_app):
     at.text_area(key="emb_sentences").set_value("\n \n").run()
     assert not at.exception
     assert any("at least one" in w.value for w in at.warning)
+
+
+def test_shorter_prompt_after_choosing_a_late_token(make_app):
+    at = _open(make_app)
+    at.selectbox(key="emb_nn_pos").set_value(10).run()
+    at.text_area(key="prompt").set_value("bank").run()
+    assert not at.exception, at.exception
+    assert any(title.startswith("Nearest tokens to") for title in _charts(at))
+
+
+@pytest.mark.slow
+def test_encoder_shows_learned_positions(make_app, monkeypatch):
+    monkeypatch.setenv("LLM_LENS_MODEL", "all-MiniLM-L6-v2")  # the bundled encoder: small and fast to load
+    at = _open(make_app)
+    charts = _charts(at)
+    assert _array(charts["Position embeddings"]["data"][0]["z"]).shape[1] == 384
+    assert at.toggle(key="emb_skip_first_encoder").value is False  # [CLS] is an ordinary first token for BERT

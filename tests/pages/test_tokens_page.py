@@ -70,7 +70,8 @@ def test_chat_template_section_counts_added_special_tokens(make_app):
 
 
 def test_overflowing_text_says_what_would_be_cut(make_app):
-    at = _open(make_app, "The river bank was muddy after the rain. " * 40, tokens_reserve=64)
+    # The tiny Llama's window is 128 tokens, hence the widget key.
+    at = _open(make_app, "The river bank was muddy after the rain. " * 40, tokens_reserve_128=64)
     assert at.error, "expected a does-not-fit message"
     assert "Does not fit" in at.error[0].value and "cut from the end" in at.error[0].value
     assert "muddy" in at.get("text")[0].value
