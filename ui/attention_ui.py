@@ -78,7 +78,7 @@ def layer_heads(view: attention_stats.AttentionView, labels: tuple[str, ...], la
 
 def overview(view: attention_stats.AttentionView) -> None:
     """Every layer × head as thumbnails; pick one in the selectors above or the head table."""
-    st.caption("Every layer (rows) × head (columns) as a thumbnail. Spot a pattern, then pick that layer and "
+    st.caption("Every layer × head as a thumbnail (hover for which). Spot a pattern, then pick that layer and "
                "head above, or click its row in the Head table.")
     st.plotly_chart(viz.layers_heads_overview(view.weights, view.layer_labels, view.head_labels), key="attn_overview")
 
@@ -187,8 +187,11 @@ def generated_text(info: core.ModelInfo, text: str) -> None:
     analysis, start = answered.analysis, answered.prompt_tokens
     st.markdown("**Answer:**")
     st.code(answered.answer or "(the model stopped at once)", language=None, wrap_lines=True)
-    layer = _select_index("Layer", tuple(map(str, range(info.layers))), "attn_gen_layer", "layer")
-    head = _select_index("Head", tuple(map(str, range(info.heads))), "attn_gen_head", "head")
+    left, right = st.columns(2)
+    with left:
+        layer = _select_index("Layer", tuple(map(str, range(info.layers))), "attn_gen_layer", "layer")
+    with right:
+        head = _select_index("Head", tuple(map(str, range(info.heads))), "attn_gen_head", "head")
     weights, labels = analysis.attention[layer, head], analysis.tokens.labels
     st.caption("Rows below the dashed line are the answer's tokens: each was predicted from the rows above it.")
     figure = viz.attention_heatmap(weights, labels, f"Layer {layer}, head {head}: prompt + answer", boundary=start)

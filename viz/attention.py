@@ -67,7 +67,7 @@ def attention_heatmap(
     side = min(900, max(380, 14 * n + 160))
     figure.update_layout(
         title=title, height=side, margin={"l": 10, "r": 10, "t": 50 if title else 10, "b": 10},
-        xaxis={"title": "key (attended to)", **_ticks(labels, first_position), "side": "top"},
+        xaxis={"title": "key (attended to)", **_ticks(labels, first_position)},
         yaxis={"title": "query (attending)", **_ticks(labels, first_position), "autorange": "reversed"},
     )
     if boundary is not None and first_position < boundary < first_position + n:
@@ -123,7 +123,7 @@ def head_grid(
     figure.update_yaxes(autorange="reversed", showticklabels=False)
     figure.update_xaxes(showticklabels=False)
     figure.update_layout(
-        title=title, height=230 * rows + 60, coloraxis={"colorscale": COLORSCALE, "cmin": 0, "cmax": top},
+        title=title, height=170 * rows + 80, coloraxis={"colorscale": COLORSCALE, "cmin": 0, "cmax": top},
         margin={"l": 10, "r": 10, "t": 70, "b": 10},
     )
     return figure
@@ -132,7 +132,7 @@ def head_grid(
 def layers_heads_overview(
     weights: np.ndarray, layer_labels: tuple[str, ...], head_labels: tuple[str, ...]
 ) -> go.Figure:
-    """Every layer × head as one mosaic of small thumbnails (rows: layers, columns: heads).
+    """Every layer × head as one mosaic of square thumbnails; the longer of the two runs across.
 
     weights: (layer, head, query, key); each map is pooled to THUMB_SIDE_MAX cells per side.
     """
@@ -142,13 +142,16 @@ def layers_heads_overview(
     pooled, _ = _pool(weights, THUMB_SIDE_MAX)
     side = pooled.shape[-1]
     cell = side + 1  # one empty (NaN) line between thumbnails
-    mosaic = np.full((layers * cell, heads * cell), np.nan)
-    owner = np.full((layers * cell, heads * cell, 2), -1)
+    across = layers > heads  # 30 layers × 9 heads reads best with layers as columns
+    rows, cols = (heads, layers) if across else (layers, heads)
+    mosaic = np.full((rows * cell, cols * cell), np.nan)
+    owner = np.full((rows * cell, cols * cell, 2), -1)
     for layer in range(layers):
         for head in range(heads):
-            rows, cols = slice(layer * cell, layer * cell + side), slice(head * cell, head * cell + side)
-            mosaic[rows, cols] = pooled[layer, head]
-            owner[rows, cols] = (layer, head)
+            row, col = (head, layer) if across else (layer, head)
+            block = (slice(row * cell, row * cell + side), slice(col * cell, col * cell + side))
+            mosaic[block] = pooled[layer, head]
+            owner[block] = (layer, head)
     figure = go.Figure(
         go.Heatmap(
             z=mosaic, customdata=owner, colorscale=COLORSCALE, zmin=0, hoverongaps=False,
@@ -156,15 +159,16 @@ def layers_heads_overview(
             hovertemplate="layer %{customdata[0]}, head %{customdata[1]}: %{z:.3f}<extra></extra>",
         )
     )
-    centers_x = [h * cell + (side - 1) / 2 for h in range(heads)]
-    centers_y = [la * cell + (side - 1) / 2 for la in range(layers)]
+    layer_ticks = {"tickmode": "array", "tickvals": [i * cell + (side - 1) / 2 for i in range(layers)],
+                   "ticktext": [f"{'L' if across else 'layer '}{_safe(la)}" for la in layer_labels]}
+    head_ticks = {"tickmode": "array", "tickvals": [i * cell + (side - 1) / 2 for i in range(heads)],
+                  "ticktext": [f"head {_safe(h)}" for h in head_labels]}
+    x_ticks, y_ticks = (layer_ticks, head_ticks) if across else (head_ticks, layer_ticks)
     figure.update_layout(
-        height=min(2400, max(300, 22 * layers * max(1, side // 8) + 120)),
+        height=int(min(2400, max(250, 1000 * rows / cols + 80))),  # square thumbnails at ~1000 px wide
         margin={"l": 10, "r": 10, "t": 30, "b": 10},
-        xaxis={"tickmode": "array", "tickvals": centers_x, "ticktext": [f"head {_safe(h)}" for h in head_labels],
-               "side": "top"},
-        yaxis={"tickmode": "array", "tickvals": centers_y, "ticktext": [f"layer {_safe(la)}" for la in layer_labels],
-               "autorange": "reversed"},
+        xaxis={**x_ticks, "side": "top", "constrain": "domain"},
+        yaxis={**y_ticks, "autorange": "reversed", "scaleanchor": "x", "constrain": "domain"},
     )
     return figure
 

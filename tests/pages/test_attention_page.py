@@ -140,3 +140,19 @@ def test_bad_prompts_give_a_message(make_app, prompt, message):
     at = _open(make_app, prompt)
     assert not at.get("plotly_chart")
     assert any(message in w.value for w in at.warning), [w.value for w in at.warning]
+
+
+def test_switching_layer_and_head_does_not_rerun_the_model(make_app, monkeypatch):
+    import core
+
+    calls = []
+    original = core.analyze
+    monkeypatch.setattr(core, "analyze", lambda *a, **k: calls.append(a[1]) or original(*a, **k))
+    at = _open(make_app, "A prompt only this test uses: layer and head switching.")
+    assert len(calls) == 1  # the first run of a new prompt runs the model once
+    before = _z(at.get("plotly_chart")[0])
+    at.selectbox(key="attn_layer").set_value(1).run()
+    at.selectbox(key="attn_head").set_value(3).run()
+    assert not at.exception
+    assert len(calls) == 1
+    assert not np.allclose(_z(at.get("plotly_chart")[0]), before)  # a different head is shown

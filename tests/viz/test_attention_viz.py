@@ -104,12 +104,29 @@ def test_overview_tiles_every_layer_and_head():
     figure = viz.layers_heads_overview(weights, ("0", "1", "2"), ("0", "1", "2", "3"))
     z = np.asarray(figure.data[0].z, dtype=float)
     cell = n + 1
-    assert z.shape == (layers * cell, heads * cell)
+    assert z.shape == (layers * cell, heads * cell)  # fewer layers than heads: layers are rows
     np.testing.assert_allclose(z[2 * cell: 2 * cell + n, 3 * cell: 3 * cell + n], weights[2, 3])
     assert np.isnan(z[n, :]).all()  # gap line between layers
     owner = np.asarray(figure.data[0].customdata)
     assert tuple(owner[2 * cell + 1, 3 * cell + 1]) == (2, 3)
     assert list(figure.layout.yaxis.ticktext) == ["layer 0", "layer 1", "layer 2"]
+    assert figure.layout.yaxis.scaleanchor == "x"  # square thumbnails
+
+
+def test_overview_puts_many_layers_across_and_pools_long_prompts():
+    layers, heads, n = 6, 2, 40
+    weights = np.broadcast_to(_causal(n), (layers, heads, n, n)).copy()
+    weights[4, 1] = np.eye(n)
+    figure = viz.layers_heads_overview(weights, tuple(map(str, range(layers))), ("0", "1"))
+    z = np.asarray(figure.data[0].z, dtype=float)
+    side = int(np.ceil(n / int(np.ceil(n / viz.THUMB_SIDE_MAX))))
+    cell = side + 1
+    assert z.shape == (heads * cell, layers * cell)  # layers run across
+    thumb = z[cell: cell + side, 4 * cell: 4 * cell + side]  # head 1 row, layer 4 column
+    np.testing.assert_allclose(thumb.sum(-1), 1.0, atol=1e-6)
+    assert np.allclose(np.triu(thumb, 1), 0) and np.diag(thumb).min() > 0.3  # pooled identity stays diagonal
+    assert tuple(np.asarray(figure.data[0].customdata)[cell + 1, 4 * cell + 1]) == (4, 1)
+    assert list(figure.layout.xaxis.ticktext)[4] == "L4"
 
 
 def test_token_html_shades_by_weight_and_escapes():
