@@ -14,7 +14,7 @@ from core.analysis import check_length, softmax
 from core.generation import GenerationStep
 from core.models import LoadedModel
 from core.sampling import GenerationSettings, choose_next, filter_logits
-from core.tokens import check_text, show_whitespace, tokenize
+from core.tokens import show_whitespace, tokenize
 
 MAX_TOP_K = 200  # a table or bar chart past this many rows teaches nothing more
 MAX_WORD_CHARS = 200
@@ -222,9 +222,3 @@ class RecordedStream:
     def done(self) -> bool:
         return self._done
 
-
-def check_prompt(model: LoadedModel, prompt: str) -> None:
-    """Raise ValueError when the prompt cannot be completed by this model (before any work starts)."""
-    check_text(prompt)
-    if not model.info.is_decoder:
-        raise ValueError(f"{model.name} is an encoder: it reads text but does not generate it.")

@@ -65,6 +65,10 @@ def settings_section(model: core.LoadedModel, text: str, settings: core.Generati
     cols[3].metric("Top token after", f"{dist.after.max():.1%}", help=f"{dist.before.max():.1%} before")
     table = prediction.distribution_table(model, dist, k=20)
     st.plotly_chart(viz.filter_bars(table, dist.n_kept, len(logits)), key="genpage_filter_chart")
+    st.caption(
+        "Grey bars are removed by the filters. Moving a slider re-filters these same logits: "
+        "the model does not run again."
+    )
     st.markdown("\n".join(_setting_notes(settings, applied, len(logits))))
 
 

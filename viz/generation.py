@@ -20,7 +20,7 @@ def candidates_bar(table: pd.DataFrame) -> go.Figure:
     figure = go.Figure(
         go.Bar(
             x=table["probability"], y=rows, orientation="h", marker_color=KEPT_COLOUR,
-            text=[f"{p:.1%}" for p in table["probability"]], textposition="outside",
+            text=[f"{p:.1%}" for p in table["probability"]], textposition="outside", cliponaxis=False,
             customdata=np.stack([table["token"], table["logprob"]], axis=-1),
             hovertemplate="%{customdata[0]}<br>p = %{x:.4f}<br>log p = %{customdata[1]:.3f}<extra></extra>",
         )
@@ -51,7 +51,7 @@ def filter_bars(table: pd.DataFrame, n_kept: int, vocab_size: int) -> go.Figure:
                 x=values, y=rows, orientation="h", marker_color=colours, showlegend=False,
                 marker_pattern_shape=np.where(kept, "", "x").tolist(),
                 text=[f"{v:.1%}" if k or col == 1 else "removed" for v, k in zip(values, kept)],
-                textposition="outside", customdata=np.stack([labels, status], axis=-1),
+                textposition="outside", cliponaxis=False, customdata=np.stack([labels, status], axis=-1),
                 hovertemplate="%{customdata[0]} (%{customdata[1]})<br>p = %{x:.4f}<extra></extra>",
             ),
             row=1, col=col,
