@@ -10,7 +10,7 @@ import streamlit as st
 from core import memory
 from core.anatomy import Anatomy, default_lora_targets
 from ui import cache
-from ui.model_size_ui import model_key
+from ui.model_size_ui import formula, model_key
 from viz.lifecycle import lifecycle_progress_html
 from viz.model_pages import lora_chart, memory_chart
 
@@ -83,9 +83,9 @@ def lora_section(anatomy: Anatomy) -> None:
     cols[0].metric("Full fine-tuning trains", f"{full:,}")
     cols[1].metric(f"LoRA r={rank} trains", f"{lora:,}")
     cols[2].metric("LoRA ÷ full", f"{lora / full:.3%}")
-    terms = " + ".join(rf"{c} \times {rank} \times ({i} + {o})" for i, o, c in shapes)
-    st.latex(rf"\text{{LoRA}} = \sum \text{{count}} \times r \times (d_{{in}} + d_{{out}}) = {terms} = {lora:,}"
-             .replace(",", "{,}"))
+    terms = [rf"{c} \times {rank} \times ({i} + {o})" for i, o, c in shapes]
+    formula(r"\text{LoRA} &= \sum \text{count} \times r \times (d_{in} + d_{out})",
+            "&= " + terms[0], *(r"&\quad + " + term for term in terms[1:]), f"&= {lora:,}".replace(",", "{,}"))
     table = chosen.assign(lora_parameters=[c * rank * (i + o) for i, o, c in shapes])
     st.dataframe(table, hide_index=True, key="life_lora_table")
     st.plotly_chart(lora_chart(RANKS, [memory.lora_parameters(shapes, r) for r in RANKS], full), key="life_lora_chart")

@@ -38,6 +38,11 @@ def _n(value: float) -> str:
     return text.replace(",", "{,}")
 
 
+def formula(*lines: str) -> None:
+    """A formula over several aligned lines (the numbers go on their own line so nothing is cut off)."""
+    st.latex(r"\begin{aligned}" + r" \\ ".join(lines) + r"\end{aligned}")
+
+
 def parameter_section(anatomy: Anatomy, info: core.ModelInfo) -> None:
     """Chart and table of parameters by component, with the block matrix shapes."""
     st.plotly_chart(parameter_breakdown_chart(anatomy.components), key="size_params_chart")
@@ -76,12 +81,13 @@ def inference_memory(params: int, shape: tuple[int, int, int], context: int, bat
     table = pd.DataFrame(rows, columns=["setting", "part", "bytes"])
     st.plotly_chart(memory_chart(table, "Inference memory by weight format"), key=f"size_infer_chart_{params}")
     b = memory.bytes_per_param("fp16")
-    st.latex(rf"\text{{weights}} = N \times b = {_n(params)} \times {b:g}\ (\text{{fp16}}) = "
-             rf"{_n(params * b)}\ \text{{bytes}} \approx \text{{{memory.human_bytes(params * b)}}}")
+    formula(rf"\text{{weights}} &= N \times b = {_n(params)} \times {b:g}\ (\text{{fp16}})",
+            rf"&= {_n(params * b)}\ \text{{bytes}} \approx \text{{{memory.human_bytes(params * b)}}}")
     kb = memory.bytes_per_param(kv_format)
-    st.latex(rf"\text{{KV}} = 2 \times L \times H_{{kv}} \times d_{{head}} \times T \times B \times b = "
-             rf"2 \times {layers} \times {kv_heads} \times {head_dim} \times {_n(context)} \times {batch} \times {kb:g}"
-             rf" = {_n(kv)}\ \text{{bytes}} \approx \text{{{memory.human_bytes(kv)}}}")
+    factors = (2, layers, kv_heads, head_dim, _n(context), batch, f"{kb:g}")
+    numbers = r" \times ".join(str(f) for f in factors)
+    formula(r"\text{KV} &= 2 \times L \times H_{kv} \times d_{head} \times T \times B \times b", "&= " + numbers,
+            rf"&= {_n(kv)}\ \text{{bytes}} \approx \text{{{memory.human_bytes(kv)}}}")
     readable = table.assign(size=table["bytes"].map(memory.human_bytes))
     st.dataframe(readable, hide_index=True, key=f"size_infer_table_{params}")
 
@@ -97,8 +103,8 @@ def training_memory(params: int) -> None:
     table = pd.DataFrame(rows, columns=["setting", "part", "bytes"])
     st.plotly_chart(memory_chart(table, "Training (Adam) vs inference"), key=f"size_train_chart_{params}")
     total = memory.training_memory(params, "fp32").total
-    st.latex(rf"\text{{train}} = N \times (b_w + b_g + 2 \times 4) = {_n(params)} \times (4 + 4 + 8) = "
-             rf"{_n(total)}\ \text{{bytes}} \approx \text{{{memory.human_bytes(total)}}}\ (\text{{fp32}})")
+    formula(rf"\text{{train}} &= N \times (b_w + b_g + 2 \times 4) = {_n(params)} \times (4 + 4 + 8)",
+            rf"&= {_n(total)}\ \text{{bytes}} \approx \text{{{memory.human_bytes(total)}}}\ (\text{{fp32}})")
     st.caption("Activations saved for the backward pass are not included: they grow with batch × context × "
                "layers and are often cut with gradient checkpointing. Mixed-precision training usually also keeps "
                "an fp32 master copy of the weights (+4 bytes per parameter).")

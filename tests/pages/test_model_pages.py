@@ -96,8 +96,8 @@ def test_model_size_shows_formulas_with_the_numbers(make_app):
     at = _open(make_app, "pages/model_size.py")
     latex = _latex(at)
     # Tiny Llama: 2 layers, 2 KV heads of 8 dims, context 128 (its whole window), batch 1, fp16.
-    assert r"2 \times 2 \times 2 \times 8 \times 128 \times 1 \times 2 = 16{,}384" in latex
-    assert r"31{,}392 \times 2\ (\text{fp16}) = 62{,}784" in latex
+    assert r"&= 2 \times 2 \times 2 \times 8 \times 128 \times 1 \times 2 \\ &= 16{,}384\ \text{bytes}" in latex
+    assert r"31{,}392 \times 2\ (\text{fp16}) \\ &= 62{,}784" in latex
     assert "7{,}000{,}000{,}000" not in latex  # lazy tabs: the other tab did not run
 
 
@@ -105,7 +105,7 @@ def test_model_size_any_size_tab_defaults_to_7b(make_app):
     at = _open(make_app, "pages/model_size.py", size_tab=SIZE_TABS[1])
     # 7B in fp16: 14 GB of weights; the KV cache uses the loaded model's shape by default.
     latex = _latex(at)
-    assert r"7{,}000{,}000{,}000 \times 2\ (\text{fp16}) = 14{,}000{,}000{,}000" in latex
+    assert r"7{,}000{,}000{,}000 \times 2\ (\text{fp16}) \\ &= 14{,}000{,}000{,}000" in latex
     assert "31{,}392" not in latex
 
 
@@ -115,8 +115,8 @@ def test_model_size_custom_size_and_batch(make_app):
     at.number_input(key="size_batch").set_value(4).run()
     assert not at.exception
     latex = _latex(at)
-    assert r"70{,}000{,}000{,}000 \times 2\ (\text{fp16}) = 140{,}000{,}000{,}000" in latex
-    assert r"\times 128 \times 4 \times 2 = 65{,}536" in latex
+    assert r"70{,}000{,}000{,}000 \times 2\ (\text{fp16}) \\ &= 140{,}000{,}000{,}000" in latex
+    assert r"\times 128 \times 4 \times 2 \\ &= 65{,}536" in latex
 
 
 @pytest.mark.parametrize("size", ["seven billion", "<script>alert(1)</script>", "0"])
@@ -154,9 +154,9 @@ def test_lifecycle_checklist_links_every_stage(make_app):
 def test_lifecycle_lora_counts_on_real_shapes(make_app):
     at = _open(make_app, "pages/lifecycle.py")
     # Default q and v, rank 8, tiny Llama: 2 × 8 × (32 + 32) + 2 × 8 × (32 + 16) = 1,792.
-    assert r"= 1{,}792" in _latex(at)
+    assert r"&= 2 \times 8 \times (32 + 32) \\ &\quad + 2 \times 8 \times (32 + 16) \\ &= 1{,}792" in _latex(at)
     at.select_slider(key="life_lora_rank").set_value(4).run()
-    assert r"= 896" in _latex(at)
+    assert r"&= 896\end{aligned}" in _latex(at)
     metrics = {m.label: m.value for m in at.metric}
     assert metrics["Full fine-tuning trains"] == "31,392"
 

@@ -71,6 +71,9 @@ def test_lora_chart_has_full_fine_tuning_as_a_line():
     assert list(figure.data[0].y) == [10, 20, 40]
     assert figure.layout.yaxis.type == "log"
     assert figure.layout.shapes[0].y0 == 1000
+    low, high = figure.layout.yaxis.range
+    assert low < 1 < 3 < high  # both the LoRA points (10¹) and the full line (10³) are in view
+    assert list(figure.layout.xaxis.tickvals) == [1, 2, 4]
 
 
 @pytest.mark.parametrize("done", [[True, False], [False, False]])
