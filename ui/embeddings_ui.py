@@ -122,6 +122,7 @@ def repeated_section(text: str, states: TokenStates) -> None:
         return
     shown = dict(list(pairs.items())[:12])  # more lines than this is unreadable
     st.plotly_chart(viz.layer_similarity_chart(shown, states.tokens.labels), key="emb_repeated")
+    st.caption("Try a word with two meanings: “I sat on the river bank. I opened a bank account.”")
 
 
 def neighbours_section(states: TokenStates) -> None:
@@ -151,7 +152,7 @@ def sentences_section() -> None:
     except ValueError as error:
         widgets.show_error(error)
         return
-    labels = [s if len(s) <= 40 else s[:39] + "…" for s in result.sentences]
+    labels = [s if len(s) <= 28 else s[:27] + "…" for s in result.sentences]
     st.plotly_chart(viz.similarity_heatmap(result.similarity, labels, "Sentence similarity (cosine)"),
                     key="emb_sentence_sim")
     st.download_button("Download sentence similarity (CSV)", matrix_csv(result.similarity, result.sentences),

@@ -126,4 +126,7 @@ def compare_section(text: str) -> None:
             st.html(viz.token_chips_html(view.tokens, show="none", max_chips=COMPARE_CHIPS))
     languages, names, counts = cache.get_language_costs(model_key())
     st.plotly_chart(viz.language_cost_chart(languages, names, counts), key="tokens_languages")
-    st.caption(" · ".join(f"{language}: {sample}" for language, sample in LANGUAGE_SAMPLES.items()))
+    st.caption(
+        " · ".join(f"{language}: {sample}" for language, sample in LANGUAGE_SAMPLES.items())
+        + ". A low WordPiece count can mean `[UNK]` tokens: characters outside its vocabulary are lost, not cheap."
+    )

@@ -96,10 +96,10 @@ def context_gauge(fit: ContextFit) -> go.Figure:
         ]
     )
     figure.add_vline(x=fit.window, line_width=3, line_dash="dash", line_color="#111827",
-                     annotation_text=f"context window {fit.window:,}", annotation_position="top")
+                     annotation_text=f"context window {fit.window:,}", annotation_position="top left")
     figure.update_layout(
         barmode="stack", height=200, margin={"t": 40, "b": 30, "l": 60, "r": 20},
         xaxis={"range": [0, max(fit.window, fit.total) * 1.05], "title": "tokens"},
-        legend={"orientation": "h", "y": -0.6},
+        legend={"orientation": "h", "y": -0.6, "traceorder": "normal"},
     )
     return figure
