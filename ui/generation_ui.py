@@ -58,6 +58,8 @@ def settings_section(model: core.LoadedModel, text: str, settings: core.Generati
     applied = dist.settings
     if not settings.do_sample:
         st.info("Greedy decoding always takes the top token. Turn on **Sample** in the sidebar to use the sliders.")
+    if dist.before.max() > 0.9:
+        st.caption("The model is almost sure here; an open prompt (\"Once upon a time\") shows the filters better.")
     cols = st.columns(4)
     cols[0].metric("Tokens kept", f"{dist.n_kept:,}", help=f"of {len(logits):,} in the vocabulary")
     cols[1].metric("Entropy before", f"{dist.entropy_before:.2f} bits")
@@ -110,6 +112,11 @@ def step_section(model: core.LoadedModel, prompt: str, settings: core.Generation
     st.html(viz.completion_html(prompt, [model.tokenizer.decode([i]) for i in ids], state["probs"]))
     if ids:
         st.markdown(f"Step {len(ids)} chose `{labels[-1]}` with probability **{state['probs'][-1]:.2%}**.")
+        with st.expander(f"All {len(ids)} steps"):
+            st.dataframe(
+                {"step": range(1, len(ids) + 1), "token": labels, "id": list(ids), "probability": state["probs"]},
+                hide_index=True, key="genpage_step_table",
+            )
     if finished:
         st.success("The model chose its end-of-text token: the completion is finished.")
         return

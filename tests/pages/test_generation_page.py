@@ -110,6 +110,9 @@ def test_step_button_adds_the_greedy_tokens_one_at_a_time(make_app, tiny_llama):
     label = prediction.token_label(tiny_llama, int(greedy.token_ids[1]))
     assert any(f"Step 2 chose `{label}`" in m.value for m in at.markdown)
     assert html.escape(greedy.token_texts[1]) in at.get("html")[-1].proto.body
+    history = at.dataframe[-1].value
+    assert history["id"].tolist() == greedy.token_ids.tolist()
+    np.testing.assert_allclose(history["probability"], np.exp(greedy.logprobs), rtol=1e-4)
     at.button(key="genpage_step_undo").click().run()
     assert at.session_state["genpage_steps"]["ids"] == greedy.token_ids[:1].tolist()
     at.button(key="genpage_step_reset").click().run()
