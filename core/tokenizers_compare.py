@@ -9,7 +9,7 @@ from functools import lru_cache
 import numpy as np
 
 from core.models import BUNDLED, LoadedModel, bundled_path, load_model
-from core.tokens import Tokenization, _byte_level_texts, _unicode_to_byte, check_text, tokenize
+from core.tokens import MAX_CHARS, Tokenization, _byte_level_texts, _unicode_to_byte, check_text, tokenize
 
 TIKTOKEN_ENCODINGS = {"cl100k_base": "GPT-4 (cl100k_base)", "o200k_base": "GPT-4o (o200k_base)"}
 # One sentence in several languages: the same meaning costs very different numbers of tokens.
@@ -172,6 +172,10 @@ def chat_wrap(model: LoadedModel, text: str) -> ChatWrap | None:
         return None
     messages = [{"role": "user", "content": text}]
     rendered = tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+    if len(rendered) > MAX_CHARS:
+        raise ValueError(
+            f"Wrapped in the chat template the text has {len(rendered):,} characters; the limit is {MAX_CHARS:,}."
+        )
     # The template already holds its special tokens as text; adding more would double them.
     wrapped = tokenize(model, rendered, add_special_tokens=False)
     bare = tokenize(model, text, add_special_tokens=False)

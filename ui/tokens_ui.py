@@ -81,7 +81,11 @@ def context_section(model: core.LoadedModel, text: str) -> None:
         reserved = 0
         cols[0].caption("An encoder reads the text and writes no answer, so nothing is reserved.")
     side = cols[1].radio("If it does not fit, cut the prompt's", CUT_SIDES, horizontal=True, key="tokens_cut_side")
-    fit = cache.get_context_fit(model_key(), text, int(reserved), side)
+    try:
+        fit = cache.get_context_fit(model_key(), text, int(reserved), side)
+    except ValueError as error:  # the chat template can push a text at the character limit over it
+        widgets.show_error(error)
+        return
     st.plotly_chart(viz.context_gauge(fit), key="tokens_gauge")
     summary = (
         f"{fit.prompt:,} prompt + {fit.overhead:,} template + {fit.reserved:,} answer = "

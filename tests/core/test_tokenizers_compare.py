@@ -90,6 +90,11 @@ def test_special_tokens_typed_by_the_user_are_not_counted_as_added(tiny_llama):
     assert wrap.added_special == ("<|im_start|>", "<|im_end|>", "<|im_start|>")
 
 
+def test_text_at_the_limit_is_too_long_once_wrapped(tiny_llama):
+    with pytest.raises(ValueError, match="chat template.*120,000"):
+        chat_wrap(tiny_llama, "a" * 120_000)
+
+
 def test_models_without_a_chat_template_give_none(tiny_bert):
     assert chat_wrap(tiny_bert, "hello") is None
 

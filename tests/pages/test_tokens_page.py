@@ -84,6 +84,12 @@ def test_bad_prompts_give_a_warning_not_a_crash(make_app, prompt, message):
     assert not at.get("plotly_chart")
 
 
+def test_text_at_the_character_limit_still_renders(make_app):
+    at = _open(make_app, "ab " * 40_000)  # exactly 120,000 characters: only the chat-wrapped text is too long
+    assert int(_metrics(at)["Characters"].replace(",", "")) == 120_000
+    assert any("chat template" in w.value for w in at.warning)
+
+
 def test_long_text_is_capped_not_hung(make_app):
     at = _open(make_app, "Straße café 中文 " * 6_000)  # ~100k characters
     chips = at.get("html")[0].value
