@@ -83,11 +83,14 @@ def lora_chart(ranks: Sequence[int], lora_params: Sequence[int], full_params: in
         go.Scatter(x=list(ranks), y=list(lora_params), mode="lines+markers", name="LoRA",
                    hovertemplate="rank %{x}: %{y:,} trainable<extra></extra>")
     )
-    figure.add_hline(y=full_params, line_dash="dash", line_color="#d62728",
-                     annotation_text=f"full fine-tuning: {full_params:,}", annotation_position="bottom right")
+    # A trace, not add_hline: hline annotations land in the wrong place on a log axis.
+    figure.add_trace(
+        go.Scatter(x=list(ranks), y=[full_params] * len(ranks), mode="lines", name=f"full fine-tuning: {full_params:,}",
+                   line={"dash": "dash", "color": "#d62728"}, hovertemplate="full fine-tuning: %{y:,}<extra></extra>")
+    )
     figure.update_xaxes(title="LoRA rank r", type="log", tickvals=list(ranks), ticktext=[str(r) for r in ranks])
     # Log axes take their range in powers of ten; leave room above the full fine-tuning line for its label.
     low = np.log10(max(min(min(lora_params), full_params), 1))
     figure.update_yaxes(title="trainable parameters (log)", type="log", range=[low - 0.3, np.log10(full_params) + 0.4])
-    figure.update_layout(height=360, margin={"t": 20}, showlegend=False)
+    figure.update_layout(height=360, margin={"t": 20}, legend={"orientation": "h", "y": 1.12})
     return figure

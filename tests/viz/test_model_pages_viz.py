@@ -70,7 +70,7 @@ def test_lora_chart_has_full_fine_tuning_as_a_line():
     figure = lora_chart([1, 2, 4], [10, 20, 40], 1000)
     assert list(figure.data[0].y) == [10, 20, 40]
     assert figure.layout.yaxis.type == "log"
-    assert figure.layout.shapes[0].y0 == 1000
+    assert list(figure.data[1].y) == [1000, 1000, 1000] and "1,000" in figure.data[1].name
     low, high = figure.layout.yaxis.range
     assert low < 1 < 3 < high  # both the LoRA points (10¹) and the full line (10³) are in view
     assert list(figure.layout.xaxis.tickvals) == [1, 2, 4]
