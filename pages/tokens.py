@@ -13,7 +13,8 @@ st.markdown(
 model = widgets.current_model()
 text = widgets.prompt_input()
 try:
-    tokens = cache.get_tokens(tokens_ui.model_key(), text)
+    with st.spinner("Tokenizing…"):
+        tokens = cache.get_tokens(tokens_ui.model_key(), text)
 except ValueError as error:
     widgets.show_error(error)
     st.stop()

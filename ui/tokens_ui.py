@@ -82,7 +82,8 @@ def context_section(model: core.LoadedModel, text: str) -> None:
         cols[0].caption("An encoder reads the text and writes no answer, so nothing is reserved.")
     side = cols[1].radio("If it does not fit, cut the prompt's", CUT_SIDES, horizontal=True, key="tokens_cut_side")
     try:
-        fit = cache.get_context_fit(model_key(), text, int(reserved), side)
+        with st.spinner("Wrapping the text in the chat template…"):  # ~1 s for 100k characters
+            fit = cache.get_context_fit(model_key(), text, int(reserved), side)
     except ValueError as error:  # the chat template can push a text at the character limit over it
         widgets.show_error(error)
         return
