@@ -52,16 +52,21 @@ def evaluation_section(model: core.LoadedModel, inputs: TaskInputs, settings: co
     left, middle, right = st.columns(3)
     default = [k for k in inputs.sweep if k <= len(examples)] or [0, 1]
     ks = left.multiselect("Shot counts for the k chart", list(range(len(examples) + 1)), default=default,
-                          key=f"pr_ks_{st.session_state['pr_version']}")
-    shuffles = middle.number_input("Example orders", 1, 5, 3, key="pr_shuffles", persist_state="session",
+                          key=f"pr_ks_{st.session_state['pr_version']}", persist_state="session")
+    shuffles = middle.number_input("Example orders", 1, 5, 2, key="pr_shuffles", persist_state="session",
                                    help="1 is the table's order; more are seeded shuffles: the error bars.")
     seed = right.number_input("Shuffle seed", 0, 10_000, 0, key="pr_shuffle_seed", persist_state="session")
     pairs = tuple((str(t), str(label)) for t, label in items[["text", "label"]].itertuples(index=False))
     request = (inputs.instruction, tuple(examples), pairs, settings, inputs.few_k, tuple(sorted(ks)), int(shuffles),
                inputs.fmt, int(seed))
     scored, excluded = prompt_eval.scorable_items(items, examples)
+    try:
+        n_runs = len(prompt_eval.plan_runs(examples, ks, inputs.few_k, int(shuffles), int(seed)))
+    except ValueError:
+        n_runs = 0  # evaluate() names the problem when the button is pressed
     st.caption(f"{len(items)} labelled items, {len(scored)} scored ({excluded} are also shots, so never scored). "
-               f"Runs in batches of {BATCH_SIZE} prompts.")
+               f"Up to {n_runs * len(scored):,} prompts, in batches of {BATCH_SIZE}; a CPU answers a batch "
+               "in a few seconds.")
     result = None
     if cache.has_prompt_evaluation(model_key(), request) or st.button("Evaluate", key="pr_evaluate", type="primary"):
         bar = st.progress(0.0, text="Starting…")

@@ -77,7 +77,7 @@ def test_page_shows_three_strategy_columns_with_prompts_and_answers(app_env):
         "Sentiment?\n\nText: Loved it\nLabel: positive\n\nText: So dull\nLabel:",
         "Sentiment?\n\nText: Loved it\nLabel: positive\n\nText: Hated it\nLabel: negative\n\nText: So dull\nLabel:",
     ]
-    assert [m.label for m in at.metric] == ["Answer"] * 3
+    assert [m.label for m in at.metric if m.label == "Answer"] == ["Answer"] * 3
     chips = [h.proto.body for h in at.get("html") if "llm-lens-chips" in h.proto.body]
     assert len(chips) == 3
     labels = [e.proto.label for e in at.expander if "of 128 tokens" in e.proto.label]
@@ -193,5 +193,5 @@ def test_long_empty_or_emoji_queries_get_messages_not_crashes(app_env, query):
     elif len(query) > 1000:
         assert "context window is 128" in text or "limit is" in text
     else:  # a short mixed-script query fits the tiny context window: three answers, no message
-        assert [m.label for m in at.metric] == ["Answer"] * 3 and not at.warning
+        assert [m.label for m in at.metric if m.label == "Answer"] == ["Answer"] * 3 and not at.warning
         assert sum(query in c.value for c in at.code) == 3
