@@ -92,7 +92,8 @@ def _comparison_tokenizers(model_name: str) -> dict[str, object]:
     """The current model's tokenizer first, then the bundled models' (loaded alone, without weights)."""
     tokenizers = {model_name: get_model(model_name).tokenizer}
     for name in core.list_models():
-        tokenizers.setdefault(name, get_tokenizer(name))
+        if name not in tokenizers:  # the current model's tokenizer is already in memory
+            tokenizers[name] = get_tokenizer(name)
     return tokenizers
 
 
