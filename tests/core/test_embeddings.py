@@ -167,6 +167,11 @@ def test_real_models_known_facts(smollm2, minilm):
     labels = nearest_neighbours(smollm2, king, k=10).labels
     assert "·queen" in labels and "·emperor" in labels
     assert position_embeddings(smollm2, 8) is None  # rotary
+    states = embed_text(smollm2, "I sat on the river bank. I opened a bank account.")
+    banks = [i for i, label in enumerate(states.tokens.labels) if label == "·bank"]
+    curve = repeated_token_similarity(states.tokens.ids, states.hidden_states)[tuple(banks)]
+    assert curve[0] == pytest.approx(1.0, abs=1e-5)  # same token, no position vector: identical at first
+    assert curve[-1] < 0.7  # context has pulled the two meanings apart
     assert position_embeddings(minilm, 512).shape == (512, 384)
     result = sentence_embeddings(minilm, ["A cat sits on the mat.", "A kitten is sitting on a rug.",
                                           "Stock markets fell sharply today."])
