@@ -66,6 +66,8 @@ def compare(
         raise ValueError(f"Hidden size must be between {HIDDEN_RANGE[0]} and {HIDDEN_RANGE[1]}; got {hidden}.")
     tokens = tokenize(model, text, add_special_tokens=False)
     n = len(tokens)
+    if n == 0:  # e.g. only characters the tokenizer's normaliser drops
+        raise ValueError("The text has no tokens for this model: type a sentence.")
     if n > MAX_RNN_TOKENS:
         raise ValueError(f"Sentence has {n:,} tokens; this comparison is limited to {MAX_RNN_TOKENS} tokens.")
     inputs = _embed(model, tokens.ids, embedding, seed)  # (pos, d_model) float64
@@ -111,7 +113,9 @@ def _seeded(module: torch.nn.Module, generator: torch.Generator, bound: float) -
     return module
 
 
-def _recurrent_gradient(cell, inputs: torch.Tensor, hidden: int, readout, generator) -> tuple[np.ndarray, int]:
+def _recurrent_gradient(
+    cell: type[torch.nn.RNNBase], inputs: torch.Tensor, hidden: int, readout: torch.Tensor, generator: torch.Generator
+) -> tuple[np.ndarray, int]:
     """(pos,) gradient norms from the last hidden state back to each input, and the steps taken."""
     rnn = _seeded(cell(inputs.shape[1], hidden), generator, 1 / math.sqrt(hidden))
     x = inputs.clone().requires_grad_(True)
@@ -124,7 +128,9 @@ def _recurrent_gradient(cell, inputs: torch.Tensor, hidden: int, readout, genera
     return _frozen(x.grad.norm(dim=-1)), steps
 
 
-def _attention_gradient(inputs: torch.Tensor, hidden: int, readout, generator) -> np.ndarray:
+def _attention_gradient(
+    inputs: torch.Tensor, hidden: int, readout: torch.Tensor, generator: torch.Generator
+) -> np.ndarray:
     """(pos,) gradient norms from the last position's output of one causal self-attention layer."""
     d_model = inputs.shape[1]
     q, k, v = (

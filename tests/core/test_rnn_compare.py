@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 
@@ -80,3 +82,22 @@ def test_table_has_one_column_per_network(tiny_llama):
     table = compare(tiny_llama, SHORT).table()
     assert list(table.columns) == ["measure", "RNN (tanh)", "GRU", "Self-attention"]
     assert table.loc[0, "Self-attention"] == "1"
+
+
+def test_text_without_tokens_is_a_value_error(tiny_llama, monkeypatch):
+    # Real normalisers (BERT's) can drop every character of a text, e.g. only control characters.
+    from core import rnn_compare
+
+    real = rnn_compare.tokenize
+    monkeypatch.setattr(
+        rnn_compare, "tokenize",
+        lambda model, text, add_special_tokens: dataclasses.replace(real(model, "x"), ids=np.zeros(0, np.int64)),
+    )
+    with pytest.raises(ValueError, match="no tokens"):
+        compare(tiny_llama, "\x00\x01")
+
+
+def test_single_token_has_no_distance_to_cover(tiny_llama):
+    result = compare(tiny_llama, "T")
+    assert (result.rnn_steps, result.rnn_path, result.attention_path) == (1, 0, 0)
+    assert result.first_to_last_ratio(result.rnn_gradient) == 1.0
