@@ -77,10 +77,20 @@ def layer_heads(view: attention_stats.AttentionView, labels: tuple[str, ...], la
 
 
 def overview(view: attention_stats.AttentionView) -> None:
-    """Every layer × head as thumbnails; pick one in the selectors above or the head table."""
-    st.caption("Every layer × head as a thumbnail (hover for which). Spot a pattern, then pick that layer and "
-               "head above, or click its row in the Head table.")
-    st.plotly_chart(viz.layers_heads_overview(view.weights, view.layer_labels, view.head_labels), key="attn_overview")
+    """Every layer × head as thumbnails; clicking one opens that head."""
+    st.caption("Every layer × head as a thumbnail (hover to see which). Spot a pattern, then click the thumbnail "
+               "to open that head.")
+    st.plotly_chart(viz.layers_heads_overview(view.weights, view.layer_labels, view.head_labels), key="attn_overview",
+                    on_select=_open_head_from_overview, selection_mode="points")
+
+
+def _open_head_from_overview() -> None:
+    # The view's layer/head indices: averaged views have fewer, and the thumbnails follow the view.
+    points = st.session_state["attn_overview"].selection.points
+    owner = points[0].get("customdata") if points else None
+    if owner and min(owner) >= 0:  # gaps between thumbnails carry (-1, -1)
+        st.session_state["attn_layer"], st.session_state["attn_head"] = int(owner[0]), int(owner[1])
+        st.session_state["attn_tab"] = TABS[0]
 
 
 def from_token(view: attention_stats.AttentionView, labels: tuple[str, ...], layer: int, head: int) -> None:

@@ -159,6 +159,18 @@ def layers_heads_overview(
             hovertemplate="layer %{customdata[0]}, head %{customdata[1]}: %{z:.3f}<extra></extra>",
         )
     )
+    # Heatmaps cannot be selected by a click; an invisible marker on each thumbnail can.
+    centre = (side - 1) / 2
+    pairs = [(layer, head) for layer in range(layers) for head in range(heads)]
+    spots = [((h, la) if across else (la, h)) for la, h in pairs]
+    figure.add_trace(
+        go.Scatter(
+            x=[col * cell + centre for _, col in spots], y=[row * cell + centre for row, _ in spots],
+            customdata=pairs, mode="markers", showlegend=False,
+            marker={"symbol": "square", "size": max(8, 1000 * side / (cols * cell) * 0.9), "opacity": 0.01},
+            hovertemplate="layer %{customdata[0]}, head %{customdata[1]}: click to open<extra></extra>",
+        )
+    )
     layer_ticks = {"tickmode": "array", "tickvals": [i * cell + (side - 1) / 2 for i in range(layers)],
                    "ticktext": [f"{'L' if across else 'layer '}{_safe(la)}" for la in layer_labels]}
     head_ticks = {"tickmode": "array", "tickvals": [i * cell + (side - 1) / 2 for i in range(heads)],

@@ -44,6 +44,18 @@ def test_heatmap_then_offline_bertviz_with_a_hostile_prompt(page, server_url):
     height = page.locator('[data-testid="stIFrame"]').bounding_box()["height"]
     assert height > 300  # sized to its content, not a default 150 px frame
 
+    page.get_by_role("tab", name="All layers").click()
+    wait_idle(page)
+    plot = page.locator(f"{CHART} .nsewdrag").first
+    plot.wait_for(timeout=60_000)
+    box = plot.bounding_box()
+    page.mouse.click(box["x"] + box["width"] * 0.55, box["y"] + box["height"] * 0.45)  # a thumbnail mid-mosaic
+    wait_idle(page)
+    assert page.locator('[role="tab"][aria-selected="true"]').inner_text() == "One head"
+    title = page.locator(f"{CHART} .gtitle").first
+    title.wait_for(timeout=60_000)
+    assert title.text_content() != "Layer 0, head 0"  # the clicked head opened
+
     page.get_by_role("tab", name="From one token").click()
     wait_idle(page)
     shaded = page.locator('[data-testid="stHtml"]').first

@@ -127,6 +127,10 @@ def test_overview_puts_many_layers_across_and_pools_long_prompts():
     assert np.allclose(np.triu(thumb, 1), 0) and np.diag(thumb).min() > 0.3  # pooled identity stays diagonal
     assert tuple(np.asarray(figure.data[0].customdata)[cell + 1, 4 * cell + 1]) == (4, 1)
     assert list(figure.layout.xaxis.ticktext)[4] == "L4"
+    spots = figure.data[1]  # one clickable marker per thumbnail, at its centre
+    index = list(map(tuple, spots.customdata)).index((4, 1))
+    assert (spots.x[index], spots.y[index]) == (4 * cell + (side - 1) / 2, cell + (side - 1) / 2)
+    assert len(spots.x) == layers * heads
 
 
 def test_token_html_shades_by_weight_and_escapes():
