@@ -156,3 +156,12 @@ def test_switching_layer_and_head_does_not_rerun_the_model(make_app, monkeypatch
     assert not at.exception
     assert len(calls) == 1
     assert not np.allclose(_z(at.get("plotly_chart")[0]), before)  # a different head is shown
+
+
+def test_one_token_prompt_with_hidden_first_token_explains(make_app):
+    at = _open(make_app, "a", attn_hide_first=True)
+    assert not at.get("plotly_chart")
+    assert any("at least 2 tokens" in w.value for w in at.warning)
+    at.toggle(key="attn_hide_first").set_value(False).run()
+    assert not at.exception
+    assert _z(at.get("plotly_chart")[0]).shape == (1, 1)
