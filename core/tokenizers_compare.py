@@ -200,13 +200,21 @@ def _added_specials(wrapped: Tokenization, bare: Tokenization) -> tuple[str, ...
     return tuple(added)
 
 
+def added_mask(tokens: Tokenization) -> np.ndarray:
+    """(pos,) True for special tokens the tokenizer added ([CLS], BOS…), which cover no characters.
+
+    [UNK] and special tokens typed literally are special too, but they stand for typed text.
+    """
+    return tokens.special & (tokens.spans[:, 1] <= tokens.spans[:, 0])
+
+
 def context_fit(tokens: Tokenization, overhead: int, reserved: int, window: int, side: str = "end") -> ContextFit:
     """How the prompt fits the window once overhead and answer are reserved; what must be cut if not."""
     if side not in CUT_SIDES:
         raise ValueError(f"Cut side must be one of {CUT_SIDES}, not '{side}'.")
     if reserved < 0 or overhead < 0 or window <= 0:
         raise ValueError("Reserved and overhead token counts must be ≥ 0 and the window > 0.")
-    typed = np.flatnonzero(~tokens.special)  # positions the user typed: only these can be cut
+    typed = np.flatnonzero(~added_mask(tokens))  # positions the user typed: only these can be cut
     room = max(window - overhead - reserved, 0)
     cut = max(len(typed) - room, 0)
     cut_text = ""

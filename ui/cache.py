@@ -127,7 +127,7 @@ def get_context_fit(model_name: str, text: str, reserved: int, side: str) -> tok
     model = get_model(model_name)
     tokens = get_tokens(model_name, text)
     wrap = get_chat_wrap(model_name, text)
-    overhead = wrap.overhead if wrap is not None else int(tokens.special.sum())
+    overhead = wrap.overhead if wrap is not None else int(tokenizers_compare.added_mask(tokens).sum())
     return tokenizers_compare.context_fit(tokens, overhead, reserved, model.info.context_window, side)
 
 

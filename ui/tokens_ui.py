@@ -6,7 +6,7 @@ import pandas as pd
 import streamlit as st
 
 import core
-from core.tokenizers_compare import CUT_SIDES, LANGUAGE_SAMPLES
+from core.tokenizers_compare import CUT_SIDES, LANGUAGE_SAMPLES, added_mask
 from ui import cache, widgets
 from viz import tokens as viz
 
@@ -38,7 +38,8 @@ def counts_section(tokens: core.Tokenization) -> None:
     cols = st.columns(4)
     cols[0].metric("Characters", f"{len(tokens.text):,}")
     cols[1].metric("Words", f"{words:,}", help="Whitespace-separated words (Chinese or Japanese have few spaces).")
-    cols[2].metric("Tokens", f"{len(tokens):,}", help=f"{int(tokens.special.sum())} special tokens added")
+    added = int(added_mask(tokens).sum())
+    cols[2].metric("Tokens", f"{len(tokens):,}", help=f"{added} special tokens added by the tokenizer")
     cols[3].metric("Tokens per word", f"{len(tokens) / max(words, 1):.2f}")
 
 

@@ -43,8 +43,9 @@ def _chip(tokens: Tokenization, position: int, show: str) -> str:
     tip = f"position {position} · id {token_id} · piece {tokens.pieces[position]!r}"
     if tokens.byte_hex[position]:
         tip += f" · bytes {tokens.byte_hex[position]}"
-    if special:
-        tip += " · special token added by the tokenizer"
+    if special:  # added ones cover no characters; [UNK] or a typed special token stands for typed text
+        added = tokens.spans[position, 1] <= tokens.spans[position, 0]
+        tip += " · special token added by the tokenizer" if added else " · special token standing for typed text"
     sub = {"position": str(position), "id": str(token_id), "none": ""}[show]
     sub_html = f'<span style="{SUB_STYLE}">{sub}</span>' if sub else ""
     label = html.escape(tokens.labels[position])

@@ -8,6 +8,7 @@ import pytest
 from core.tokenizers_compare import (
     LANGUAGE_SAMPLES,
     TIKTOKEN_ENCODINGS,
+    added_mask,
     chat_wrap,
     compare_tokenizers,
     context_fit,
@@ -118,6 +119,14 @@ def test_context_fit_cuts_exactly_the_overflow(tiny_llama, side):
         assert "".join(tokens.texts[: len(tokens) - fit.cut_tokens]) + fit.cut_text == text
     else:
         assert fit.cut_text + "".join(tokens.texts[fit.cut_tokens :]) == text
+
+
+def test_unknown_characters_count_as_prompt_not_overhead(tiny_bert):
+    tokens = tokenize(tiny_bert, "bank 🦜 bank")  # the tiny WordPiece has no parrot: [UNK]
+    assert "[UNK]" in tokens.pieces
+    assert added_mask(tokens).tolist() == [True] + [False] * (len(tokens) - 2) + [True]  # only [CLS], [SEP]
+    fit = context_fit(tokens, overhead=2, reserved=0, window=512)
+    assert fit.prompt == len(tokens) - 2
 
 
 def test_context_fit_rejects_bad_settings(tiny_llama):

@@ -61,7 +61,7 @@ def test_special_tokens_split_characters_and_newlines_are_marked():
     styles = re.findall(r'<span style="([^"]*)" title', out)
     assert "dashed" in styles[0] and "dashed" not in styles[1]
     assert "inset" in styles[1] and "inset" in styles[2] and "inset" not in styles[4]
-    assert "special token" in out and "bytes F0 9F" in out
+    assert "special token added by the tokenizer" in out and "bytes F0 9F" in out
     assert out.count("<br>") == 1 and out.index("<br>") > out.index("↵")
     assert "(1/2)" in out and "(2/2)" in out
 
