@@ -25,7 +25,8 @@ def _token_axis(labels: Sequence[str], first: int = 0) -> dict:
 def embedding_heatmap(vectors: np.ndarray, labels: Sequence[str], title: str = "Token embeddings") -> go.Figure:
     """Heatmap of (pos, d_model) vectors: one row per token, one column per dimension."""
     vectors = np.asarray(vectors)
-    limit = float(np.abs(vectors).max()) or 1.0
+    # A few outlier dimensions would wash out the rest: saturate the top 1% instead.
+    limit = float(np.percentile(np.abs(vectors), 99)) or 1.0
     figure = go.Figure(
         go.Heatmap(
             z=vectors, x=np.arange(vectors.shape[1]), y=np.arange(vectors.shape[0]), colorscale="RdBu_r",

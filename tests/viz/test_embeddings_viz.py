@@ -34,7 +34,14 @@ def test_embedding_heatmap_rows_are_tokens_columns_dimensions():
     np.testing.assert_array_equal(np.asarray(heat.z), vectors)
     assert list(figure.layout.yaxis.tickvals) == list(range(6))
     assert list(figure.layout.yaxis.ticktext) == point_labels(LABELS)
-    assert heat.zmin == -heat.zmax == -np.abs(vectors).max()  # centred scale: sign is visible
+    assert heat.zmin == -heat.zmax  # centred scale: sign is visible
+    assert np.mean(np.abs(vectors) <= heat.zmax) >= 0.99 and heat.zmax <= np.abs(vectors).max()
+
+
+def test_embedding_heatmap_scale_is_not_washed_out_by_an_outlier():
+    vectors = np.random.default_rng(1).uniform(-1, 1, size=(20, 50))
+    vectors[0, 0] = 100.0
+    assert embedding_heatmap(vectors, ["t"] * 20).data[0].zmax < 2
 
 
 def test_vector_norms_chart():
