@@ -85,26 +85,25 @@ class _Run:
         started = time.perf_counter()
         mask = self.batch["attention_mask"]
         positions = (mask.cumsum(dim=1) - 1).clamp(min=0)
-        with torch.inference_mode():
-            output = self.model.model(
-                input_ids=self.batch["input_ids"], attention_mask=mask, position_ids=positions, use_cache=True
-            )
-            for step in range(self.budget):
-                chosen = self._advance(output.logits[:, -1, :])
-                yield GenerationStep(tuple(self.texts), tuple(r is not None for r in self.reasons))
-                if all(r is not None for r in self.reasons) or step == self.budget - 1:
-                    break
-                mask = torch.cat([mask, torch.ones_like(mask[:, :1])], dim=1)
-                positions = positions[:, -1:] + 1
-                output = self.model.model(
-                    input_ids=chosen[:, None],
-                    attention_mask=mask,
-                    position_ids=positions,
-                    cache=output.cache,
-                    use_cache=True,
-                )
+        output = self._forward(self.batch["input_ids"], mask, positions, None)
+        for step in range(self.budget):
+            chosen = self._advance(output.logits[:, -1, :])
+            yield GenerationStep(tuple(self.texts), tuple(r is not None for r in self.reasons))
+            if all(r is not None for r in self.reasons) or step == self.budget - 1:
+                break
+            mask = torch.cat([mask, torch.ones_like(mask[:, :1])], dim=1)
+            positions = positions[:, -1:] + 1
+            output = self._forward(chosen[:, None], mask, positions, output.cache)
         seconds = time.perf_counter() - started
         yield GenerationStep(tuple(self.texts), (True,) * len(self.prompts), self._completions(seconds))
+
+    def _forward(self, input_ids, mask, positions, cache):
+        # inference_mode per call, not around the loop: a context held open across `yield`
+        # would leak into the caller's code while the generator is paused.
+        with torch.inference_mode():
+            return self.model.model(
+                input_ids=input_ids, attention_mask=mask, position_ids=positions, cache=cache, use_cache=True
+            )
 
     def _advance(self, logits: torch.Tensor) -> torch.Tensor:
         """Pick the next token of every row and record it; finished rows are fed padding."""

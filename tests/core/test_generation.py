@@ -114,3 +114,12 @@ def test_bad_input_raises_a_clear_error(tiny_decoder, tiny_bert):
     too_long = "a" + " a" * tiny_decoder.info.context_window
     with pytest.raises(ValueError, match="context window is"):
         core.generate(tiny_decoder, [too_long])
+
+
+def test_a_paused_stream_leaves_inference_mode_off(tiny_llama):
+    import torch
+
+    stream = core.stream_generate(tiny_llama, ["The river"], core.GenerationSettings(max_new_tokens=4))
+    next(stream)
+    assert not torch.is_inference_mode_enabled()
+    stream.close()
