@@ -117,8 +117,6 @@ def test_bad_input_raises_a_clear_error(tiny_decoder, tiny_bert):
 
 
 def test_a_paused_stream_leaves_inference_mode_off(tiny_llama):
-    import torch
-
     stream = core.stream_generate(tiny_llama, ["The river"], core.GenerationSettings(max_new_tokens=4))
     next(stream)
     assert not torch.is_inference_mode_enabled()
