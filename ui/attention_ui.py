@@ -203,7 +203,8 @@ def generated_text(info: core.ModelInfo, text: str) -> None:
     with right:
         head = _select_index("Head", tuple(map(str, range(info.heads))), "attn_gen_head", "head")
     weights, labels = analysis.attention[layer, head], analysis.tokens.labels
-    st.caption("Rows below the dashed line are the answer's tokens: each was predicted from the rows above it.")
+    st.caption("Rows below the dashed line are the answer's tokens: each was predicted from the tokens before it. "
+               "Raw weights of one head: the toggles above do not apply here.")
     figure = viz.attention_heatmap(weights, labels, f"Layer {layer}, head {head}: prompt + answer", boundary=start)
     st.plotly_chart(figure, key="attn_generated")
     st.dataframe(attention_stats.top_attended(weights, labels, range(start, len(labels))), hide_index=True)
