@@ -35,7 +35,7 @@ def test_embedding_heatmap_rows_are_tokens_columns_dimensions():
     assert list(figure.layout.yaxis.tickvals) == list(range(6))
     assert list(figure.layout.yaxis.ticktext) == point_labels(LABELS)
     assert heat.zmin == -heat.zmax  # centred scale: sign is visible
-    assert np.mean(np.abs(vectors) <= heat.zmax) >= 0.99 and heat.zmax <= np.abs(vectors).max()
+    assert np.mean(np.abs(vectors) <= heat.zmax) >= 0.98 and heat.zmax < np.abs(vectors).max()
 
 
 def test_embedding_heatmap_scale_is_not_washed_out_by_an_outlier():
