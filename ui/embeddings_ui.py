@@ -128,9 +128,11 @@ def repeated_section(text: str, states: TokenStates) -> None:
 def neighbours_section(states: TokenStates) -> None:
     """Nearest vocabulary tokens (cosine of input embeddings) to a prompt token or a typed word."""
     typed = [i for i in range(len(states.tokens)) if not states.tokens.special[i]] or [0]
+    # Options are the labels themselves: a new prompt gives new options, so a stale choice cannot survive it.
+    options = {f"{i}: {states.tokens.labels[i]}": i for i in typed}
     cols = st.columns([2, 2, 1])
-    position = cols[0].selectbox("Token from your prompt", typed, key="emb_nn_pos",
-                                 format_func=lambda i: f"{i}: {states.tokens.labels[i]}")
+    choice = cols[0].selectbox("Token from your prompt", list(options), key="emb_nn_pos")
+    position = options.get(choice, typed[0])
     word = cols[1].text_input("…or type a word (one token, e.g. ' king')", key="emb_nn_word").strip("\n")
     k = cols[2].number_input("How many", 1, MAX_NEIGHBOURS, 10, key="emb_nn_k")
     try:

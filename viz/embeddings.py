@@ -86,9 +86,10 @@ def similarity_heatmap(
     figure = go.Figure(
         go.Heatmap(z=matrix, x=positions, y=positions, zmin=-1, zmax=1, colorscale="RdBu_r", **hover)
     )
-    size = max(320, min(900, 22 * len(text) + 160))
-    figure.update_layout(title=title, height=size, xaxis=_token_axis(labels, first),
-                         yaxis={**_token_axis(labels, first), "autorange": "reversed"}, margin={"t": 50})
+    size = max(360, min(720, 16 * len(text) + 200))
+    # Square cells: the matrix is symmetric, and a squashed one hides that.
+    figure.update_layout(title=title, height=size, xaxis=_token_axis(labels, first), margin={"t": 50},
+                         yaxis={**_token_axis(labels, first), "autorange": "reversed", "scaleanchor": "x"})
     return figure
 
 
