@@ -34,3 +34,35 @@ def test_compare_shows_three_completions_and_hostile_query_stays_text(page, serv
     assert page.dialogs == []
     assert not [e for e in page.errors if "alert" in e], page.errors
     assert_no_exception(page)
+
+
+def _upload(page, path) -> None:
+    page.get_by_text("Upload a CSV (text,label)").click()
+    wait_idle(page, timeout_ms=240_000)
+    page.locator('[data-testid="stFileUploaderDropzoneInput"]').first.set_input_files(str(path))
+    wait_idle(page, timeout_ms=240_000)
+
+
+def test_csv_upload_bad_file_gets_a_message_and_good_file_is_scored(page, server_url, tmp_path):
+    open_app(page, f"{server_url}/prompting", timeout_ms=240_000)
+    page.wait_for_selector(".llm-lens-chips", timeout=240_000)
+    bad = tmp_path / "photo.csv"
+    bad.write_bytes(b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR<script>alert(1)</script>")
+    _upload(page, bad)
+    page.get_by_text("The file looks binary").wait_for(timeout=60_000)
+    assert_no_exception(page)
+
+    good = tmp_path / "reviews.csv"
+    good.write_text("text,label\n\"Wonderful, moving film\",positive\nA total bore,negative\n"
+                    "<b>Loved</b> it 😍,positive\n", encoding="utf-8")
+    page.locator('[data-testid="stFileUploaderDropzoneInput"]').first.set_input_files(str(good))  # replaces it
+    wait_idle(page, timeout_ms=240_000)
+    page.get_by_text("3 labelled items, 3 scored").wait_for(timeout=60_000)
+    page.get_by_role("button", name="Evaluate").click()
+    page.wait_for_selector('[data-testid="stPlotlyChart"]', timeout=600_000)
+    wait_idle(page, timeout_ms=600_000)
+    assert page.locator('[data-testid="stPlotlyChart"]').count() == 2
+    assert page.get_by_role("button", name="Download predictions (CSV)").count() == 1
+    assert page.dialogs == [] and page.locator("b:text('Loved')").count() == 0
+    page.screenshot(path=str(tmp_path / "evaluation.png"), full_page=True)
+    assert_no_exception(page)
