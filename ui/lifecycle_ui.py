@@ -9,6 +9,7 @@ import streamlit as st
 
 from core import memory
 from core.anatomy import Anatomy, default_lora_targets
+from core.quantize import QuantizationReport
 from ui import cache
 from ui.model_size_ui import formula, model_key
 from viz.lifecycle import lifecycle_progress_html
@@ -37,7 +38,8 @@ STAGES = (
           (("pages/prompting.py", "Prompt strategies"),)),
     Stage("finetune", "Adapt: fine-tuning", "Train on your own examples: all weights, or small LoRA adapters "
           "(cost computed below).",
-          (("pages/model_size.py", "Model size: training memory"), ("pages/embeddings.py", "Embeddings it adapts"))),
+          (("pages/model_size.py", "Model size: training memory"),
+           ("pages/embeddings.py", "Embeddings: the vectors training moves"))),
     Stage("align", "Adapt: alignment", "Instruction tuning and preference training (RLHF, DPO) reshape which "
           "continuations the model prefers; SmolLM2-Instruct is already aligned and expects a chat template.",
           (("pages/generation.py", "Generation: the distribution alignment reshapes"),
@@ -118,7 +120,7 @@ def quantization_section() -> None:
     _quantization_results(cache.get_quantization(name))
 
 
-def _quantization_results(report) -> None:
+def _quantization_results(report: QuantizationReport) -> None:
     cols = st.columns(3)
     cols[0].metric("Size float32 → int8", f"{report.float_bytes / 1e6:,.1f} → {report.int8_bytes / 1e6:,.1f} MB",
                    f"{report.size_ratio:.2f}× smaller", delta_color="off")
