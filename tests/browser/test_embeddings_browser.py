@@ -22,5 +22,10 @@ def test_embeddings_page_draws_charts_with_hostile_token_labels(page, server_url
     wait_idle(page)
     assert page.locator(".js-plotly-plot").count() >= 8
     assert page.locator("img[src='x']").count() == 0
+    # The neighbour box shows a token of the new prompt, and the chart is about that same token.
+    shown = page.get_by_role("combobox", name="Token from your prompt").input_value()
+    assert shown == "0: <", shown
+    titles = page.locator(".js-plotly-plot .gtitle").all_text_contents()
+    assert "Nearest tokens to <" in titles, titles
     assert_no_exception(page)
     assert page.dialogs == []
