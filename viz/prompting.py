@@ -61,9 +61,9 @@ def accuracy_vs_k(curves: Mapping[str, pd.DataFrame]) -> go.Figure:
         )
     ks = sorted({int(k) for curve in curves.values() for k in curve["k"]})
     figure.update_xaxes(title="shots in the prompt (k)", tickmode="array", tickvals=ks)
-    figure.update_yaxes(title="accuracy", tickformat=".0%", range=[-0.02, 1.05])
+    figure.update_yaxes(title="accuracy (bars: worst to best order)", tickformat=".0%", range=[-0.02, 1.05])
     figure.update_layout(
-        title="Accuracy against the number of shots (bars: range over example orders)",
+        title="Accuracy against shots (k)",
         height=380, margin=dict(l=10, r=10, t=50, b=40), legend=dict(orientation="h", y=-0.2),
     )
     return figure
