@@ -90,7 +90,8 @@ def get_bertviz_html(model_name: str, text: str, view: str, layers: tuple[int, .
 # Tokens and Embeddings pages: tokenizers compared, chat template, context fit, vectors.
 def _comparison_tokenizers(model_name: str) -> dict[str, object]:
     """The current model's tokenizer first, then the bundled models' (loaded alone, without weights)."""
-    tokenizers = {model_name: get_model(model_name).tokenizer}
+    model = get_model(model_name)
+    tokenizers = {model.name: model.tokenizer}  # the display name: a folder's name, never its full path
     for name in core.list_models():
         if name not in tokenizers:  # the current model's tokenizer is already in memory
             tokenizers[name] = get_tokenizer(name)

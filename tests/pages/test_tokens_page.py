@@ -39,6 +39,7 @@ def test_default_prompt_shows_chips_counts_gauge_and_comparison(make_app):
     assert len(charts) == 3  # context gauge, tokenizer counts, languages
     counts = json.loads(charts[1].proto.spec)["data"][0]
     assert len(counts["x"]) == 5  # tiny model, SmolLM2, MiniLM, cl100k_base, o200k_base
+    assert counts["x"][0] == "tiny-llama"  # the folder's name, not its path
     assert "GPT-4 (cl100k_base)" in counts["x"] and "GPT-4o (o200k_base)" in counts["x"]
     assert at.success and "Fits" in at.success[0].value
 
