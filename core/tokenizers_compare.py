@@ -9,7 +9,15 @@ from functools import lru_cache
 import numpy as np
 
 from core.models import BUNDLED, LoadedModel, bundled_path, load_model
-from core.tokens import MAX_CHARS, Tokenization, _byte_level_texts, _unicode_to_byte, check_text, tokenize
+from core.tokens import (  # the byte-level helpers are reused so tiktoken pieces get the same labels
+    MAX_CHARS,
+    Tokenization,
+    _byte_level_texts,
+    _unicode_to_byte,
+    check_text,
+    is_byte_level,
+    tokenize,
+)
 
 TIKTOKEN_ENCODINGS = {"cl100k_base": "GPT-4 (cl100k_base)", "o200k_base": "GPT-4o (o200k_base)"}
 # One sentence in several languages: the same meaning costs very different numbers of tokens.
@@ -76,10 +84,10 @@ class ContextFit:
         return self.total <= self.window
 
 
-def load_tokenizer(name: str):
+def load_tokenizer(name: str) -> object:
     """The tokenizer of a bundled model, read from its folder without loading the weights."""
     if name not in BUNDLED:
-        raise ValueError(f"Unknown tokenizer '{name}'. Choose one of: {', '.join([*BUNDLED, *TIKTOKEN_ENCODINGS])}.")
+        raise ValueError(f"Unknown model '{name}'. Choose one of: {', '.join(BUNDLED)}.")
     from transformers import AutoTokenizer
 
     from core.model_cache import cache_dir_for
@@ -94,8 +102,6 @@ def load_tokenizer(name: str):
 
 def tokenizer_kind(tokenizer) -> str:
     """Name of the tokenization algorithm, read from the fast tokenizer's model."""
-    from core.tokens import is_byte_level
-
     model = type(tokenizer.backend_tokenizer.model).__name__ if hasattr(tokenizer, "backend_tokenizer") else "?"
     if model == "BPE" and is_byte_level(tokenizer):
         return "byte-level BPE"
