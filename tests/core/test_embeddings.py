@@ -101,6 +101,17 @@ def test_pca_recovers_a_plane_exactly():
     assert projection.explained[0] > projection.explained[1]
 
 
+def test_pca_matches_svd_up_to_sign_and_ignores_row_order():
+    points = np.random.default_rng(3).normal(size=(30, 12)) * np.linspace(3, 0.5, 12)
+    centred = points - points.mean(0)
+    u, s, _ = np.linalg.svd(centred, full_matrices=False)
+    projection = pca(points, 3)
+    np.testing.assert_allclose(np.abs(projection.coords), np.abs(u[:, :3] * s[:3]), rtol=1e-3, atol=1e-4)
+    np.testing.assert_allclose(projection.explained, s[:3] ** 2 / (s**2).sum(), rtol=1e-4)
+    order = np.random.default_rng(4).permutation(30)
+    np.testing.assert_allclose(pca(points[order], 3).coords, projection.coords[order], rtol=1e-4, atol=1e-4)
+
+
 def test_pca_is_deterministic_and_pads_when_points_are_few():
     points = np.random.default_rng(1).normal(size=(3, 8))
     np.testing.assert_array_equal(pca(points, 3).coords, pca(points.copy(), 3).coords)
