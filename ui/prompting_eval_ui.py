@@ -52,7 +52,7 @@ def evaluation_section(model: core.LoadedModel, inputs: TaskInputs, settings: co
     left, middle, right = st.columns(3)
     default = [k for k in inputs.sweep if k <= len(examples)] or [0, 1]
     ks = left.multiselect("Shot counts for the k chart", list(range(len(examples) + 1)), default=default,
-                          key=f"pr_ks_{st.session_state['pr_version']}", persist_state="session")
+                          key=f"pr_ks_{st.session_state.get('pr_task_version', 0)}", persist_state="session")
     shuffles = middle.number_input("Example orders", 1, 5, 2, key="pr_shuffles", persist_state="session",
                                    help="1 is the table's order; more are seeded shuffles: the error bars.")
     seed = right.number_input("Shuffle seed", 0, 10_000, 0, key="pr_shuffle_seed", persist_state="session")
@@ -149,6 +149,7 @@ def apply_experiment(state: MutableMapping, loaded: dict, name: str) -> None:
     editor = {key: loaded[key] for key in ("instruction", "examples", "query", "few_k", "format")}
     state["pr_base"] = {**preset_base(preset), **editor, "sweep": loaded.get("sweep") or preset_base(preset)["sweep"]}
     state["pr_version"] = state.get("pr_version", 0) + 1  # fresh widget keys show the loaded values
+    state["pr_task_version"] = state.get("pr_task_version", 0) + 1
     _restore_settings(state, loaded.get("settings") or {})
     for key, field in (("pr_shuffles", "shuffles"), ("pr_shuffle_seed", "shuffle_seed")):
         if isinstance(loaded.get(field), int) and not isinstance(loaded[field], bool):

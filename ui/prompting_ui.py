@@ -40,10 +40,15 @@ def preset_base(name: str) -> dict:
             "few_k": task.few_k, "format": "plain", "sweep": list(task.sweep)}
 
 
-def set_base(base: dict) -> None:
-    """Replace the editor's starting values; a new version gives every editor widget a fresh key."""
+def set_base(base: dict, new_task: bool = True) -> None:
+    """Replace the editor's starting values; a new version gives every editor widget a fresh key.
+
+    A new task (preset or loaded experiment) also resets the evaluation's shot-count choice.
+    """
     st.session_state["pr_base"] = base
     st.session_state["pr_version"] = st.session_state.get("pr_version", 0) + 1
+    if new_task:
+        st.session_state["pr_task_version"] = st.session_state.get("pr_task_version", 0) + 1
 
 
 def _preset_changed() -> None:
@@ -74,10 +79,14 @@ def task_inputs() -> TaskInputs:
                           index=list(prompting.FORMATS).index(base["format"]), horizontal=True,
                           key=f"pr_format_{version}", persist_state="session",
                           help="Plain: the model continues 'Label:'. Chat: each shot is a user/assistant turn.")
-        st.form_submit_button("Compare", type="primary", key="pr_compare")
+        submitted = st.form_submit_button("Compare", type="primary", key="pr_compare")
     rows = table.fillna("").astype(str).itertuples(index=False)
-    return TaskInputs(name, instruction, tuple((r.text, r.label) for r in rows), query, int(few_k), fmt,
-                      tuple(base.get("sweep", ())))
+    examples = tuple((r.text, r.label) for r in rows)
+    if submitted and list(examples) != [tuple(e) for e in base["examples"]]:
+        # st.data_editor has no persist_state: the edited table becomes the base, so it survives a page switch.
+        set_base({**base, "instruction": instruction, "examples": list(examples), "query": query,
+                  "few_k": int(few_k), "format": fmt}, new_task=False)
+    return TaskInputs(name, instruction, examples, query, int(few_k), fmt, tuple(base.get("sweep", ())))
 
 
 def compare_columns(model: core.LoadedModel, inputs: TaskInputs, settings: core.GenerationSettings) -> None:
