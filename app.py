@@ -8,15 +8,15 @@ st.set_page_config(page_title="LLM Lens", page_icon="🔎", layout="wide")
 
 # Every page registers here, in the order of the course.
 PAGES = [
-    st.Page("pages/home.py", title="Home", icon="🏠", default=True),
-    st.Page("pages/tokens.py", title="Tokens", icon="🔤"),
-    st.Page("pages/embeddings.py", title="Embeddings", icon="🧭"),
-    st.Page("pages/attention.py", title="Attention", icon="👀"),
-    st.Page("pages/generation.py", title="Generation", icon="🎲"),
-    st.Page("pages/prompting.py", title="Prompt strategies", icon="🧪"),
-    st.Page("pages/rnn_vs_transformer.py", title="RNN vs Transformer", icon="🔁"),
-    st.Page("pages/model_size.py", title="Model size", icon="📏"),
-    st.Page("pages/lifecycle.py", title="Lifecycle", icon="🚀"),
+    st.Page("app_pages/home.py", title="Home", icon="🏠", default=True),
+    st.Page("app_pages/tokens.py", title="Tokens", icon="🔤"),
+    st.Page("app_pages/embeddings.py", title="Embeddings", icon="🧭"),
+    st.Page("app_pages/attention.py", title="Attention", icon="👀"),
+    st.Page("app_pages/generation.py", title="Generation", icon="🎲"),
+    st.Page("app_pages/prompting.py", title="Prompt strategies", icon="🧪"),
+    st.Page("app_pages/rnn_vs_transformer.py", title="RNN vs Transformer", icon="🔁"),
+    st.Page("app_pages/model_size.py", title="Model size", icon="📏"),
+    st.Page("app_pages/lifecycle.py", title="Lifecycle", icon="🚀"),
 ]
 
 page = st.navigation(PAGES)

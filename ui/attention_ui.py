@@ -19,10 +19,6 @@ COMBINE = {"none": "Each head", "heads": "Average over heads", "layers": "Averag
 ENCODER = "all-MiniLM-L6-v2"
 
 
-def model_key() -> str:
-    """The name the sidebar model was loaded under: the key of every cached result."""
-    return st.session_state.get("model_name") or widgets.default_model()
-
 
 def view_controls() -> tuple[bool, str]:
     """The toggles that reshape attention before every view: hide first token, combine."""
@@ -114,7 +110,7 @@ def _open_head_from_table() -> None:
 
 def head_table(text: str, hide_first: bool) -> None:
     """Sortable per-head statistics; picking a row opens that head."""
-    summary = cache.get_head_summary(model_key(), text, hide_first)
+    summary = cache.get_head_summary(widgets.model_key(), text, hide_first)
     st.session_state["attn_table_rows"] = list(zip(summary["layer"].tolist(), summary["head"].tolist()))
     st.caption("Entropy: how spread out a head's attention is (0 bits = one token). First token: weight on "
                "the 'attention sink'. Previous token: weight on the token just before. Distance: how far back "
@@ -127,7 +123,7 @@ def head_table(text: str, hide_first: bool) -> None:
 
 def bertviz_section(info: core.ModelInfo, text: str) -> None:
     """bertviz's head and model views, drawn offline in a frame, within a token and size cap."""
-    name = model_key()
+    name = widgets.model_key()
     view = st.radio("bertviz view", bertviz_offline.VIEWS, key="attn_bv_view", horizontal=True,
                     format_func=lambda v: f"{v} view")
     default = sorted({0, info.layers // 2, info.layers - 1})
@@ -190,7 +186,7 @@ def generated_text(info: core.ModelInfo, text: str) -> None:
         return
     try:
         with st.spinner("Generating and re-reading prompt plus answer…"):
-            answered = cache.get_answered_attention(model_key(), text, int(new_tokens))
+            answered = cache.get_answered_attention(widgets.model_key(), text, int(new_tokens))
     except ValueError as error:
         widgets.show_error(error)
         return

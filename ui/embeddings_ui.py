@@ -9,7 +9,7 @@ import streamlit as st
 import core
 from core.embeddings import MAX_NEIGHBOURS, TokenStates
 from ui import cache, widgets
-from ui.tokens_ui import model_key
+from ui.widgets import model_key
 from viz import embeddings as viz
 
 SENTENCE_MODEL = "all-MiniLM-L6-v2"  # trained for sentence similarity (sentence-transformers)

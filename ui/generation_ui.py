@@ -17,14 +17,10 @@ MAX_STEPS = 64  # step-through is for watching a few tokens appear, not for long
 MAX_SAMPLES = 8
 
 
-def model_key() -> str:
-    """The name the sidebar model was loaded under (bundled name, folder or hub id): the cache key."""
-    return st.session_state.get("model_name") or widgets.default_model()
-
 
 def next_token_section(model: core.LoadedModel, text: str) -> None:
     """Top-k candidates as a bar chart and table, and the odds of any token the user types."""
-    logits = cache.get_analysis(model_key(), text).next_token_logits
+    logits = cache.get_analysis(widgets.model_key(), text).next_token_logits
     k = st.slider("Candidates to show", 3, 30, 10, key="genpage_top_n")
     table = prediction.top_candidates(model, logits, k)
     left, right = st.columns([3, 2])
@@ -53,7 +49,7 @@ def next_token_section(model: core.LoadedModel, text: str) -> None:
 
 def settings_section(model: core.LoadedModel, text: str, settings: core.GenerationSettings) -> None:
     """The sidebar settings applied to this prompt's one set of logits: before, after, survivors, entropy."""
-    logits = cache.get_analysis(model_key(), text).next_token_logits  # cached: sliders never rerun the model
+    logits = cache.get_analysis(widgets.model_key(), text).next_token_logits  # cached: sliders never rerun the model
     dist = prediction.filter_distribution(logits, settings)
     applied = dist.settings
     if not settings.do_sample:
@@ -94,15 +90,15 @@ def _setting_notes(chosen: core.GenerationSettings, applied: core.GenerationSett
 
 def step_section(model: core.LoadedModel, prompt: str, settings: core.GenerationSettings) -> None:
     """One token per click: candidates at this step, the chosen token and its probability."""
-    state = _step_state(model_key(), prompt)
+    state = _step_state(widgets.model_key(), prompt)
     ids = tuple(state["ids"])
     with st.spinner("Running the model on the text so far…"):
-        step = cache.get_step_prediction(model_key(), prompt, ids)
+        step = cache.get_step_prediction(widgets.model_key(), prompt, ids)
     finished = bool(ids) and ids[-1] in _eos_ids(model)
     cols = st.columns(3)
     cols[0].button(
         "Next token ▶", key="genpage_step_next", type="primary", disabled=finished or len(ids) >= MAX_STEPS,
-        on_click=_take_step, args=(model_key(), prompt, ids, settings),
+        on_click=_take_step, args=(widgets.model_key(), prompt, ids, settings),
     )
     cols[1].button("Undo", key="genpage_step_undo", disabled=not ids, on_click=_undo_step)
     cols[2].button("Reset", key="genpage_step_reset", disabled=not ids, on_click=_reset_steps)
@@ -161,7 +157,7 @@ def samples_section(model: core.LoadedModel, prompt: str, settings: core.Generat
     n = int(st.number_input("Samples", 1, MAX_SAMPLES, 4, key="genpage_n_samples"))
     greedy = replace(settings, do_sample=False)
     sampled = replace(settings, do_sample=True)
-    request = [model_key(), prompt, repr(sampled), n]
+    request = [widgets.model_key(), prompt, repr(sampled), n]
     if st.button("Generate", key="genpage_generate", type="primary"):
         st.session_state["genpage_request"] = request
     if st.session_state.get("genpage_request") != request:
@@ -186,7 +182,7 @@ def samples_section(model: core.LoadedModel, prompt: str, settings: core.Generat
 def _stream_into(model, slots: list, prompts: tuple[str, ...], settings: core.GenerationSettings):
     """Show a generation run growing in its slots; returns the completions, or None after an error."""
     try:
-        stream = cache.get_generation_stream(model_key(), prompts, settings)
+        stream = cache.get_generation_stream(widgets.model_key(), prompts, settings)
         completions = None
         for step in stream:
             for slot, prompt, text in zip(slots, prompts, step.texts):
@@ -206,7 +202,7 @@ def _stream_into(model, slots: list, prompts: tuple[str, ...], settings: core.Ge
 def lens_section(model: core.LoadedModel, text: str) -> None:
     """Logit-lens heatmap: the final prediction's probability at every layer and position."""
     with st.spinner("Reading every layer through the unembedding…"):
-        lens = cache.get_logit_lens(model_key(), text)
+        lens = cache.get_logit_lens(widgets.model_key(), text)
     st.plotly_chart(
         viz.lens_heatmap(lens.final_probs, lens.top_labels, lens.labels, lens.positions), key="genpage_lens_chart"
     )

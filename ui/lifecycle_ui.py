@@ -11,7 +11,8 @@ from core import memory
 from core.anatomy import Anatomy, default_lora_targets
 from core.quantize import QuantizationReport
 from ui import cache
-from ui.model_size_ui import formula, model_key
+from ui.model_size_ui import formula
+from ui.widgets import model_key
 from viz.lifecycle import lifecycle_progress_html
 from viz.model_pages import lora_chart, memory_chart
 
@@ -29,30 +30,30 @@ class Stage:
 STAGES = (
     Stage("scope", "Scope", "Define the task, its inputs and outputs, and what success means. How much text must "
           "the model read at once? That is counted in tokens.",
-          (("pages/tokens.py", "Tokens: what fits in the context window"),)),
+          (("app_pages/tokens.py", "Tokens: what fits in the context window"),)),
     Stage("select", "Select a model", "Choose a family (encoder to search or classify, decoder to generate) and a "
           "size your hardware can hold.",
-          (("pages/model_size.py", "Model size: parameters, memory, families"),
-           ("pages/rnn_vs_transformer.py", "RNN vs Transformer: why transformers"))),
+          (("app_pages/model_size.py", "Model size: parameters, memory, families"),
+           ("app_pages/rnn_vs_transformer.py", "RNN vs Transformer: why transformers"))),
     Stage("prompt", "Adapt: prompt engineering", "Try zero-, one- and few-shot prompts before training anything.",
-          (("pages/prompting.py", "Prompt strategies"),)),
+          (("app_pages/prompting.py", "Prompt strategies"),)),
     Stage("finetune", "Adapt: fine-tuning", "Train on your own examples: all weights, or small LoRA adapters "
           "(cost computed below).",
-          (("pages/model_size.py", "Model size: training memory"),
-           ("pages/embeddings.py", "Embeddings: the vectors training moves"))),
+          (("app_pages/model_size.py", "Model size: training memory"),
+           ("app_pages/embeddings.py", "Embeddings: the vectors training moves"))),
     Stage("align", "Adapt: alignment", "Instruction tuning and preference training (RLHF, DPO) reshape which "
           "continuations the model prefers; SmolLM2-Instruct is already aligned and expects a chat template.",
-          (("pages/generation.py", "Generation: the distribution alignment reshapes"),
-           ("pages/tokens.py", "Tokens: the chat template"))),
+          (("app_pages/generation.py", "Generation: the distribution alignment reshapes"),
+           ("app_pages/tokens.py", "Tokens: the chat template"))),
     Stage("evaluate", "Evaluate", "Score outputs on held-out examples and compare prompts or models fairly.",
-          (("pages/prompting.py", "Prompt strategies: scored side by side"),
-           ("pages/attention.py", "Attention: inspect what the model looked at"))),
+          (("app_pages/prompting.py", "Prompt strategies: scored side by side"),
+           ("app_pages/attention.py", "Attention: inspect what the model looked at"))),
     Stage("deploy", "Optimise and deploy", "Shrink and speed up the model (quantization, measured below) and size "
           "the serving memory, KV cache included.",
-          (("pages/model_size.py", "Model size: memory calculator"),)),
+          (("app_pages/model_size.py", "Model size: memory calculator"),)),
     Stage("integrate", "Integrate", "Call the model from the application: stream tokens, set stop sequences and "
           "sampling, keep prompts inside the context window.",
-          (("pages/generation.py", "Generation: decoding settings and streaming"),)),
+          (("app_pages/generation.py", "Generation: decoding settings and streaming"),)),
 )
 
 

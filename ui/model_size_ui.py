@@ -27,10 +27,6 @@ FAMILIES = pd.DataFrame(
 )
 
 
-def model_key() -> str:
-    """The name or path the sidebar chose: the plain value the caches in ui.cache are keyed by."""
-    return st.session_state.get("model_name") or widgets.default_model()
-
 
 def _n(value: float) -> str:
     """A number for LaTeX with thin-space thousands separators."""

@@ -11,8 +11,9 @@ import streamlit as st
 import core
 from core import prompt_eval, prompting
 from ui import cache, widgets
-from ui.prompting_ui import TaskInputs, model_key, preset_base
+from ui.prompting_ui import TaskInputs, preset_base
 from ui.settings import MAX_NEW_TOKENS_LIMIT
+from ui.widgets import model_key
 from viz.prompting import accuracy_bars, accuracy_vs_k
 
 SOURCES = {"bundled": "Bundled set of the preset", "upload": "Upload a CSV (text,label)", "loaded": "Loaded experiment"}

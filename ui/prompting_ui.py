@@ -28,10 +28,6 @@ class TaskInputs:
     sweep: tuple[int, ...]
 
 
-def model_key() -> str:
-    """The name the sidebar chose: the key every cached call of this page uses."""
-    return st.session_state.get("model_name") or widgets.default_model()
-
 
 def preset_base(name: str) -> dict:
     """The editor's starting values for a preset."""
@@ -95,7 +91,7 @@ def compare_columns(model: core.LoadedModel, inputs: TaskInputs, settings: core.
         prompts = prompting.strategy_prompts(
             inputs.instruction, inputs.examples, inputs.query, inputs.few_k, inputs.fmt, model.tokenizer
         )
-        counts = [len(cache.get_tokens(model_key(), prompt)) for prompt in prompts]
+        counts = [len(cache.get_tokens(widgets.model_key(), prompt)) for prompt in prompts]
     except ValueError as error:
         widgets.show_error(error)
         return
@@ -114,7 +110,7 @@ def compare_columns(model: core.LoadedModel, inputs: TaskInputs, settings: core.
 
     try:
         with st.spinner("Generating the three completions as one batch…"):
-            completions = cache.get_strategy_completions(model_key(), prompts, settings, _on_step=on_step)
+            completions = cache.get_strategy_completions(widgets.model_key(), prompts, settings, _on_step=on_step)
     except ValueError as error:
         widgets.show_error(error)
         return

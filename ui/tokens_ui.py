@@ -13,10 +13,6 @@ from viz import tokens as viz
 COMPARE_CHIPS = 400  # per tokenizer: enough to read, small enough for four side by side
 
 
-def model_key() -> str:
-    """The name the model was loaded under (a bundled name, a folder path or a hub id)."""
-    return st.session_state.get("model_name") or widgets.default_model()
-
 
 def chips_section(tokens: core.Tokenization) -> None:
     """The user's text as coloured token chips, with positions or ids."""
@@ -84,7 +80,7 @@ def context_section(model: core.LoadedModel, text: str) -> None:
     side = cols[1].radio("If it does not fit, cut the prompt's", CUT_SIDES, horizontal=True, key="tokens_cut_side")
     try:
         with st.spinner("Wrapping the text in the chat template…"):  # ~1 s for 100k characters
-            fit = cache.get_context_fit(model_key(), text, int(reserved), side)
+            fit = cache.get_context_fit(widgets.model_key(), text, int(reserved), side)
     except ValueError as error:  # the chat template can push a text at the character limit over it
         widgets.show_error(error)
         return
@@ -104,7 +100,7 @@ def context_section(model: core.LoadedModel, text: str) -> None:
 def chat_section(text: str) -> None:
     """The text wrapped by the model's own chat template, the special tokens it adds and their count."""
     try:
-        wrap = cache.get_chat_wrap(model_key(), text)
+        wrap = cache.get_chat_wrap(widgets.model_key(), text)
     except ValueError as error:
         widgets.show_error(error)
         return
@@ -125,12 +121,12 @@ def chat_section(text: str) -> None:
 
 def compare_section(text: str) -> None:
     """Token counts of the same text for four tokenizers, their chips, and the cost across languages."""
-    views = cache.get_tokenizer_comparison(model_key(), text)
+    views = cache.get_tokenizer_comparison(widgets.model_key(), text)
     st.plotly_chart(viz.token_count_chart([v.name for v in views], [v.count for v in views]), key="tokens_compare")
     for view in views:
         with st.expander(f"{view.name}: {view.count:,} tokens · {view.kind} · vocabulary {view.vocab_size:,}"):
             st.html(viz.token_chips_html(view.tokens, show="none", max_chips=COMPARE_CHIPS))
-    languages, names, counts = cache.get_language_costs(model_key())
+    languages, names, counts = cache.get_language_costs(widgets.model_key())
     st.plotly_chart(viz.language_cost_chart(languages, names, counts), key="tokens_languages")
     st.caption(
         " · ".join(f"{language}: {sample}" for language, sample in LANGUAGE_SAMPLES.items())

@@ -19,6 +19,11 @@ def default_model() -> str:
     return os.environ.get("LLM_LENS_MODEL") or DEFAULT_MODEL
 
 
+def model_key() -> str:
+    """The name the sidebar chose (bundled name, folder or hub id): the key of every cached result."""
+    return st.session_state.get("model_name") or default_model()
+
+
 def model_selector() -> str:
     """Sidebar choice of model; returns the name or path to load."""
     options = list(dict.fromkeys([default_model(), *core.list_models(), CUSTOM]))
@@ -37,7 +42,7 @@ def model_selector() -> str:
 
 def current_model() -> core.LoadedModel:
     """Load (once per process) the model chosen in the sidebar, showing progress; stop on error."""
-    name = st.session_state.get("model_name") or default_model()
+    name = model_key()
     loaded = st.session_state.setdefault("models_seen", set())
     try:
         if name in loaded:

@@ -22,7 +22,7 @@ def _open(make_app, tab: str = "Next token", **state):
     for key, value in state.items():
         at.session_state[key] = value
     at.session_state["genpage_tab"] = tab
-    at.switch_page("pages/generation.py").run()
+    at.switch_page("app_pages/generation.py").run()
     assert not at.exception, at.exception
     return at
 
@@ -170,6 +170,6 @@ def test_encoder_model_is_explained(make_app, tiny_bert_path):
     at.session_state["model_choice"] = widgets.CUSTOM
     at.session_state["model_custom"] = str(tiny_bert_path)
     at.run()
-    at.switch_page("pages/generation.py").run()
+    at.switch_page("app_pages/generation.py").run()
     assert not at.exception
     assert any("encoder" in w.value for w in at.warning)

@@ -35,7 +35,7 @@ def test_unknown_custom_model_shows_an_error_not_a_crash(make_app):
 def test_prompt_follows_the_user_to_another_page(make_app):
     at = make_app().run()
     at.text_area(key="prompt").set_value("Bonjour 👋 <b>tout</b> le monde").run()
-    at.switch_page("pages/tokens.py").run()
+    at.switch_page("app_pages/tokens.py").run()
     assert not at.exception
-    at.switch_page("pages/home.py").run()
+    at.switch_page("app_pages/home.py").run()
     assert at.text_area(key="prompt").value == "Bonjour 👋 <b>tout</b> le monde"

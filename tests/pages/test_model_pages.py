@@ -41,7 +41,7 @@ def _latex(at) -> str:
 
 
 def test_rnn_page_shows_steps_table_and_three_gradient_curves(make_app):
-    at = _open(make_app, "pages/rnn_vs_transformer.py")
+    at = _open(make_app, "app_pages/rnn_vs_transformer.py")
     table = at.dataframe[0].value.set_index("measure")
     steps = int(table.loc["sequential steps", "RNN (tanh)"])
     assert steps > 5 and table.loc["sequential steps", "Self-attention"] == "1"
@@ -55,7 +55,7 @@ def test_rnn_page_shows_steps_table_and_three_gradient_curves(make_app):
 
 
 def test_rnn_page_random_embeddings_and_seed_change_the_numbers(make_app):
-    at = _open(make_app, "pages/rnn_vs_transformer.py")
+    at = _open(make_app, "app_pages/rnn_vs_transformer.py")
     before = _array(_spec(at.get("plotly_chart")[0])["data"][0]["y"])
     at.radio(key="rnn_embedding").set_value("random").run()
     assert not at.exception
@@ -64,7 +64,7 @@ def test_rnn_page_random_embeddings_and_seed_change_the_numbers(make_app):
 
 
 def test_rnn_page_hostile_sentence_is_shown_as_text(make_app):
-    at = _open(make_app, "pages/rnn_vs_transformer.py")
+    at = _open(make_app, "app_pages/rnn_vs_transformer.py")
     at.text_area(key="prompt").set_value(HOSTILE).run()
     assert not at.exception
     labels = "".join(_spec(at.get("plotly_chart")[0])["data"][0]["customdata"])
@@ -74,7 +74,7 @@ def test_rnn_page_hostile_sentence_is_shown_as_text(make_app):
 
 @pytest.mark.parametrize("text,message", [("   ", "empty"), ("word " * 20_000, "limited to 256 tokens")])
 def test_rnn_page_bad_sentence_is_a_warning(make_app, text, message):
-    at = _open(make_app, "pages/rnn_vs_transformer.py")
+    at = _open(make_app, "app_pages/rnn_vs_transformer.py")
     at.text_area(key="prompt").set_value(text).run()
     assert not at.exception
     assert any(message in w.value for w in at.warning), [w.value for w in at.warning]
@@ -85,7 +85,7 @@ def test_rnn_page_bad_sentence_is_a_warning(make_app, text, message):
 
 
 def test_model_size_breakdown_sums_to_the_model_total(make_app):
-    at = _open(make_app, "pages/model_size.py")
+    at = _open(make_app, "app_pages/model_size.py")
     components = at.dataframe[0].value
     assert components["parameters"].sum() == 31_392  # the tiny Llama's parameter count
     assert any("31,392, which equals" in c.value for c in at.caption)
@@ -93,7 +93,7 @@ def test_model_size_breakdown_sums_to_the_model_total(make_app):
 
 
 def test_model_size_shows_formulas_with_the_numbers(make_app):
-    at = _open(make_app, "pages/model_size.py")
+    at = _open(make_app, "app_pages/model_size.py")
     latex = _latex(at)
     # Tiny Llama: 2 layers, 2 KV heads of 8 dims, context 128 (its whole window), batch 1, fp16.
     assert r"&= 2 \times 2 \times 2 \times 8 \times 128 \times 1 \times 2 \\ &= 16{,}384\ \text{bytes}" in latex
@@ -102,7 +102,7 @@ def test_model_size_shows_formulas_with_the_numbers(make_app):
 
 
 def test_model_size_any_size_tab_defaults_to_7b(make_app):
-    at = _open(make_app, "pages/model_size.py", size_tab=SIZE_TABS[1])
+    at = _open(make_app, "app_pages/model_size.py", size_tab=SIZE_TABS[1])
     # 7B in fp16: 14 GB of weights; the KV cache uses the loaded model's shape by default.
     latex = _latex(at)
     assert r"7{,}000{,}000{,}000 \times 2\ (\text{fp16}) \\ &= 14{,}000{,}000{,}000" in latex
@@ -110,7 +110,7 @@ def test_model_size_any_size_tab_defaults_to_7b(make_app):
 
 
 def test_model_size_custom_size_and_batch(make_app):
-    at = _open(make_app, "pages/model_size.py", size_tab=SIZE_TABS[1])
+    at = _open(make_app, "app_pages/model_size.py", size_tab=SIZE_TABS[1])
     at.text_input(key="size_custom").set_value("70B").run()
     at.number_input(key="size_batch").set_value(4).run()
     assert not at.exception
@@ -121,14 +121,14 @@ def test_model_size_custom_size_and_batch(make_app):
 
 @pytest.mark.parametrize("size", ["seven billion", "<script>alert(1)</script>", "0"])
 def test_model_size_bad_custom_size_is_a_warning(make_app, size):
-    at = _open(make_app, "pages/model_size.py", size_tab=SIZE_TABS[1])
+    at = _open(make_app, "app_pages/model_size.py", size_tab=SIZE_TABS[1])
     at.text_input(key="size_custom").set_value(size).run()
     assert not at.exception
     assert at.warning and ("7B" in at.warning[0].value or "at least 1" in at.warning[0].value)
 
 
 def test_model_size_names_the_three_families(make_app):
-    at = _open(make_app, "pages/model_size.py")
+    at = _open(make_app, "app_pages/model_size.py")
     families = at.dataframe[-1].value
     assert list(families["family"]) == ["Encoder-only", "Decoder-only", "Encoder-decoder"]
     assert any("is **Decoder-only**" in m.value for m in at.markdown)
@@ -138,7 +138,7 @@ def test_model_size_names_the_three_families(make_app):
 
 
 def test_lifecycle_checklist_links_every_stage(make_app):
-    at = _open(make_app, "pages/lifecycle.py")
+    at = _open(make_app, "app_pages/lifecycle.py")
     assert len(at.checkbox) == 8
     targets = {link.proto.page for link in at.get("page_link")}
     # Every other page of the course is linked from some stage (page links name the URL path).
@@ -152,7 +152,7 @@ def test_lifecycle_checklist_links_every_stage(make_app):
 
 
 def test_lifecycle_lora_counts_on_real_shapes(make_app):
-    at = _open(make_app, "pages/lifecycle.py")
+    at = _open(make_app, "app_pages/lifecycle.py")
     # Default q and v, rank 8, tiny Llama: 2 × 8 × (32 + 32) + 2 × 8 × (32 + 16) = 1,792.
     assert r"&= 2 \times 8 \times (32 + 32) \\ &\quad + 2 \times 8 \times (32 + 16) \\ &= 1{,}792" in _latex(at)
     at.select_slider(key="life_lora_rank").set_value(4).run()
@@ -162,14 +162,14 @@ def test_lifecycle_lora_counts_on_real_shapes(make_app):
 
 
 def test_lifecycle_no_matrix_chosen_is_a_warning(make_app):
-    at = _open(make_app, "pages/lifecycle.py")
+    at = _open(make_app, "app_pages/lifecycle.py")
     at.multiselect(key="life_lora_targets").set_value([]).run()
     assert not at.exception
     assert any("at least one matrix" in w.value for w in at.warning)
 
 
 def test_lifecycle_quantization_runs_on_demand(make_app):
-    at = _open(make_app, "pages/lifecycle.py")
+    at = _open(make_app, "app_pages/lifecycle.py")
     at.button(key="life_quantize").click().run()
     assert not at.exception
     metrics = {m.label: m for m in at.metric}

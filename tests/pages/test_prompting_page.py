@@ -13,7 +13,7 @@ from streamlit.testing.v1 import AppTest
 from core import prompting
 from ui import prompting_eval_ui
 
-PAGE = "pages/prompting.py"
+PAGE = "app_pages/prompting.py"
 ROOT = Path(__file__).resolve().parents[2]
 
 

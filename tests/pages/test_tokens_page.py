@@ -14,7 +14,7 @@ def _open(make_app, prompt: str | None = None, **state):
     at = make_app()
     for key, value in state.items():
         at.session_state[key] = value
-    at.switch_page("pages/tokens.py").run()
+    at.switch_page("app_pages/tokens.py").run()
     if prompt is not None:
         at.text_area(key="prompt").set_value(prompt).run()
     assert not at.exception, at.exception

@@ -14,7 +14,7 @@ model = widgets.current_model()
 text = widgets.prompt_input()
 try:
     with st.spinner("Tokenizing…"):
-        tokens = cache.get_tokens(tokens_ui.model_key(), text)
+        tokens = cache.get_tokens(widgets.model_key(), text)
 except ValueError as error:
     widgets.show_error(error)
     st.stop()

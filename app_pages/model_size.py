@@ -14,7 +14,7 @@ st.caption(f"Head size (d_model ÷ heads) = {info.d_model} ÷ {info.heads} = {in
 
 st.header("Where the parameters are")
 with st.spinner("Counting parameters…"):
-    anatomy = cache.get_anatomy(section.model_key())
+    anatomy = cache.get_anatomy(widgets.model_key())
 section.parameter_section(anatomy, info)
 
 st.header("Memory calculator")

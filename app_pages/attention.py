@@ -14,7 +14,7 @@ model = widgets.current_model()
 text = widgets.prompt_input()
 try:
     with st.spinner("Running the model on your prompt…"):
-        analysis = cache.get_analysis(ui.model_key(), text)
+        analysis = cache.get_analysis(widgets.model_key(), text)
 except ValueError as error:
     widgets.show_error(error)
     st.stop()
@@ -22,7 +22,7 @@ st.caption(f"{len(analysis.tokens)} tokens · {model.info.layers} layers × {mod
            f"({'causal: a token sees only earlier ones' if model.info.is_decoder else 'bidirectional'})")
 hide_first, combine = ui.view_controls()
 try:
-    view = cache.get_attention_view(ui.model_key(), text, hide_first, combine)
+    view = cache.get_attention_view(widgets.model_key(), text, hide_first, combine)
 except ValueError as error:
     widgets.show_error(error)
     st.stop()

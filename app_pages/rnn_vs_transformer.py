@@ -4,7 +4,7 @@ import streamlit as st
 
 from core.rnn_compare import HIDDEN_RANGE
 from ui import cache, widgets
-from ui.model_size_ui import model_key
+from ui.widgets import model_key
 from viz.model_pages import gradient_decay_chart
 
 st.title("🔁 RNN vs Transformer")

@@ -3,7 +3,7 @@
 import streamlit as st
 
 from ui import cache, embeddings_ui, widgets
-from ui.tokens_ui import model_key
+from ui.widgets import model_key
 
 st.title("🧭 Embeddings")
 st.markdown(

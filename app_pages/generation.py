@@ -21,7 +21,7 @@ with st.sidebar:
     settings = generation_settings()
 try:
     with st.spinner("Running the model on the prompt…"):
-        cache.get_analysis(generation_ui.model_key(), prompt)
+        cache.get_analysis(widgets.model_key(), prompt)
 except ValueError as error:
     widgets.show_error(error)
     st.stop()

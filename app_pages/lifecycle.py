@@ -4,7 +4,7 @@ import streamlit as st
 
 from ui import cache, widgets
 from ui import lifecycle_ui as section
-from ui.model_size_ui import model_key
+from ui.widgets import model_key
 
 st.title("🚀 Lifecycle")
 st.markdown("How an LLM project reaches users. Tick each stage as you go; every stage links to the page of "
