@@ -59,10 +59,17 @@ def _one_shot_prompt(page) -> str:
     return code.inner_text()
 
 
+def _csv_input(page):
+    """The CSV uploader's file input (the page has a second uploader, for experiments)."""
+    uploader = page.locator('[data-testid="stFileUploader"]').filter(has_text="CSV with columns text,label")
+    uploader.wait_for(timeout=240_000)
+    return uploader.locator('[data-testid="stFileUploaderDropzoneInput"]')
+
+
 def _upload(page, path) -> None:
     page.get_by_text("Upload a CSV (text,label)").click()
     wait_idle(page, timeout_ms=240_000)
-    page.locator('[data-testid="stFileUploaderDropzoneInput"]').first.set_input_files(str(path))
+    _csv_input(page).set_input_files(str(path))
     wait_idle(page, timeout_ms=240_000)
 
 
@@ -78,7 +85,7 @@ def test_csv_upload_bad_file_gets_a_message_and_good_file_is_scored(page, server
     good = tmp_path / "reviews.csv"
     good.write_text("text,label\n\"Wonderful, moving film\",positive\nA total bore,negative\n"
                     "<b>Loved</b> it 😍,positive\n", encoding="utf-8")
-    page.locator('[data-testid="stFileUploaderDropzoneInput"]').first.set_input_files(str(good))  # replaces it
+    _csv_input(page).set_input_files(str(good))  # replaces it
     wait_idle(page, timeout_ms=240_000)
     page.get_by_text("3 labelled items, 3 scored").wait_for(timeout=60_000)
     page.get_by_role("button", name="Evaluate").click()
@@ -96,6 +103,7 @@ def _edit_first_label(page, text: str) -> bool:
     wait_idle(page)
     canvas = page.locator('[data-testid="stDataFrame"] [data-testid="data-grid-canvas"]').first
     canvas.wait_for(timeout=60_000)
+    canvas.scroll_into_view_if_needed()
     box = _settled_box(page, canvas)
     page.mouse.click(box["x"] + box["width"] - 40, box["y"] + 36 + 17)  # select: first row, label column
     page.wait_for_timeout(300)
@@ -104,16 +112,19 @@ def _edit_first_label(page, text: str) -> bool:
     try:
         editor.wait_for(timeout=5_000)
     except PlaywrightTimeout:
+        page.keyboard.press("Escape")
         return False
     page.keyboard.press("Control+A")
     page.keyboard.type(text)
     page.keyboard.press("Enter")
     editor.wait_for(state="detached", timeout=30_000)
     page.wait_for_timeout(1_500)  # the grid hands its edit to the form after a short debounce
+    page.get_by_text("Labelled examples: the shots").click()  # blur the grid so the edit is committed
+    page.wait_for_timeout(500)
     return True
 
 
-def test_edited_example_is_used_and_survives_a_page_switch(page, server_url):
+def test_edited_example_is_used_and_survives_a_page_switch(page, server_url, tmp_path):
     open_app(page, f"{server_url}/prompting", timeout_ms=240_000)
     page.wait_for_selector(".llm-lens-chips", timeout=240_000)
     for _ in range(5):  # clicking a canvas cell by position is the flaky part, so it may be retried
@@ -123,6 +134,7 @@ def test_edited_example_is_used_and_survives_a_page_switch(page, server_url):
         wait_idle(page, timeout_ms=240_000)
         if "Label: neutral" in _one_shot_prompt(page):
             break
+    page.screenshot(path=str(tmp_path / "after-edit.png"), full_page=True)
     assert "Label: neutral" in _one_shot_prompt(page)  # the edit reached the prompt
     for target in ("tokens", "prompting"):  # away and back, inside the same session
         page.locator(f'[data-testid="stSidebarNav"] a[href$="/{target}"]').click()
