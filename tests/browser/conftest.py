@@ -52,7 +52,7 @@ def server_url(tmp_path_factory):
     command = [
         sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port),
         "--server.address", "127.0.0.1", "--server.headless", "true",
-        "--browser.gatherUsageStats", "false",
+        "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none",
     ]
     with log.open("w") as sink:  # a file, not a pipe: a full pipe would block the server
         process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=sink, stderr=subprocess.STDOUT)
