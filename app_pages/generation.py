@@ -12,9 +12,7 @@ st.markdown(
     "generation settings decide how each next token is picked from the distribution."
 )
 model = widgets.current_model()
-if not model.info.is_decoder:
-    st.warning(f"{model.info.name} is an encoder: it does not predict next tokens. Choose a decoder model.")
-    st.stop()
+widgets.require_decoder(model)
 prompt = widgets.prompt_input()
 with st.sidebar:
     st.subheader("Generation settings")

@@ -14,9 +14,7 @@ st.markdown(
     "this is *in-context learning*. Then score each strategy over a labelled set."
 )
 model = widgets.current_model()
-if not model.info.is_decoder:
-    st.info(f"{model.info.name} is an encoder: it reads text but does not generate it. Choose a decoder model.")
-    st.stop()
+widgets.require_decoder(model)
 inputs = task_inputs()
 with st.expander("Generation settings (shared with the Generation page)"):
     # Labels are one word: a small budget and a newline stop keep CPU decoding quick.

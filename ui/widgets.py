@@ -58,6 +58,13 @@ def current_model() -> core.LoadedModel:
     return model
 
 
+def require_decoder(model: core.LoadedModel) -> None:
+    """Stop a page that needs next-token prediction when the chosen model is an encoder."""
+    if not model.info.is_decoder:
+        st.info(f"{model.info.name} is an encoder: it reads text but does not generate it. Choose a decoder model.")
+        st.stop()
+
+
 def prompt_input(label: str = "Prompt", height: int = 110) -> str:
     """The shared prompt box: the same text follows the user from page to page."""
     return st.text_area(

@@ -172,4 +172,4 @@ def test_encoder_model_is_explained(make_app, tiny_bert_path):
     at.run()
     at.switch_page("app_pages/generation.py").run()
     assert not at.exception
-    assert any("encoder" in w.value for w in at.warning)
+    assert any("encoder" in w.value for w in at.info)
