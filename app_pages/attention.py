@@ -12,20 +12,11 @@ st.markdown(
 )
 model = widgets.current_model()
 text = widgets.prompt_input()
-try:
-    with st.spinner("Running the model on your prompt…"):
-        analysis = cache.get_analysis(widgets.model_key(), text)
-except ValueError as error:
-    widgets.show_error(error)
-    st.stop()
+analysis = widgets.computed_or_stop("Running the model on your prompt…", cache.get_analysis, widgets.model_key(), text)
 st.caption(f"{len(analysis.tokens)} tokens · {model.info.layers} layers × {model.info.heads} heads "
            f"({'causal: a token sees only earlier ones' if model.info.is_decoder else 'bidirectional'})")
 hide_first, combine = ui.view_controls()
-try:
-    view = cache.get_attention_view(widgets.model_key(), text, hide_first, combine)
-except ValueError as error:
-    widgets.show_error(error)
-    st.stop()
+view = widgets.computed_or_stop(None, cache.get_attention_view, widgets.model_key(), text, hide_first, combine)
 labels = analysis.tokens.labels[view.first_position:]
 layer, head = ui.pick_layer_head(view)
 

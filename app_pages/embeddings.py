@@ -13,12 +13,7 @@ st.markdown(
 )
 model = widgets.current_model()
 text = widgets.prompt_input()
-try:
-    with st.spinner("Running the model…"):
-        states = cache.get_token_states(model_key(), text)
-except ValueError as error:
-    widgets.show_error(error)
-    st.stop()
+states = widgets.computed_or_stop("Running the model…", cache.get_token_states, model_key(), text)
 
 st.subheader("One vector per token")
 embeddings_ui.vectors_section(states)

@@ -17,12 +17,7 @@ prompt = widgets.prompt_input()
 with st.sidebar:
     st.subheader("Generation settings")
     settings = generation_settings()
-try:
-    with st.spinner("Running the model on the prompt…"):
-        cache.get_analysis(widgets.model_key(), prompt)
-except ValueError as error:
-    widgets.show_error(error)
-    st.stop()
+widgets.computed_or_stop("Running the model on the prompt…", cache.get_analysis, widgets.model_key(), prompt)
 
 tabs = st.tabs(
     ["Next token", "Settings on the same logits", "Step through", "Greedy vs sampling", "Logit lens"],

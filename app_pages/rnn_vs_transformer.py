@@ -20,12 +20,10 @@ embedding = cols[0].radio("Token vectors", ["model", "random"], key="rnn_embeddi
                           format_func={"model": "the model's embeddings", "random": "seeded random"}.get)
 hidden = cols[1].slider("Hidden size", *HIDDEN_RANGE, 32, key="rnn_hidden")
 seed = cols[2].number_input("Seed", 0, 10_000, 0, key="rnn_seed")
-try:
-    with st.spinner("Running the networks and backpropagating…"):
-        result = cache.get_rnn_comparison(model_key(), text, embedding, int(hidden), int(seed))
-except ValueError as error:
-    widgets.show_error(error)
-    st.stop()
+result = widgets.computed_or_stop(
+    "Running the networks and backpropagating…",
+    cache.get_rnn_comparison, model_key(), text, embedding, int(hidden), int(seed),
+)
 
 st.dataframe(result.table(), hide_index=True, key="rnn_table")
 gradients = {"RNN (tanh)": result.rnn_gradient, "GRU": result.gru_gradient, "Self-attention": result.attention_gradient}

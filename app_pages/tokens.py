@@ -12,12 +12,7 @@ st.markdown(
 )
 model = widgets.current_model()
 text = widgets.prompt_input()
-try:
-    with st.spinner("Tokenizing…"):
-        tokens = cache.get_tokens(widgets.model_key(), text)
-except ValueError as error:
-    widgets.show_error(error)
-    st.stop()
+tokens = widgets.computed_or_stop("Tokenizing…", cache.get_tokens, widgets.model_key(), text)
 
 st.subheader("Your text as tokens")
 tokens_ui.chips_section(tokens)

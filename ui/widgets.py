@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
+from typing import TypeVar
 
 import streamlit as st
 
@@ -10,6 +12,7 @@ import core
 from core.models import DEFAULT_MODEL
 from ui import cache
 
+T = TypeVar("T")
 CUSTOM = "Other: local folder or hub id…"
 DEFAULT_PROMPT = "The capital of France is Paris. The capital of Germany is"
 
@@ -71,6 +74,18 @@ def prompt_input(label: str = "Prompt", height: int = 110) -> str:
         label, value=DEFAULT_PROMPT, key="prompt", height=height, persist_state="session",
         help="Typed once, it follows you to the other pages. Ctrl+Enter applies it.",
     )
+
+
+def computed_or_stop(message: str | None, compute: Callable[..., T], *args) -> T:
+    """Run a cached core call under a spinner; on bad input show the reason and stop the page."""
+    try:
+        if message is None:
+            return compute(*args)
+        with st.spinner(message):
+            return compute(*args)
+    except ValueError as error:
+        show_error(error)
+        st.stop()
 
 
 def show_error(error: Exception) -> None:
