@@ -7,6 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from core import gate
 from core.models import LoadedModel
 from core.tokens import Tokenization, tokenize
 
@@ -61,7 +62,7 @@ def analyze(
     tokens = tokenize(model, text, add_special_tokens=add_special_tokens)
     check_length(model, len(tokens), max_tokens)
     input_ids = torch.from_numpy(tokens.ids).unsqueeze(0)
-    with torch.inference_mode():
+    with gate.inference(model):
         output = model.model(input_ids, output_attentions=True, output_hidden_states=True)
         embeddings = model.model.get_input_embeddings()(input_ids)[0]
     if not output.attentions:

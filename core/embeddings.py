@@ -8,6 +8,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from core import gate
 from core.analysis import check_length
 from core.models import LoadedModel
 from core.tokens import Tokenization, check_text, is_byte_level, show_whitespace, tokenize
@@ -70,7 +71,7 @@ def embed_text(model: LoadedModel, text: str, max_tokens: int = MAX_EMBED_TOKENS
     check_length(model, len(tokens), max_tokens)
     input_ids = torch.from_numpy(tokens.ids).unsqueeze(0)
     base = getattr(model.model, "base_model", model.model)  # skips the LM head: no logits needed here
-    with torch.inference_mode():
+    with gate.inference(model):
         output = base(input_ids, output_hidden_states=True)
         embeddings = model.model.get_input_embeddings()(input_ids)[0]
     hidden = torch.cat(output.hidden_states, dim=0)  # (layer+1, pos, d_model)
@@ -215,7 +216,7 @@ def sentence_embeddings(model: LoadedModel, sentences: Sequence[str]) -> Sentenc
     batch = model.tokenizer(list(sentences), padding=True, return_tensors="pt")
     if batch["input_ids"].shape[1] > MAX_SENTENCE_TOKENS:
         raise ValueError(f"A sentence has {batch['input_ids'].shape[1]:,} tokens; the limit is {MAX_SENTENCE_TOKENS}.")
-    with torch.inference_mode():
+    with gate.inference(model):
         output = model.model(**batch, output_hidden_states=True)
     last = output.hidden_states[-1]  # (sentence, pos, d_model)
     mask = batch["attention_mask"].unsqueeze(-1).to(last.dtype)

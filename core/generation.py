@@ -9,6 +9,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from core import gate
 from core.analysis import check_length
 from core.models import LoadedModel
 from core.sampling import GenerationSettings, choose_next
@@ -100,7 +101,7 @@ class _Run:
     def _forward(self, input_ids, mask, positions, cache):
         # inference_mode per call, not around the loop: a context held open across `yield`
         # would leak into the caller's code while the generator is paused.
-        with torch.inference_mode():
+        with gate.inference(self.model):
             return self.model.model(
                 input_ids=input_ids, attention_mask=mask, position_ids=positions, cache=cache, use_cache=True
             )

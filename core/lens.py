@@ -7,6 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from core import gate
 from core.analysis import Analysis
 from core.models import LoadedModel
 from core.prediction import token_label
@@ -56,7 +57,7 @@ def logit_lens(model: LoadedModel, analysis: Analysis, max_positions: int = MAX_
     positions = np.arange(max(0, n_pos - max_positions), n_pos)
     hidden = torch.from_numpy(np.array(analysis.hidden_states[:, positions]))  # (layer+1, pos, d_model)
     n_layers, n_pos = hidden.shape[:2]
-    with torch.inference_mode():
+    with gate.inference(model):
         states = _normed_states(model, hidden, analysis.next_token_logits).reshape(n_layers * n_pos, -1)
         head = model.model.get_output_embeddings()
         final_ids = head(states[-n_pos:]).argmax(dim=-1)  # (pos,) the model's own prediction

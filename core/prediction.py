@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 import torch
 
+from core import gate
 from core.analysis import check_length, softmax
 from core.generation import GenerationStep
 from core.models import LoadedModel
@@ -158,7 +159,7 @@ def predict_step(model: LoadedModel, prompt: str, chosen_ids: tuple[int, ...] = 
     prompt_ids = tokenize(model, prompt).ids
     ids = np.concatenate([prompt_ids, np.asarray(chosen_ids, dtype=np.int64)])
     check_length(model, len(ids), None, what="Prompt plus chosen tokens")
-    with torch.inference_mode():
+    with gate.inference(model):
         logits = model.model(torch.from_numpy(ids)[None]).logits[0, -1].float().numpy().copy()
     logits.setflags(write=False)
     text = prompt + model.tokenizer.decode(list(chosen_ids), skip_special_tokens=False)
