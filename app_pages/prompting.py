@@ -2,6 +2,7 @@
 
 import streamlit as st
 
+from core import prompting
 from ui import widgets
 from ui.prompting_eval_ui import evaluation_section
 from ui.prompting_ui import compare_columns, task_inputs
@@ -13,6 +14,8 @@ st.markdown(
     "(**one-shot**) or several (**few-shot**). The examples in the prompt are the only thing that changes: "
     "this is *in-context learning*. Then score each strategy over a labelled set."
 )
+st.caption(f"The query and each shot's text are limited to {prompting.MAX_PART_TOKENS} tokens: a sentence or a "
+           "paragraph to classify fits easily, and eight shots plus the query stay a few seconds of CPU.")
 model = widgets.current_model()
 widgets.require_decoder(model)
 inputs = task_inputs()

@@ -4,6 +4,7 @@ Run with `make bench`. Targets (from the foundation issue):
   analyze / bare forward with attentions, 64 tokens ............ <= 1.2x
   one batched generate of 3 prompts / 3 sequential calls ......... <= 0.6x
   load from the safetensors cache / load from the GGUF file ...... <= 0.2x
+  evaluation: rank+prefix vs generate (topic preset) ............. >= 8x predictions/s
 """
 
 from __future__ import annotations
@@ -79,6 +80,45 @@ def report(name: str, baseline: float, measured: float, target: float) -> None:
           f"ratio {ratio:5.2f} (target <= {target}) {verdict}")
 
 
+# --- Evaluation engine (Prompt strategies page) ---------------------------------------------
+
+
+def _eval_request(task_name: str, **options):
+    """The page's default evaluation of a preset: 3 strategies + its k-sweep, 2 orders, 5 tokens to a newline."""
+    from core import prompt_eval, prompting
+
+    task = prompting.PRESETS[task_name]
+    items = tuple(prompting.load_eval_set(task)[["text", "label"]].itertuples(index=False, name=None))
+    settings = core.GenerationSettings(max_new_tokens=5, stop=("\n",))
+    return prompt_eval.EvalRequest(task.instruction, task.examples, items, settings, task.few_k, task.sweep,
+                                   shuffles=2, shot_influence=False, **options)
+
+
+def predictions_per_second(model: core.LoadedModel, request) -> float:
+    from core import prompt_eval
+
+    start = time.perf_counter()
+    result = prompt_eval.evaluate(model, request)
+    return len(result.predictions) / (time.perf_counter() - start)
+
+
+def report_rates(name: str, baseline: float, measured: float, target: float) -> None:
+    ratio = measured / baseline
+    verdict = "ok" if ratio >= target else "UNDER TARGET"
+    print(f"{name:<48} {baseline:9.2f} /s -> {measured:9.2f} /s  ratio {ratio:5.2f}x (target >= {target}) {verdict}")
+
+
+def bench_evaluation(model: core.LoadedModel) -> None:
+    for task in ("Movie-review sentiment", "News topic"):
+        generate_rate = predictions_per_second(model, _eval_request(task, mode="generate", prefix_cache=False))
+        rank_rate = predictions_per_second(model, _eval_request(task, mode="rank"))
+        print(f"  {task}: generate-and-match {generate_rate:.2f} predictions/s, rank+prefix {rank_rate:.2f}/s")
+        if task == "News topic":
+            report_rates("evaluation: rank+prefix vs generate", generate_rate, rank_rate, 8.0)
+    no_cache = predictions_per_second(model, _eval_request("News topic", mode="rank", prefix_cache=False))
+    report_rates("evaluation: prefix cache on vs off", no_cache, rank_rate, 1.0)
+
+
 def main() -> None:
     torch.manual_seed(0)
     model = core.load_model()
@@ -86,6 +126,7 @@ def main() -> None:
     report("analyze vs bare forward (64 tokens)", *bench_analyze(model), 1.2)
     report("batched generate vs sequential (3 x 32 tokens)", *bench_generate(model), 0.6)
     report("load: safetensors cache vs GGUF", *bench_load(), 0.2)
+    bench_evaluation(model)
 
 
 if __name__ == "__main__":

@@ -283,3 +283,26 @@ def _decode_batch(model: LoadedModel, prefix: Prefix, rows: list[list[int]], set
         logits, cache = output.logits.float(), output.cache
     return texts
 
+
+
+@dataclass(frozen=True)
+class Throughput:
+    """Measured speed of this model on this machine, for time estimates before a long job."""
+
+    tokens_per_second: float  # prompt tokens processed per second in a batched forward
+    seconds_per_step: float  # one batched decoding step (a forward of one new token per row)
+
+
+def measure_throughput(model: LoadedModel, rows: int = 8, width: int = 48) -> Throughput:
+    """Time one batched forward of rows × width tokens, then one decoding step after it (two gate holds)."""
+    ids = [[(i * 7 + j) % max(model.info.vocab_size - 1, 1) for j in range(width)] for i in range(rows)]
+    started = time.perf_counter()
+    logits, cache, mask, positions = _forward(model, EMPTY, ids, keep=1)
+    prefill_seconds = time.perf_counter() - started
+    started = time.perf_counter()
+    with gate.inference(model):
+        model.model(input_ids=logits[:, -1].argmax(-1, keepdim=True), attention_mask=torch.cat(
+            [mask, torch.ones_like(mask[:, :1])], dim=1), position_ids=positions + 1, cache=cache, use_cache=True,
+            logits_to_keep=1)
+    step_seconds = time.perf_counter() - started
+    return Throughput(rows * width / max(prefill_seconds, 1e-6), step_seconds)

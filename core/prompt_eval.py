@@ -269,3 +269,23 @@ def shot_influence(model, request: EvalRequest, examples, scored: pd.DataFrame, 
         "delta_logprob": [base_logprob - lp for lp, _ in rest],
         "delta_accuracy": [base_accuracy - acc for _, acc in rest],
     }), tokens
+
+
+def estimate_seconds(model: LoadedModel, request: EvalRequest, speed: label_scoring.Throughput) -> float:
+    """Seconds the evaluation should take at a measured speed: its prompt tokens plus decoding steps.
+
+    Counts every full prompt (an upper bound when the prefix cache shares the shots) and, when
+    generating, max_new_tokens steps per batch. ValueError when the request itself is invalid.
+    """
+    examples = check_examples(request.examples)
+    scored, _ = scorable_items(pd.DataFrame(list(request.items), columns=["text", "label"]), examples)
+    runs = plan_runs(examples, request.ks, request.few_k, request.shuffles, request.seed)
+    if request.mode == "rank" and request.shot_influence:
+        runs += [Run(request.few_k - 1, 0, examples[: request.few_k - 1])] * request.few_k
+    tokenizer = model.tokenizer
+    tokens = sum(len(tokenizer(build_prompt(request.instruction, run.shots, text, request.fmt, tokenizer))["input_ids"])
+                 for run in runs for text in scored["text"])
+    steps = 0
+    if request.mode == "generate":
+        steps = -(-len(runs) * len(scored) // GENERATE_BATCH) * request.settings.max_new_tokens
+    return tokens / speed.tokens_per_second + steps * speed.seconds_per_step

@@ -284,31 +284,100 @@ def get_strategy_completions(
     return slot["completions"]
 
 
+# --- Prompt strategies: evaluations (one worker per identical request, shared by every session) ---
+
+
 @st.cache_resource(show_spinner=False, max_entries=8)
-def _evaluation_slot(model_name: str, request: tuple) -> dict:
-    # request: the plain-valued arguments of prompt_eval.evaluate (see get_prompt_evaluation).
+def _evaluation_slot(model_name: str, request) -> dict:
+    # request: a prompt_eval.EvalRequest (frozen, plain values). The slot outlives script reruns, so
+    # the evaluation runs in a worker thread: a Stop click (a rerun) cannot kill it half-way, a second
+    # session asking for the same request finds it running and watches its progress, and it runs once.
+    return {"lock": threading.Lock(), "stop": threading.Event(), "running": False, "progress": (0.0, "Starting…")}
+
+
+def prompt_evaluation(model_name: str, request) -> dict:
+    """The evaluation's shared state: running (bool), progress (fraction, message), result, error."""
+    return _evaluation_slot(model_name, request)
+
+
+def start_prompt_evaluation(model: core.LoadedModel, model_name: str, request, estimate: float) -> None:
+    """Start the evaluation in a worker thread unless it is running or has a complete result.
+
+    estimate: the uncorrected estimate in seconds; the finished run's real time corrects later ones.
+    """
+    slot = _evaluation_slot(model_name, request)
+    with slot["lock"]:  # two sessions pressing Evaluate at once start one worker
+        done = "result" in slot and not slot["result"].partial
+        if slot["running"] or done:
+            return
+        slot.update(running=True, progress=(0.0, "Starting…"), error=None)
+        slot["stop"].clear()
+    threading.Thread(target=_run_evaluation, args=(model, model_name, request, slot, estimate),
+                     daemon=True).start()
+
+
+def stop_prompt_evaluation(model_name: str, request) -> None:
+    """Ask the running evaluation to stop after its current batch (it keeps what it scored)."""
+    _evaluation_slot(model_name, request)["stop"].set()
+
+
+def _run_evaluation(model: core.LoadedModel, model_name: str, request, slot: dict, estimate: float) -> None:
+    from core import prompt_eval
+
+    def progress(fraction: float, message: str) -> None:
+        slot["progress"] = (min(max(fraction, 0.0), 1.0), message)
+
+    def waits(ahead: int) -> None:
+        if ahead:
+            slot["progress"] = (slot["progress"][0], f"Waiting for the model: {ahead} computation(s) ahead")
+
+    try:
+        with core.gate.report_waits_to(waits):
+            result = prompt_eval.evaluate(model, request, progress, slot["stop"].is_set)
+        slot["result"] = result
+        if not result.partial:  # measured / estimated: corrects the next estimate of this kind
+            key = (model_name, request.mode, request.prefix_cache)
+            _speed_corrections()[key] = result.seconds / max(estimate, 1e-6)
+    except ValueError as error:
+        slot["error"] = str(error)
+    finally:
+        slot["running"] = False
+
+
+@st.cache_resource(show_spinner=False, max_entries=3)
+def get_throughput(model_name: str):
+    """One timed forward and decoding step of this model (about a second), the base of time estimates."""
+    from core import label_scoring
+
+    return label_scoring.measure_throughput(get_model(model_name))
+
+
+@st.cache_resource(show_spinner=False)
+def _speed_corrections() -> dict:
+    # (model, mode, prefix cache) -> measured seconds / estimated seconds of the last finished run.
     return {}
 
 
-def has_prompt_evaluation(model_name: str, request: tuple) -> bool:
-    """Whether this exact evaluation already ran (then showing it needs no button press)."""
-    return "result" in _evaluation_slot(model_name, request)
-
-
-def get_prompt_evaluation(model_name: str, request: tuple, _progress: Callable[[float, str], None] | None = None):
-    """Scores of every strategy over a labelled set (slow: batched generation with a progress bar).
-
-    request = (instruction, examples, items, settings, few_k, ks, shuffles, fmt, seed), all plain
-    values: examples and items are tuples of (text, label) pairs.
-    """
+@st.cache_data(show_spinner=False, max_entries=32)
+def get_base_estimate(model_name: str, request) -> float:
+    """Seconds the evaluation takes at the measured throughput (tokenizes every prompt: cached)."""
     from core import prompt_eval
 
-    slot = _evaluation_slot(model_name, request)
-    if "result" not in slot:
-        instruction, examples, items, settings, few_k, ks, shuffles, fmt, seed = request
-        frame = pd.DataFrame(list(items), columns=["text", "label"])
-        slot["result"] = prompt_eval.evaluate(
-            get_model(model_name), instruction, list(examples), frame, settings, few_k, ks=ks,
-            shuffles=shuffles, fmt=fmt, seed=seed, progress=_progress,
-        )
-    return slot["result"]
+    return prompt_eval.estimate_seconds(get_model(model_name), request, get_throughput(model_name))
+
+
+def get_evaluation_estimate(model_name: str, request) -> tuple[float, float, bool]:
+    """(base seconds, corrected seconds, whether a finished evaluation of this kind corrected it)."""
+    base = get_base_estimate(model_name, request)
+    correction = _speed_corrections().get((model_name, request.mode, request.prefix_cache))
+    return base, base * (correction or 1.0), correction is not None
+
+
+@st.cache_resource(show_spinner=False, max_entries=32)
+def get_query_label_scores(model_name: str, prompts: tuple[str, ...], labels: tuple[str, ...], fmt: str):
+    """The labels ranked after each of the three strategy prompts (one small batched forward per prompt)."""
+    from core import label_scoring
+
+    model = get_model(model_name)
+    delimiter = " " if fmt == "plain" else ""
+    return [label_scoring.score_labels(model, "", [prompt], labels, delimiter) for prompt in prompts]

@@ -10,7 +10,7 @@ import streamlit as st
 import core
 from core import prompting
 from ui import cache, widgets
-from viz.prompting import completion_tokens_html
+from viz.prompting import completion_tokens_html, label_probabilities_html
 
 TITLES = ("Zero-shot", "One-shot", "Few-shot")
 
@@ -88,6 +88,7 @@ def task_inputs() -> TaskInputs:
 def compare_columns(model: core.LoadedModel, inputs: TaskInputs, settings: core.GenerationSettings) -> None:
     """Three columns: each strategy's full prompt, its completion streamed live, answer and token chips."""
     try:
+        prompting.check_token_caps(model.tokenizer, prompting.check_examples(inputs.examples), inputs.query)
         prompts = prompting.strategy_prompts(
             inputs.instruction, inputs.examples, inputs.query, inputs.few_k, inputs.fmt, model.tokenizer
         )
@@ -119,6 +120,20 @@ def compare_columns(model: core.LoadedModel, inputs: TaskInputs, settings: core.
         slot.code(completion.text or " ", language=None, wrap_lines=True)
         with column:
             _answer(completion, labels)
+    _ranked_labels(columns, prompts, tuple(labels), inputs.fmt)
+
+
+def _ranked_labels(columns, prompts: tuple[str, ...], labels: tuple[str, ...], fmt: str) -> None:
+    """Under each column: the model's probability for each label as the continuation of that prompt."""
+    try:
+        ranked = cache.get_query_label_scores(widgets.model_key(), prompts, labels, fmt)
+    except ValueError as error:
+        widgets.show_error(error)
+        return
+    for column, scores in zip(columns, ranked):
+        with column:
+            st.caption("Ranked labels: P(label | prompt), renormalised over the labels")
+            st.html(label_probabilities_html(labels, scores.probabilities()[0]))
 
 
 def _answer(completion: core.Completion, labels: list[str]) -> None:

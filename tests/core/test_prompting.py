@@ -169,7 +169,8 @@ def test_evaluate_on_tiny_model_batches_and_excludes_shots(tiny_llama, monkeypat
 
 def test_evaluate_refuses_when_every_item_is_a_shot(tiny_llama):
     items = pd.DataFrame({"text": ["Loved it"], "label": ["positive"]})
-    request = prompt_eval.EvalRequest(INSTRUCTION, tuple(EXAMPLES), _pairs(items), GenerationSettings(max_new_tokens=2), 1)
+    settings = GenerationSettings(max_new_tokens=2)
+    request = prompt_eval.EvalRequest(INSTRUCTION, tuple(EXAMPLES), _pairs(items), settings, 1)
     with pytest.raises(ValueError, match="nothing is left"):
         prompt_eval.evaluate(tiny_llama, request)
 
