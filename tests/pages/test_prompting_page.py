@@ -262,3 +262,20 @@ def test_long_empty_or_emoji_queries_get_messages_not_crashes(app_env, query):
     else:  # a short mixed-script query fits the tiny context window: three answers, no message
         assert [m.label for m in at.metric if m.label == "Answer"] == ["Answer"] * 3 and not at.warning
         assert sum(query in c.value for c in at.code) == 3
+
+
+def test_a_stopped_evaluation_shows_its_partial_results(app_env, monkeypatch):
+    from core import prompt_eval
+
+    real, checks = prompt_eval.evaluate, []
+
+    def stop_after_two_batches(model, request, progress=None, should_stop=None):
+        return real(model, request, progress, lambda: checks.append(1) or len(checks) > 2)
+
+    monkeypatch.setattr(prompt_eval, "evaluate", stop_after_two_batches)
+    at = _open_small(app_env)
+    at.number_input(key="pr_shuffle_seed").set_value(777)  # a request no other test ran
+    at.button(key="pr_evaluate").click().run()
+    assert not at.exception, at.exception
+    assert any("was stopped: these are partial results" in w.value for w in at.warning)
+    assert _charts(at)["Accuracy per strategy"]["data"][0]["x"] == ["zero-shot", "one-shot"]
