@@ -78,7 +78,8 @@ def test_generate_mode_with_the_prefix_cache_matches_whole_prompts(tiny_decoder)
 def test_which_shot_helped_equals_scoring_without_that_shot(tiny_llama):
     result = prompt_eval.evaluate(tiny_llama, _request())
     influence = result.shot_influence
-    assert influence["shot"].tolist() == [1, 2, 3] and influence["text"].tolist() == ["Loved it", "Hated it", "Great fun"]
+    assert influence["shot"].tolist() == [1, 2, 3]
+    assert influence["text"].tolist() == ["Loved it", "Hated it", "Great fun"]
     few = result.predictions[(result.predictions["k"] == 3) & (result.predictions["shuffle"] == 0)]
     texts = [t for t, _ in ITEMS]
     prefix, suffixes = prompt_eval.split_prompts(INSTRUCTION, (EXAMPLES[0], EXAMPLES[2]), texts, "plain")
@@ -133,3 +134,36 @@ def test_estimate_grows_with_the_work(tiny_llama):
 def test_unknown_mode_is_refused(tiny_llama):
     with pytest.raises(ValueError, match="Unknown mode"):
         prompt_eval.evaluate(tiny_llama, _request(mode="vote"))
+
+
+def _independent_probabilities(model, prompt: str, labels) -> np.ndarray:
+    """Softmax over labels of log P(" " + label | prompt), each from its own plain forward (no cache, no batch)."""
+    scores = []
+    for label in labels:
+        context = model.tokenizer(prompt)["input_ids"]
+        whole = model.tokenizer(prompt + " " + label)["input_ids"]
+        ids = context + whole[len(context):]
+        with torch.inference_mode():
+            out = torch.log_softmax(model.model(input_ids=torch.tensor([ids])).logits[0].double(), -1)
+        scores.append(sum(float(out[p - 1, ids[p]]) for p in range(len(context), len(ids))))
+    weights = np.exp(np.array(scores) - max(scores))
+    return weights / weights.sum()
+
+
+@pytest.mark.slow
+def test_real_model_ranking_beats_generating_at_zero_shot_and_reproduces_a_probability(smollm2):
+    task = prompting.PRESETS["Movie-review sentiment"]
+    items = prompting.load_eval_set(task).iloc[:16]  # half the set keeps generate mode to seconds
+    pairs = tuple(items[["text", "label"]].itertuples(index=False, name=None))
+    base = prompt_eval.EvalRequest(task.instruction, task.examples, pairs, GenerationSettings(5, stop=("\n",)),
+                                   task.few_k, shot_influence=False)
+    ranked = prompt_eval.evaluate(smollm2, base)
+    generated = prompt_eval.evaluate(smollm2, dataclasses.replace(base, mode="generate"))
+    zero = {name: r.strategies.set_index("k").loc[0, "accuracy"] for name, r in (("rank", ranked), ("gen", generated))}
+    assert zero["rank"] > zero["gen"], (ranked.strategies, generated.strategies)
+    few = ranked.predictions[(ranked.predictions["k"] == task.few_k) & (ranked.predictions["shuffle"] == 0)]
+    row = few.iloc[0]
+    prompt = prompting.build_prompt(task.instruction, task.examples[: task.few_k], items["text"].iloc[0])
+    expected = _independent_probabilities(smollm2, prompt, ranked.labels)
+    assert [row[f"p({label})"] for label in ranked.labels] == pytest.approx(expected.tolist(), abs=1e-3)
+    assert few["cached"].all()  # the real tokenizer splits every prompt cleanly after the shared prefix
