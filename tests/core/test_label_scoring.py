@@ -29,7 +29,7 @@ def _plain_logprob(model, context: str, continuation: str) -> float:
 @pytest.mark.parametrize("use_cache", [True, False])
 def test_scores_equal_a_plain_forward_over_prompt_and_label(tiny_decoder, use_cache):
     labels = ["positive", "negative", "far too long", "Label: positive"]  # multi-token labels included
-    result = label_scoring.score_labels(tiny_decoder, PREFIX, SUFFIXES, labels, use_cache=use_cache, batch_rows=3)
+    result = label_scoring.score_labels(tiny_decoder, PREFIX, SUFFIXES, labels, use_cache=use_cache, pack_tokens=20)
     assert result.logprob.shape == (3, 4)
     assert (result.n_tokens[:, 2] > 1).all() and (result.n_tokens[:, 3] > 2).all()
     for item, suffix in enumerate(SUFFIXES):
@@ -43,8 +43,8 @@ def test_cache_on_equals_cache_off_and_the_prefix_is_never_mutated(tiny_decoder)
     labels = ["positive", "pos", "negative", "neg"]  # pairs sharing their first tokens
     prefix = label_scoring.prefill(tiny_decoder, PREFIX)
     before = [(k.clone(), v.clone()) for k, v in prefix.kv]
-    on = label_scoring.score_labels(tiny_decoder, prefix, SUFFIXES, labels, batch_rows=2)
-    again = label_scoring.score_labels(tiny_decoder, prefix, SUFFIXES, labels, batch_rows=5)
+    on = label_scoring.score_labels(tiny_decoder, prefix, SUFFIXES, labels, pack_tokens=12)
+    again = label_scoring.score_labels(tiny_decoder, prefix, SUFFIXES, labels, pack_tokens=1000)
     off = label_scoring.score_labels(tiny_decoder, PREFIX, SUFFIXES, labels, use_cache=False)
     np.testing.assert_allclose(on.logprob, off.logprob, atol=1e-4)
     np.testing.assert_allclose(on.logprob, again.logprob, atol=1e-4)  # batching does not change a score
@@ -101,3 +101,25 @@ def test_cancel_stops_between_batches(tiny_llama):
 def test_a_label_too_long_for_the_context_is_refused(tiny_llama):
     with pytest.raises(ValueError, match="context window is 128"):
         label_scoring.score_labels(tiny_llama, PREFIX, SUFFIXES, ["word " * 200])
+
+
+def test_prefill_reuses_the_tokens_it_shares_with_known_prefixes(tiny_decoder):
+    short, long = "Classify.\n\nText: Loved it\nLabel: positive", PREFIX + " Hated it\nLabel: negative"
+    branch = "Classify.\n\nText: Loved it\nLabel: negative"  # shares the first tokens only
+    fresh = {t: label_scoring.prefill(tiny_decoder, t) for t in (short, long, branch)}
+    known = [fresh[long]]
+    derived = {t: label_scoring.prefill(tiny_decoder, t, known) for t in (short, branch)}  # a slice; a branch
+    derived[long] = label_scoring.prefill(tiny_decoder, long, [fresh[short]])  # an extension
+    for text, prefix in derived.items():
+        assert prefix.ids == fresh[text].ids
+        for (k, v), (k0, v0) in zip(prefix.kv, fresh[text].kv):
+            assert k.shape == k0.shape
+            torch.testing.assert_close(k, k0, atol=1e-5, rtol=1e-4)
+            torch.testing.assert_close(v, v0, atol=1e-5, rtol=1e-4)
+
+
+def test_packed_rows_score_the_same_however_they_are_packed(tiny_decoder):
+    labels = ["positive", "negative", "far too long"]
+    one = label_scoring.score_labels(tiny_decoder, PREFIX, SUFFIXES, labels, pack_tokens=1)  # one row per pack
+    all_in_one = label_scoring.score_labels(tiny_decoder, PREFIX, SUFFIXES, labels, pack_tokens=10_000)
+    np.testing.assert_allclose(one.logprob, all_in_one.logprob, atol=1e-4)
