@@ -288,20 +288,27 @@ def shot_influence(model, request: EvalRequest, examples, scored: pd.DataFrame, 
 
 
 def estimate_seconds(model: LoadedModel, request: EvalRequest, speed: label_scoring.Throughput) -> float:
-    """Seconds the evaluation should take at a measured speed: its prompt tokens plus decoding steps.
+    """Seconds the evaluation should take at a measured speed: the tokens it will run, plus decoding steps.
 
-    Counts every full prompt (an upper bound when the prefix cache shares the shots) and, when
-    generating, max_new_tokens steps per batch. ValueError when the request itself is invalid.
+    With the prefix cache a run costs its prefix once plus every suffix; without, every full prompt.
+    Generating adds max_new_tokens steps per batch. ValueError when the request itself is invalid.
     """
     examples = check_examples(request.examples)
     scored, _ = scorable_items(pd.DataFrame(list(request.items), columns=["text", "label"]), examples)
     runs = plan_runs(examples, request.ks, request.few_k, request.shuffles, request.seed)
     if request.mode == "rank" and request.shot_influence:
         runs += [Run(request.few_k - 1, 0, examples[: request.few_k - 1])] * request.few_k
-    tokenizer = model.tokenizer
-    tokens = sum(len(tokenizer(build_prompt(request.instruction, run.shots, text, request.fmt, tokenizer))["input_ids"])
-                 for run in runs for text in scored["text"])
+    queries = list(scored["text"]) + (list(eval_metrics.CONTENT_FREE) if request.mode == "rank" else [])
+    tokens = sum(_run_tokens(model.tokenizer, request, run, queries) for run in runs)
     steps = 0
     if request.mode == "generate":
         steps = -(-len(runs) * len(scored) // GENERATE_BATCH) * request.settings.max_new_tokens
     return tokens / speed.tokens_per_second + steps * speed.seconds_per_step
+
+
+def _run_tokens(tokenizer, request: EvalRequest, run: Run, queries: list[str]) -> int:
+    prefix, suffixes = split_prompts(request.instruction, run.shots, queries, request.fmt, tokenizer)
+    count = [len(ids) for ids in tokenizer([prefix or " ", *suffixes])["input_ids"]]
+    if request.prefix_cache:
+        return count[0] + sum(count[1:])
+    return count[0] * len(suffixes) + sum(count[1:])

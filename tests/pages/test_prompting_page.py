@@ -80,6 +80,8 @@ def test_page_shows_three_strategy_columns_with_prompts_and_answers(app_env):
     assert [m.label for m in at.metric if m.label == "Answer"] == ["Answer"] * 3
     chips = [h.proto.body for h in at.get("html") if "llm-lens-chips" in h.proto.body]
     assert len(chips) == 3
+    ranked = [h.proto.body for h in at.get("html") if "llm-lens-label-probs" in h.proto.body]
+    assert len(ranked) == 3 and all("positive" in r and "negative" in r for r in ranked)
     labels = [e.proto.label for e in at.expander if "of 128 tokens" in e.proto.label]
     counts = [int(label.split("·")[1].split("of")[0].replace(",", "")) for label in labels]
     assert len(counts) == 3 and counts[0] < counts[1] < counts[2] <= 128
