@@ -172,21 +172,39 @@ class _Row:
     wants: list[tuple[int, int, list[int]]]  # (item, label, continuation ids) read from this row
 
 
+def _encode_pairs(tokenizer, contexts: Sequence[str], continuations: Sequence[str]) -> tuple[list, list]:
+    """encode_pair for every (context, continuation), in two batched tokenizer calls.
+
+    Returns (per context: its ids, per context: one continuation id list per continuation).
+    """
+    heads, tails = [], []
+    for context in contexts:
+        spaces = len(context) - len(context.rstrip())
+        heads.append(context[: len(context) - spaces])
+        tails.append(context[len(context) - spaces:])
+    head_ids = tokenizer(heads)["input_ids"]
+    wholes = tokenizer([h + t + c for h, t in zip(heads, tails) for c in continuations])["input_ids"]
+    n = len(continuations)
+    return head_ids, [[wholes[i * n + j][len(ids):] for j in range(n)] for i, ids in enumerate(head_ids)]
+
+
 def _plan_rows(model: LoadedModel, prefix: Prefix, suffixes: Sequence[str], labels: Sequence[str],
                delimiter: str) -> tuple[list[_Row], np.ndarray, np.ndarray]:
     """One row per distinct (context + continuation minus its last token): labels sharing it share a row."""
     rows: dict[tuple[str, tuple[int, ...]], _Row] = {}
     counts = np.zeros((len(suffixes), len(labels)), dtype=np.int64)
     cached = np.zeros(len(suffixes), dtype=bool)
-    for item, suffix in enumerate(suffixes):
-        for label_index, label in enumerate(labels):
-            context_ids, continuation = encode_pair(model.tokenizer, prefix.text + suffix, delimiter + label)
+    contexts, continuations = _encode_pairs(model.tokenizer, [prefix.text + s for s in suffixes],
+                                            [delimiter + label for label in labels])
+    for item, (context_ids, item_continuations) in enumerate(zip(contexts, continuations)):
+        after = split_after_prefix(prefix, context_ids)
+        cached[item] = after is not None
+        group, head = ("cached", after) if after is not None else ("plain", context_ids)
+        for label_index, continuation in enumerate(item_continuations):
             if not continuation:
-                raise ValueError(f"The label {label!r} adds no tokens after the prompt: it cannot be scored.")
+                raise ValueError(f"The label {labels[label_index]!r} adds no tokens after the prompt: "
+                                 "it cannot be scored.")
             check_length(model, len(context_ids) + len(continuation), None, what="A prompt plus its label")
-            after = split_after_prefix(prefix, context_ids)
-            cached[item] = after is not None
-            group, head = ("cached", after) if after is not None else ("plain", context_ids)
             key = (group, tuple(head + continuation[:-1]))
             rows.setdefault(key, _Row(group, list(key[1]), [])).wants.append((item, label_index, continuation))
             counts[item, label_index] = len(continuation)

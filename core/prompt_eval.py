@@ -192,23 +192,26 @@ def _shared_prefix(model, text: str, request: EvalRequest, known: list):
 
 
 def _rank_run(model, request: EvalRequest, run: Run, texts, gold, labels, on_batch, should_stop, known):
-    queries = texts + list(eval_metrics.CONTENT_FREE)
+    # Contextual calibration is reported per strategy: only those runs score the content-free inputs.
+    calibrate = run.shuffle == 0 and run.k in (0, 1, request.few_k)
+    queries = texts + (list(eval_metrics.CONTENT_FREE) if calibrate else [])
     text, suffixes = split_prompts(request.instruction, run.shots, queries, request.fmt, model.tokenizer)
     prefix = _shared_prefix(model, text, request, known)
     scores = label_scoring.score_labels(model, prefix, suffixes, labels, delimiter=_delimiter(request.fmt),
                                         use_cache=request.prefix_cache, should_stop=should_stop,
                                         on_batch=on_batch)
     probabilities = scores.probabilities(request.normalise)
-    items, content_free = probabilities[: len(texts)], probabilities[len(texts):]
-    calibrated = eval_metrics.contextual_calibration(items, content_free)
+    items = probabilities[: len(texts)]
+    calibrated = eval_metrics.contextual_calibration(items, probabilities[len(texts):]) if calibrate else items
     folded = [normalize_label(label) for label in labels]
     rows = []
     for item, (label, p, q) in enumerate(zip(gold, items, calibrated)):
         choice, fixed, truth = int(np.argmax(p)), int(np.argmax(q)), folded.index(normalize_label(label))
         rows.append({"item": item, "k": run.k, "shuffle": run.shuffle, "answer": labels[choice], "label": label,
                      "predicted": labels[choice], "correct": choice == truth, "confidence": float(p[choice]),
-                     "gold_logprob": float(scores.logprob[item, truth]), "calibrated": labels[fixed],
-                     "calibrated_correct": fixed == truth, "cached": bool(scores.cached[item]),
+                     "gold_logprob": float(scores.logprob[item, truth]),
+                     "calibrated": labels[fixed] if calibrate else None,
+                     "calibrated_correct": fixed == truth if calibrate else None, "cached": bool(scores.cached[item]),
                      **{f"p({name})": float(value) for name, value in zip(labels, p)}})
     return rows, scores.tokens_run
 
@@ -299,7 +302,7 @@ def estimate_seconds(model: LoadedModel, request: EvalRequest, speed: label_scor
     if request.mode == "rank" and request.shot_influence:
         runs += [Run(request.few_k - 1, 0, examples[: request.few_k - 1])] * request.few_k
     queries = list(scored["text"]) + (list(eval_metrics.CONTENT_FREE) if request.mode == "rank" else [])
-    tokens = sum(_run_tokens(model.tokenizer, request, run, queries) for run in runs)
+    tokens = sum(_run_tokens(model.tokenizer, request, run, queries) for run in runs)  # a little over: see _rank_run
     steps = 0
     if request.mode == "generate":
         steps = -(-len(runs) * len(scored) // GENERATE_BATCH) * request.settings.max_new_tokens
