@@ -5,6 +5,8 @@ from __future__ import annotations
 import threading
 import time
 
+import pytest
+
 from core import prompt_eval
 from core.sampling import GenerationSettings
 from ui import cache
@@ -64,3 +66,23 @@ def test_a_stopped_evaluation_is_partial_and_starting_it_again_runs_it(tiny_llam
     cache.start_prompt_evaluation(tiny_llama, "tiny", request, 1.0)  # a partial result does not block a new run
     _wait(slot)
     assert not slot["result"].partial and len(slot["result"].predictions) == 3 * 2
+
+
+def test_an_exported_experiment_carries_probabilities_mode_and_calibration(tiny_llama):
+    import json
+
+    from core import prompting
+    from ui import prompting_metrics_ui
+
+    result = prompt_eval.evaluate(tiny_llama, REQUEST)
+    records = prompting_metrics_ui.result_records(result)
+    text = prompting.experiment_to_json({"instruction": "Sentiment?", "examples": list(REQUEST.examples),
+                                         "query": "q", "format": "plain", "few_k": 2, "mode": "rank",
+                                         "results": records})
+    assert "NaN" not in text
+    loaded = prompting.experiment_from_json(text)
+    assert loaded["mode"] == "rank" and loaded["results"]["mode"] == "rank"
+    prediction = loaded["results"]["predictions"][0]
+    assert prediction["p(positive)"] + prediction["p(negative)"] == pytest.approx(1.0)
+    assert {"ece", "calibrated_accuracy", "macro_f1"} <= set(loaded["results"]["strategies"][0])
+    assert json.loads(text)["results"]["items"][0]["few-shot (k=2) probabilities"].count(" · ") == 1
