@@ -74,7 +74,7 @@ class _Run:
         check_length(model, int(lengths.max()) + 1, None, what="Prompt plus one new token")
         room = model.info.context_window - int(self.batch["input_ids"].shape[1])
         self.budget = min(self.settings.max_new_tokens, room)
-        self.eos = _eos_ids(model)
+        self.eos = eos_ids(model)
         self.pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
         self.generators = [torch.Generator().manual_seed(self.settings.seed + row) for row in range(len(prompts))]
         self.new_ids: list[list[int]] = [[] for _ in prompts]
@@ -149,7 +149,8 @@ class _Run:
         )
 
 
-def _eos_ids(model: LoadedModel) -> set[int]:
+def eos_ids(model: LoadedModel) -> set[int]:
+    """Every id that ends a completion: the tokenizer's EOS and the generation config's (one id or a list)."""
     ids = {model.tokenizer.eos_token_id}
     configured = getattr(getattr(model.model, "generation_config", None), "eos_token_id", None)
     ids.update(configured if isinstance(configured, list) else [configured])

@@ -9,6 +9,7 @@ import torch
 
 from core import gate
 from core.analysis import Analysis
+from core.arrays import frozen
 from core.models import LoadedModel
 from core.prediction import token_label
 
@@ -91,7 +92,6 @@ def _normed_states(model: LoadedModel, hidden: torch.Tensor, logits: np.ndarray)
 def _frozen_lens(model, analysis, positions, top_ids, top_probs, final_probs) -> LogitLens:
     names: dict[int, str] = {}
     top_labels = tuple(tuple(names.setdefault(int(i), token_label(model, int(i))) for i in row) for row in top_ids)
-    for array in (positions, top_ids, top_probs, final_probs):
-        array.setflags(write=False)
+    positions, top_ids, top_probs, final_probs = (frozen(a) for a in (positions, top_ids, top_probs, final_probs))
     labels = tuple(analysis.tokens.labels[p] for p in positions)
     return LogitLens(model.name, positions, labels, top_ids, top_labels, top_probs, final_probs)

@@ -12,6 +12,7 @@ import torch
 
 from core import gate
 from core.analysis import check_length, softmax
+from core.arrays import frozen
 from core.generation import GenerationStep
 from core.models import LoadedModel
 from core.sampling import GenerationSettings, choose_next, filter_logits
@@ -123,8 +124,7 @@ def filter_distribution(logits: np.ndarray, settings: GenerationSettings) -> Fil
         kept = np.zeros(len(logits), dtype=bool)
         kept[int(np.argmax(logits))] = True
         after = kept.astype(np.float64)
-    for array in (before, after, kept):
-        array.setflags(write=False)
+    before, after, kept = frozen(before), frozen(after), frozen(kept)
     return FilteredDistribution(applied, before, after, kept, entropy_bits(before), entropy_bits(after))
 
 
@@ -160,8 +160,7 @@ def predict_step(model: LoadedModel, prompt: str, chosen_ids: tuple[int, ...] = 
     ids = np.concatenate([prompt_ids, np.asarray(chosen_ids, dtype=np.int64)])
     check_length(model, len(ids), None, what="Prompt plus chosen tokens")
     with gate.inference(model):
-        logits = model.model(torch.from_numpy(ids)[None]).logits[0, -1].float().numpy().copy()
-    logits.setflags(write=False)
+        logits = frozen(model.model(torch.from_numpy(ids)[None]).logits[0, -1].clone(), np.float32)
     text = prompt + model.tokenizer.decode(list(chosen_ids), skip_special_tokens=False)
     return StepPrediction(prompt, tuple(int(i) for i in chosen_ids), text, logits)
 

@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 import torch
 
+from core.arrays import frozen
 from core.models import LoadedModel
 from core.tokens import tokenize
 
@@ -125,7 +126,7 @@ def _recurrent_gradient(
         _, state = rnn(x[position].view(1, 1, -1), state)
         steps += 1
     (state.view(-1) @ readout).backward()
-    return _frozen(x.grad.norm(dim=-1)), steps
+    return frozen(x.grad.norm(dim=-1), np.float64), steps
 
 
 def _attention_gradient(
@@ -142,10 +143,5 @@ def _attention_gradient(
     weights = torch.softmax(scores.masked_fill(~causal, float("-inf")), dim=-1)
     output = weights @ v(x)  # (pos, hidden)
     (output[-1] @ readout).backward()
-    return _frozen(x.grad.norm(dim=-1))
+    return frozen(x.grad.norm(dim=-1), np.float64)
 
-
-def _frozen(tensor: torch.Tensor) -> np.ndarray:
-    array = tensor.detach().numpy().astype(np.float64)
-    array.setflags(write=False)
-    return array

@@ -8,6 +8,7 @@ from functools import lru_cache
 
 import numpy as np
 
+from core.arrays import frozen
 from core.models import BUNDLED, LoadedModel, bundled_path, load_model
 from core.tokens import (  # the byte-level helpers are reused so tiktoken pieces get the same labels
     MAX_CHARS,
@@ -165,9 +166,7 @@ def language_costs(tokenizers: Mapping[str, object]) -> tuple[tuple[str, ...], t
         views = compare_tokenizers(sample, tokenizers)
         counts.append([view.count for view in views])
         names = tuple(view.name for view in views)
-    array = np.asarray(counts, dtype=np.int64)
-    array.setflags(write=False)
-    return tuple(LANGUAGE_SAMPLES), names, array
+    return tuple(LANGUAGE_SAMPLES), names, frozen(np.asarray(counts, dtype=np.int64))
 
 
 def chat_wrap(model: LoadedModel, text: str) -> ChatWrap | None:

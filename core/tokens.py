@@ -67,11 +67,6 @@ def tokenize(model: LoadedModel, text: str, add_special_tokens: bool = True) -> 
     return Tokenization(text, ids, pieces, texts, labels, spans, special, index, count, hexes)
 
 
-def decode(model: LoadedModel, ids) -> str:
-    """Token ids back to text, special tokens kept."""
-    return model.tokenizer.decode(list(ids), skip_special_tokens=False)
-
-
 def is_byte_level(tokenizer) -> bool:
     """True for GPT-2-style byte-level BPE (pieces are bytes mapped to printable characters)."""
     backend = getattr(tokenizer, "backend_tokenizer", None)

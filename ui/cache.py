@@ -42,14 +42,6 @@ def get_analysis(model_name: str, text: str, max_tokens: int = MAX_ANALYZE_TOKEN
     return core.analyze(get_model(model_name), text, max_tokens=max_tokens)
 
 
-@st.cache_data(show_spinner=False, max_entries=64)
-def get_completions(
-    model_name: str, prompts: tuple[str, ...], settings: core.GenerationSettings
-) -> list[core.Completion]:
-    """Completions for a batch of prompts; greedy and seeded runs are deterministic, so cacheable."""
-    return core.generate(get_model(model_name), list(prompts), settings)
-
-
 # --- Attention page -------------------------------------------------------------------------
 
 
