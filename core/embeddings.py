@@ -12,7 +12,7 @@ from core import gate
 from core.analysis import check_length
 from core.arrays import frozen
 from core.models import LoadedModel
-from core.tokens import Tokenization, check_text, is_byte_level, show_whitespace, tokenize
+from core.tokens import Tokenization, check_text, token_label, tokenize
 
 MAX_EMBED_TOKENS = 512
 MAX_NEIGHBOURS = 100
@@ -80,14 +80,6 @@ def embedding_matrix(model: LoadedModel) -> np.ndarray:
 def vocab_norms(model: LoadedModel) -> np.ndarray:
     """(vocab,) length of every input embedding; computed once per model and cached by the caller."""
     return frozen(np.linalg.norm(embedding_matrix(model), axis=1).astype(np.float32))
-
-
-def token_label(tokenizer, token_id: int) -> str:
-    """One vocabulary token as readable text; pieces that are part of a character show as raw pieces."""
-    text = tokenizer.decode([int(token_id)], skip_special_tokens=False)
-    if "\ufffd" in text and is_byte_level(tokenizer):
-        return f"⟨{tokenizer.convert_ids_to_tokens(int(token_id))}⟩"
-    return show_whitespace(text)
 
 
 def nearest_neighbours(model: LoadedModel, token_id: int, k: int = 10, norms: np.ndarray | None = None) -> Neighbours:

@@ -120,7 +120,7 @@ def get_context_fit(model_name: str, text: str, reserved: int, side: str) -> tok
     model = get_model(model_name)
     tokens = get_tokens(model_name, text)
     wrap = get_chat_wrap(model_name, text)
-    overhead = wrap.overhead if wrap is not None else int(tokenizers_compare.added_mask(tokens).sum())
+    overhead = tokenizers_compare.template_overhead(tokens, wrap)
     return tokenizers_compare.context_fit(tokens, overhead, reserved, model.info.context_window, side)
 
 

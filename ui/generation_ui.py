@@ -11,6 +11,7 @@ import core
 from core import prediction
 from core.analysis import softmax
 from core.generation import eos_ids
+from core.tokens import token_label
 from ui import cache, widgets
 from viz import generation as viz
 
@@ -104,7 +105,7 @@ def step_section(model: core.LoadedModel, prompt: str, settings: core.Generation
     cols[2].button("Reset", key="genpage_step_reset", disabled=not ids, on_click=_reset_steps)
     mode = "a seeded sample (sidebar settings)" if settings.normalized(len(step.logits)).do_sample else "greedy"
     st.caption(f"Each click runs the model once and picks the next token: {mode}. At most {MAX_STEPS} steps.")
-    labels = [prediction.token_label(model, i) for i in ids]
+    labels = [token_label(model.tokenizer, i) for i in ids]
     st.html(viz.completion_html(prompt, [model.tokenizer.decode([i]) for i in ids], state["probs"]))
     if ids:
         st.markdown(f"Step {len(ids)} chose `{labels[-1]}` with probability **{state['probs'][-1]:.2%}**.")

@@ -14,6 +14,7 @@ from core.tokenizers_compare import (
     context_fit,
     language_costs,
     load_tokenizer,
+    template_overhead,
     tiktoken_view,
 )
 from core.tokens import tokenize
@@ -127,6 +128,17 @@ def test_unknown_characters_count_as_prompt_not_overhead(tiny_bert):
     assert added_mask(tokens).tolist() == [True] + [False] * (len(tokens) - 2) + [True]  # only [CLS], [SEP]
     fit = context_fit(tokens, overhead=2, reserved=0, window=512)
     assert fit.prompt == len(tokens) - 2
+
+
+def test_template_overhead_is_what_the_model_reads_besides_the_prompt(tiny_llama, tiny_bert):
+    text = "Is the bank open?"
+    wrap = chat_wrap(tiny_llama, text)  # the chat model reads the whole wrapped text
+    bare = tokenize(tiny_llama, text, add_special_tokens=False)
+    assert template_overhead(tokenize(tiny_llama, text), wrap) == len(wrap.tokens) - len(bare)
+    tokens = tokenize(tiny_bert, text)  # no template: only [CLS] and [SEP] come on top
+    assert chat_wrap(tiny_bert, text) is None
+    bare = tokenize(tiny_bert, text, add_special_tokens=False)
+    assert template_overhead(tokens, None) == len(tokens) - len(bare) == 2
 
 
 def test_context_fit_rejects_bad_settings(tiny_llama):

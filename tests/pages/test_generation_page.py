@@ -11,6 +11,7 @@ import pytest
 
 import core
 from core import prediction
+from core.tokens import token_label
 from ui import widgets
 
 HOSTILE = "</script><script>alert(1)</script> <img src=x onerror=alert(1)> 👍"
@@ -67,7 +68,7 @@ def test_candidates_chart_shows_the_models_top_tokens(make_app, tiny_llama, refe
     probs = prediction.softmax(reference)
     np.testing.assert_allclose(_array(bar["x"]), np.sort(probs)[::-1][:5], rtol=1e-5)
     spec = json.loads(at.get("plotly_chart")[0].proto.spec)
-    top = prediction.token_label(tiny_llama, int(np.argmax(probs)))
+    top = token_label(tiny_llama.tokenizer, int(np.argmax(probs)))
     assert spec["layout"]["yaxis"]["ticktext"][0] == top
     at.text_input(key="genpage_word").set_value(tiny_llama.tokenizer.decode([int(np.argmax(probs))])).run()
     assert any("rank **1**" in m.value for m in at.markdown)
@@ -107,7 +108,7 @@ def test_step_button_adds_the_greedy_tokens_one_at_a_time(make_app, tiny_llama):
     at.button(key="genpage_step_next").click().run()
     at.button(key="genpage_step_next").click().run()
     assert at.session_state["genpage_steps"]["ids"] == greedy.token_ids.tolist()
-    label = prediction.token_label(tiny_llama, int(greedy.token_ids[1]))
+    label = token_label(tiny_llama.tokenizer, int(greedy.token_ids[1]))
     assert any(f"Step 2 chose `{label}`" in m.value for m in at.markdown)
     assert html.escape(greedy.token_texts[1]) in at.get("html")[-1].proto.body
     history = at.dataframe[-1].value
