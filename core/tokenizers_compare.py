@@ -10,7 +10,7 @@ import numpy as np
 
 from core.arrays import frozen
 from core.model_cache import cache_dir_for
-from core.models import BUNDLED, LoadedModel, bundled_path, load_model
+from core.models import BUNDLED, LoadedModel, bundled_path
 from core.tokens import MAX_CHARS, Tokenization, check_text, from_byte_chunks, is_byte_level, tokenize, tokenize_with
 
 TIKTOKEN_ENCODINGS = {"cl100k_base": "GPT-4 (cl100k_base)", "o200k_base": "GPT-4o (o200k_base)"}
@@ -79,15 +79,15 @@ class ContextFit:
 
 
 def load_tokenizer(name: str) -> object:
-    """The tokenizer of a bundled model, read from its folder without loading the weights."""
+    """The tokenizer of a bundled model, read from its folder or GGUF file without loading the weights."""
     if name not in BUNDLED:
         raise ValueError(f"Unknown model '{name}'. Choose one of: {', '.join(BUNDLED)}.")
     from transformers import AutoTokenizer
 
     path = bundled_path(BUNDLED[name])
     if path.suffix == ".gguf":
-        if not cache_dir_for(path).exists():  # first start: converting the model writes the folder
-            return load_model(name).tokenizer
+        if not cache_dir_for(path).exists():  # no converted copy yet: the GGUF's tokenizer alone, nothing written
+            return AutoTokenizer.from_pretrained(str(path.parent), gguf_file=path.name)
         path = cache_dir_for(path)
     return AutoTokenizer.from_pretrained(str(path))
 

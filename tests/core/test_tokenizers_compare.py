@@ -166,3 +166,14 @@ def test_real_tokenizers_compared_and_smollm2_template(smollm2):
     assert wrap.overhead > 20 and wrap.added_special.count("<|im_start|>") == 3
     alone = load_tokenizer("SmolLM2-135M-Instruct")
     assert np.array_equal(alone("Hi there")["input_ids"], smollm2.tokenizer("Hi there")["input_ids"])
+
+
+@pytest.mark.slow
+def test_smollm2_tokenizer_alone_from_the_gguf_writes_nothing(smollm2, tmp_path, monkeypatch):
+    # With no converted copy in the cache, the GGUF's own tokenizer is read (no weights, no cache write).
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "empty"))
+    alone = load_tokenizer("SmolLM2-135M-Instruct")
+    assert not (tmp_path / "empty").exists()
+    for text in ("中文 👍🏽 Straße\n\tdone", MULTI):
+        assert alone(text)["input_ids"] == smollm2.tokenizer(text)["input_ids"]
+    assert alone.chat_template == smollm2.tokenizer.chat_template
