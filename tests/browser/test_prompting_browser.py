@@ -112,7 +112,6 @@ def test_experiment_file_that_is_not_one_gets_a_message_and_a_good_one_loads(pag
     files.set_input_files(str(good))
     wait_idle(page, timeout_ms=240_000)
     page.wait_for_selector(".llm-lens-chips", timeout=240_000)
-    wait_idle(page, timeout_ms=240_000)
     assert page.get_by_label("Query (the text to classify)").input_value() == query
     assert page.get_by_text("not an LLM Lens experiment").count() == 0
     assert page.locator("b:text('bold?')").count() == 0 and page.dialogs == []

@@ -9,6 +9,8 @@ import numpy as np
 import pytest
 from plotly_arrays import chart_array
 
+from ui import widgets
+
 HOSTILE = "</script><script>alert(1)</script> <img src=x onerror=alert(1)> 👍"
 
 
@@ -102,8 +104,8 @@ def test_bertviz_html_is_cached_between_reruns(make_app):
     assert at.get("iframe")[0].proto.srcdoc == first  # same random id: the frame does not reload
 
 
-def test_bertviz_with_no_layers_says_so(make_app):
-    at = _open(make_app, attn_tab="bertviz", attn_bv_layers=[])
+def test_bertviz_with_no_layers_says_so(make_app, app_env):
+    at = _open(make_app, attn_tab="bertviz", **{widgets.scoped_key("attn_bv_layers", str(app_env)): []})
     assert not at.get("iframe")
     assert any("at least one layer" in w.value for w in at.warning)
 

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 from plotly_arrays import plotly_array
 
+from ui import widgets
 from ui.model_size_ui import SIZE_TABS
 
 HOSTILE = "</script><script>alert(1)</script> <img src=x onerror=alert(1)> 👍🏽"
@@ -154,9 +155,9 @@ def test_lifecycle_lora_counts_on_real_shapes(make_app):
     assert metrics["Full fine-tuning trains"] == "31,392"
 
 
-def test_lifecycle_no_matrix_chosen_is_a_warning(make_app):
+def test_lifecycle_no_matrix_chosen_is_a_warning(make_app, app_env):
     at = _open(make_app, "app_pages/lifecycle.py")
-    at.multiselect(key="life_lora_targets").set_value([]).run()
+    at.multiselect(key=widgets.scoped_key("life_lora_targets", str(app_env))).set_value([]).run()
     assert not at.exception
     assert any("at least one matrix" in w.value for w in at.warning)
 
