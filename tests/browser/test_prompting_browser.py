@@ -77,9 +77,22 @@ def test_csv_upload_bad_file_gets_a_message_and_good_file_is_scored(page, server
     assert_no_exception(page)
 
 
+def _open_experiments(page) -> None:
+    """Open the experiment expander unless it is open (a rerun may have folded it)."""
+    details = page.locator('[data-testid="stExpander"] details').filter(has_text="Save or load an experiment")
+    if details.get_attribute("open") is None:
+        page.get_by_text("Save or load an experiment (JSON)").click()
+
+
+def _shows(page, text: str) -> None:
+    """Wait until text inside the experiment expander is visible to a person."""
+    _open_experiments(page)
+    page.get_by_text(text).wait_for(timeout=60_000)
+
+
 def _experiment_input(page):
     """The experiment uploader's file input, inside its expander (opened first)."""
-    page.get_by_text("Save or load an experiment (JSON)").click()
+    _open_experiments(page)
     uploader = page.locator('[data-testid="stFileUploader"]').filter(has_text="Load an experiment")
     uploader.wait_for(timeout=240_000)
     return uploader.locator('[data-testid="stFileUploaderDropzoneInput"]')
@@ -94,12 +107,12 @@ def test_experiment_file_that_is_not_one_gets_a_message_and_a_good_one_loads(pag
     broken.write_text('{"instruction": "<script>alert(1)</script>", ', encoding="utf-8")
     files.set_input_files(str(broken))
     wait_idle(page, timeout_ms=240_000)
-    page.get_by_text("The file is not valid JSON").wait_for(timeout=60_000)
+    _shows(page, "The file is not valid JSON")
     other = tmp_path / "other.json"
     other.write_text('{"hello": "world"}', encoding="utf-8")
     files.set_input_files(str(other))
     wait_idle(page, timeout_ms=240_000)
-    page.get_by_text("The file is not an LLM Lens experiment").wait_for(timeout=60_000)
+    _shows(page, "The file is not an LLM Lens experiment")
     assert page.get_by_text("The file is not valid JSON").count() == 0  # the old message is gone
     assert_no_exception(page)
 
