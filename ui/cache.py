@@ -151,8 +151,7 @@ def get_position_embeddings(model_name: str, n_positions: int) -> object:
 @st.cache_resource(show_spinner=False, max_entries=16)
 def get_projection(model_name: str, text: str, layer: int, dims: int, skip_first: bool) -> embeddings.Projection:
     """PCA of the text's vectors at a layer (-1 = static token embeddings), optionally without position 0."""
-    states = get_token_states(model_name, text)
-    vectors = states.embeddings if layer < 0 else states.hidden_states[layer]
+    vectors = get_token_states(model_name, text).vectors_at(layer)
     return embeddings.pca(vectors[int(skip_first):], dims)
 
 
@@ -165,8 +164,7 @@ def get_sentence_embeddings(model_name: str, sentences: tuple[str, ...]) -> embe
 @st.cache_resource(show_spinner=False, max_entries=16)
 def get_similarity(model_name: str, text: str, layer: int, skip_first: bool) -> object:
     """(pos, pos) cosine similarity of the text's vectors at a layer (-1 = static token embeddings)."""
-    states = get_token_states(model_name, text)
-    vectors = states.embeddings if layer < 0 else states.hidden_states[layer]
+    vectors = get_token_states(model_name, text).vectors_at(layer)
     return embeddings.cosine_matrix(vectors[int(skip_first):])
 
 
