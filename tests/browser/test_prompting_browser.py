@@ -1,6 +1,7 @@
 """The Prompt strategies page in a real browser on the real model: three completions, hostile query as text."""
 
 from browser_kit import assert_no_exception, open_app, wait_idle
+from playwright.sync_api import expect
 
 from core import prompting
 
@@ -124,8 +125,9 @@ def test_experiment_file_that_is_not_one_gets_a_message_and_a_good_one_loads(pag
     }), encoding="utf-8")
     files.set_input_files(str(good))
     wait_idle(page, timeout_ms=240_000)
+    page.screenshot(path=str(tmp_path / "experiment-loaded.png"), full_page=True)
+    expect(page.get_by_label("Query (the text to classify)")).to_have_value(query, timeout=240_000)
     page.wait_for_selector(".llm-lens-chips", timeout=240_000)
-    assert page.get_by_label("Query (the text to classify)").input_value() == query
     assert page.get_by_text("not an LLM Lens experiment").count() == 0
     assert page.locator("b:text('bold?')").count() == 0 and page.dialogs == []
     assert_no_exception(page)
