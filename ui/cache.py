@@ -61,9 +61,10 @@ def get_attention_view(model_name: str, text: str, hide_first: bool, combine: st
 
 @st.cache_data(show_spinner=False, max_entries=16)
 def get_head_summary(model_name: str, text: str, hide_first: bool) -> pd.DataFrame:
-    """Per-head entropy, first-token weight, previous-token score and mean distance."""
+    """Per-head entropy, first-token weight, previous-token score, mean distance and induction score."""
     view = get_attention_view(model_name, text, hide_first, "none")
-    return attention_stats.head_summary(view.weights)
+    ids = get_analysis(model_name, text).tokens.ids[view.first_position:]  # the view's positions
+    return attention_stats.head_summary(view.weights, ids)
 
 
 @st.cache_resource(show_spinner=False, max_entries=4)
