@@ -227,12 +227,12 @@ def registered_hooks(model: LoadedModel) -> list[tuple[str, str]]:
     """(module name, hook's defining module) for every forward / pre-forward hook on the model.
 
     transformers installs its own output-capturing hooks the first time attentions are requested
-    (they stay, by its design); ours are defined in core.* and must never be left behind.
+    (they stay, by its design); any other hook is someone's intervention and must never be left behind.
     """
     return [(name, getattr(fn, "__module__", "")) for name, module in model.model.named_modules()
             for fn in (*module._forward_hooks.values(), *module._forward_pre_hooks.values())]
 
 
 def hooks_left(model: LoadedModel) -> int:
-    """How many hooks defined in this project are registered on the model (0 between requests)."""
-    return sum(owner.startswith("core.") for _, owner in registered_hooks(model))
+    """How many hooks other than transformers' own are registered on the model (0 between requests)."""
+    return sum(not owner.startswith("transformers") for _, owner in registered_hooks(model))
