@@ -21,7 +21,8 @@ from core.models import LoadedModel
 
 MIN_STEPS, MAX_STEPS = 4, 64  # cost cap: tokens × steps ≤ 64 × 64 embedding rows through the model
 MAX_GRAD_TOKENS = 1024  # steps × tokens per forward+backward batch (about 1 GB of activations on SmolLM2)
-BASELINE = "every position set to the end-of-text token's embedding (a non-zero special token's)"
+BASELINE = ("the average token embedding (mean over the vocabulary) at every position but the first, "
+            "which keeps its own embedding")
 
 
 @dataclass(frozen=True)
@@ -54,18 +55,18 @@ def _score_fn(model: LoadedModel, target: int, contrast: int | None):
     return score
 
 
-def baseline_id(model: LoadedModel) -> int:
-    """The token whose embedding fills the baseline: end-of-text, else pad, bos or unk.
+def baseline(model: LoadedModel, inputs: torch.Tensor) -> torch.Tensor:
+    """(1, pos, d_model) the IG starting point: the mean token embedding, first position kept.
 
-    A row the model keeps at zero (a padding index) is skipped: at the zero vector RMSNorm jumps
-    from 0 to unit scale, so the IG path would start on a cliff and completeness would fail.
+    The first position is the model's attention sink: with it replaced, SmolLM2's score jumps along
+    the path and IG failed its completeness check (measured: error 430% of f(x) − f(b) at 32 steps
+    with an end-of-text baseline, 0.2% with the first token kept). The mean embedding is the
+    "average token": measured on SmolLM2 it also converged (0.5% at 32 steps).
     """
-    tokenizer = model.tokenizer
-    weight = model.model.get_input_embeddings().weight
-    for token_id in (tokenizer.eos_token_id, tokenizer.pad_token_id, tokenizer.bos_token_id, tokenizer.unk_token_id):
-        if token_id is not None and float(weight[token_id].abs().max()) > 0:
-            return int(token_id)
-    raise ValueError("Every special token's embedding is zero; integrated gradients needs a non-zero baseline.")
+    mean = model.model.get_input_embeddings().weight.mean(0)
+    start = mean.expand_as(inputs).clone()
+    start[:, 0] = inputs[:, 0]
+    return start
 
 
 def attribute(model: LoadedModel, ids: Sequence[int], target: int, contrast: int | None = None,
@@ -83,14 +84,14 @@ def attribute(model: LoadedModel, ids: Sequence[int], target: int, contrast: int
     embed = model.model.get_input_embeddings()
     with hooked(model, grad=True):
         inputs = embed(torch.tensor([list(ids)])).detach()  # (1, pos, d_model)
-        baseline = embed(torch.tensor([[baseline_id(model)] * len(ids)])).detach()
+        start = baseline(model, inputs).detach()
         ig, delta = IntegratedGradients(score).attribute(
-            inputs, baselines=baseline, n_steps=steps, internal_batch_size=batch,
+            inputs, baselines=start, n_steps=steps, internal_batch_size=batch,
             return_convergence_delta=True,
         )
         gxi = InputXGradient(score).attribute(inputs.clone())
         with torch.no_grad():
-            f_input, f_base = (float(score(x)[0]) for x in (inputs, baseline))
+            f_input, f_base = (float(score(x)[0]) for x in (inputs, start))
     return InputAttribution(
         ids=tuple(ids), target=target, contrast=contrast, steps=steps,
         integrated=ig[0].detach().sum(-1).double().numpy(),
