@@ -16,7 +16,8 @@ import torch
 from captum.attr import InputXGradient, IntegratedGradients
 
 from core.analysis import check_length
-from core.interventions import MAX_WHY_TOKENS, hooked
+from core.hooks import hooked
+from core.interventions import MAX_WHY_TOKENS
 from core.models import LoadedModel
 
 MIN_STEPS, MAX_STEPS = 4, 64  # cost cap: tokens × steps ≤ 64 × 64 embedding rows through the model

@@ -1,21 +1,15 @@
-"""Hooks that read or edit a decoder's internals for one request, and head ablation built on them.
-
-Every hook lives only inside `hooked(...)`, which runs inside the model's inference gate and removes
-the hooks in `finally`: no other session's forward pass can see them, and none outlives the request
-(the pattern of TransformerLens's `run_with_hooks`).
-"""
+"""Head ablation: switch attention heads off (zero or mean) for one request, one head or all of them."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 import torch
 
-from core import gate
 from core.analysis import check_length, softmax
+from core.hooks import Arch, arch, capture_residual, forward, hooked, run_from
 from core.models import LoadedModel
 from core.tokens import tokenize
 
@@ -26,46 +20,6 @@ Progress = Callable[[float, str], None]
 Head = tuple[int, int]  # (layer, head)
 
 
-@dataclass(frozen=True)
-class Arch:
-    """Where a decoder keeps the parts the interventions touch (Llama-style or GPT-2)."""
-
-    blocks: tuple[torch.nn.Module, ...]  # one per layer; input = residual stream before the layer
-    attn: tuple[torch.nn.Module, ...]  # attention module per layer (output[0] = its residual write)
-    out_proj: tuple[torch.nn.Module, ...]  # attention output projection; its input is heads side by side
-    mlp: tuple[torch.nn.Module, ...]
-    final_norm: torch.nn.Module
-    unembed: torch.Tensor  # (vocab, d_model)
-    heads: int
-    head_dim: int
-    fused_conv: bool  # GPT-2's Conv1D stores W_O as (in, out); Linear stores (out, in)
-
-
-def arch(model: LoadedModel) -> Arch:
-    """The decoder's parts; ValueError for an architecture these views do not know."""
-    net = model.model
-    info = model.info
-    if hasattr(net, "model") and hasattr(net.model, "layers"):  # Llama, Mistral, Qwen, SmolLM2
-        blocks = tuple(net.model.layers)
-        attn = tuple(b.self_attn for b in blocks)
-        out_proj, conv, norm = tuple(a.o_proj for a in attn), False, net.model.norm
-    elif hasattr(net, "transformer") and hasattr(net.transformer, "h"):  # GPT-2
-        blocks = tuple(net.transformer.h)
-        attn = tuple(b.attn for b in blocks)
-        out_proj, conv, norm = tuple(a.c_proj for a in attn), True, net.transformer.ln_f
-    else:
-        raise ValueError(f"'Why this token?' supports Llama-style and GPT-2 decoders; {info.architecture} is neither.")
-    return Arch(blocks, attn, out_proj, tuple(b.mlp for b in blocks), norm,
-                net.get_output_embeddings().weight, info.heads, info.head_dim, conv)
-
-
-def head_weight(parts: Arch, layer: int, head: int) -> torch.Tensor:
-    """(head_dim, d_model) slice of W_O that maps one head's output into the residual stream."""
-    weight = parts.out_proj[layer].weight
-    rows = slice(head * parts.head_dim, (head + 1) * parts.head_dim)
-    return weight[rows] if parts.fused_conv else weight[:, rows].T
-
-
 def prompt_ids(model: LoadedModel, text: str, cap: int = MAX_WHY_TOKENS) -> tuple[int, ...]:
     """Token ids of text (special tokens as the tokenizer adds them); ValueError past the cap."""
     if not model.info.is_decoder:
@@ -73,32 +27,6 @@ def prompt_ids(model: LoadedModel, text: str, cap: int = MAX_WHY_TOKENS) -> tupl
     ids = tokenize(model, text).ids
     check_length(model, len(ids), cap)
     return tuple(int(i) for i in ids)
-
-
-@contextmanager
-def hooked(model: LoadedModel, pre: Sequence[tuple] = (), post: Sequence[tuple] = (),
-           grad: bool = False) -> Iterator[None]:
-    """Hold the gate, register (module, fn) pre-/forward hooks, and always remove them.
-
-    grad=False runs under inference_mode; grad=True enables autograd (gradients flow to the
-    inputs only: the shared model's parameters keep requires_grad False).
-    """
-    handles = []
-    with gate.hold(model), (torch.enable_grad() if grad else torch.inference_mode()):
-        try:
-            for module, fn in pre:
-                handles.append(module.register_forward_pre_hook(fn))
-            for module, fn in post:
-                handles.append(module.register_forward_hook(fn))
-            yield
-        finally:
-            for handle in handles:
-                handle.remove()
-
-
-def forward(model: LoadedModel, ids: torch.Tensor, keep: int = 1) -> torch.Tensor:
-    """(batch, keep, vocab) float32 logits of the last `keep` positions (caller holds the gate)."""
-    return model.model(input_ids=ids, logits_to_keep=keep, use_cache=False).logits.float()
 
 
 def capture_heads(model: LoadedModel, ids: Sequence[int]) -> np.ndarray:
@@ -188,7 +116,8 @@ def all_heads(model: LoadedModel) -> list[Head]:
 
 
 def scan_heads(model: LoadedModel, ids: Sequence[int], target: int, mode: str = "zero",
-               progress: Progress | None = None, rows_per_batch: int | None = None) -> np.ndarray:
+               progress: Progress | None = None, rows_per_batch: int | None = None,
+               reuse_prefix: bool = True) -> np.ndarray:
     """(layer, head) change in log p(target) when that head alone is ablated (negative = it helped).
 
     Cost cap: layers × heads ablated copies of a prompt of at most MAX_WHY_TOKENS tokens, batched so
@@ -198,41 +127,54 @@ def scan_heads(model: LoadedModel, ids: Sequence[int], target: int, mode: str = 
     check_length(model, len(ids), MAX_WHY_TOKENS)
     means = head_means(model, ids) if mode == "mean" else None
     clean = log_probs(run_ablated(model, ids, [()], means)[:, -1])[0, target]
-    logits = run_in_batches(model, ids, [(h,) for h in all_heads(model)], means, progress, rows_per_batch)
+    logits = run_in_batches(model, ids, [(h,) for h in all_heads(model)], means, progress, rows_per_batch,
+                            reuse_prefix)
     changes = log_probs(logits)[:, target] - clean
     return changes.reshape(model.info.layers, model.info.heads)
 
 
 def run_in_batches(model: LoadedModel, ids: Sequence[int], rows: Sequence[Sequence[Head]],
                    fill: np.ndarray | None = None, progress: Progress | None = None,
-                   rows_per_batch: int | None = None) -> np.ndarray:
-    """(row, vocab) last-position logits of run_ablated over many rows, about MAX_BATCH_TOKENS a batch."""
+                   rows_per_batch: int | None = None, reuse_prefix: bool = True) -> np.ndarray:
+    """(row, vocab) last-position logits of the prompt with heads rows[b] replaced, many rows a batch.
+
+    Batches hold about MAX_BATCH_TOKENS tokens and rows whose first edited layer lies within a few
+    layers of each other; with reuse_prefix each batch starts from the unedited residual stream at
+    its first edited layer instead of recomputing the layers before it (the result is the same).
+    """
     size = rows_per_batch or max(1, MAX_BATCH_TOKENS // len(ids))
-    out = []
-    for start in range(0, len(rows), size):
-        out.append(run_ablated(model, ids, rows[start:start + size], fill)[:, -1])
+    resid = capture_residual(model, ids) if reuse_prefix else None
+    span = max(1, model.info.layers // 8)  # later rows of a batch redo up to span - 1 layers
+    out, start = [], 0
+    while start < len(rows):
+        first, end = _first_layer(rows[start]), start + 1
+        while end < len(rows) and end - start < size and _first_layer(rows[end]) < first + span:
+            end += 1
+        out.append(_run_chunk(model, ids, rows[start:end], fill, resid))
+        start = end
         if progress is not None:
-            done = min(start + size, len(rows))
-            progress(done / len(rows), f"Ran {done} of {len(rows)} edited copies of the prompt")
+            progress(start / len(rows), f"Ran {start} of {len(rows)} edited copies of the prompt")
     return np.concatenate(out)
+
+
+def _first_layer(row: Sequence[Head]) -> int:
+    return min((layer for layer, _ in row), default=0)
+
+
+def _run_chunk(model: LoadedModel, ids: Sequence[int], rows: Sequence[Sequence[Head]],
+               fill: np.ndarray | None, resid: torch.Tensor | None) -> np.ndarray:
+    if resid is None:
+        return run_ablated(model, ids, rows, fill)[:, -1]
+    parts = arch(model)
+    start = min(_first_layer(row) for row in rows)
+    values = None if fill is None else torch.from_numpy(np.ascontiguousarray(fill, dtype=np.float32))
+    hooks = [(parts.out_proj[i], h) for i in range(start, len(parts.blocks))
+             if (h := _head_editor(parts, rows, i, values)) is not None]
+    hidden = resid[start].expand(len(rows), -1, -1).clone()  # (row, pos, d_model)
+    return run_from(model, start, hidden, pre=hooks).numpy()
 
 
 def log_probs(logits: np.ndarray) -> np.ndarray:
     """log_softmax over the last axis, in float64."""
     shifted = logits.astype(np.float64) - logits.max(-1, keepdims=True)
     return shifted - np.log(np.exp(shifted).sum(-1, keepdims=True))
-
-
-def registered_hooks(model: LoadedModel) -> list[tuple[str, str]]:
-    """(module name, hook's defining module) for every forward / pre-forward hook on the model.
-
-    transformers installs its own output-capturing hooks the first time attentions are requested
-    (they stay, by its design); any other hook is someone's intervention and must never be left behind.
-    """
-    return [(name, getattr(fn, "__module__", "")) for name, module in model.model.named_modules()
-            for fn in (*module._forward_hooks.values(), *module._forward_pre_hooks.values())]
-
-
-def hooks_left(model: LoadedModel) -> int:
-    """How many hooks other than transformers' own are registered on the model (0 between requests)."""
-    return sum(not owner.startswith("transformers") for _, owner in registered_hooks(model))

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from core.interventions import arch, forward, head_weight, hooked
+from core.hooks import arch, forward, head_weight, hooked
 from core.models import LoadedModel
 
 

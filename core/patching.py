@@ -16,6 +16,7 @@ import numpy as np
 import torch
 
 from core import interventions as iv
+from core.hooks import capture_residual, run_from
 from core.models import LoadedModel
 from core.tokens import tokenize
 
@@ -50,25 +51,14 @@ def check_pair(model: LoadedModel, clean: str, corrupt: str) -> tuple[tuple[int,
     return clean_ids, corrupt_ids
 
 
-def capture_residual(model: LoadedModel, ids: Sequence[int]) -> np.ndarray:
-    """(layer, pos, d_model) the residual stream entering each layer, from one forward."""
-    parts = iv.arch(model)
-    found: list = [None] * len(parts.blocks)
-
-    def keeper(layer):
-        return lambda module, args: found.__setitem__(layer, args[0][0].detach().clone())
-
-    with iv.hooked(model, pre=[(b, keeper(i)) for i, b in enumerate(parts.blocks)]):
-        iv.forward(model, torch.tensor([list(ids)]))
-    return torch.stack(found).numpy()
-
-
 def run_residual_patched(model: LoadedModel, ids: Sequence[int], rows: Sequence[tuple[int, Sequence[int]]],
                          source: np.ndarray) -> np.ndarray:
     """(row, vocab) last logits; row b runs ids with source[layer, positions] written into the
-    residual entering `layer`, for (layer, positions) = rows[b]. source: (layer, pos, d_model)."""
+    residual entering `layer`, for (layer, positions) = rows[b]. source: (layer, pos, d_model).
+
+    A full forward per row: the reference that patch()'s prefix-reusing runs are tested against."""
     parts = iv.arch(model)
-    clean = torch.from_numpy(np.ascontiguousarray(source, dtype=np.float32))
+    clean = torch.as_tensor(source, dtype=torch.float32)
 
     def patcher(layer):
         edits = [(row, list(pos)) for row, (lay, pos) in enumerate(rows) if lay == layer]
@@ -104,14 +94,15 @@ def patch(model: LoadedModel, clean: str, corrupt: str, per_head: bool = True, p
     diff = lambda logits: logits[..., answer] - logits[..., foil]  # noqa: E731
     clean_diff, corrupt_diff = float(diff(base)), float(diff(broken))
     share = lambda logits: (diff(logits) - corrupt_diff) / (clean_diff - corrupt_diff)  # noqa: E731
-    rows = [(layer, [pos]) for layer in range(layers) for pos in range(n)]
-    size = max(1, iv.MAX_BATCH_TOKENS // n)
     restored = []
-    for start in range(0, len(rows), size):
-        restored.append(share(run_residual_patched(model, corrupt_ids, rows[start:start + size], source)))
+    broken_resid = capture_residual(model, corrupt_ids)
+    for layer in range(layers):  # one batch per layer: row p patches position p, starting at that layer
+        hidden = broken_resid[layer].expand(n, -1, -1).clone()  # (pos as row, pos, d_model)
+        hidden[range(n), range(n)] = source[layer]
+        restored.append(share(run_from(model, layer, hidden).numpy()))
         if progress is not None:
-            progress(min(start + size, len(rows)) / len(rows) * (0.5 if per_head else 1.0),
-                     f"Patched {min(start + size, len(rows))} of {len(rows)} (layer, position) pairs")
+            progress((layer + 1) / layers * (0.5 if per_head else 1.0),
+                     f"Patched layer {layer + 1} of {layers} at each of {n} positions")
     heads = None
     if per_head:
         fill = iv.capture_heads(model, clean_ids).transpose(0, 2, 1, 3)  # (layer, head, pos, head_dim)

@@ -10,7 +10,8 @@ import numpy as np
 import torch
 
 from core.generation import GenerationSettings, generate
-from core.interventions import MAX_WHY_TOKENS, forward, hooked, prompt_ids
+from core.hooks import forward, hooked
+from core.interventions import MAX_WHY_TOKENS, prompt_ids
 from core.models import LoadedModel
 from core.prediction import token_label
 

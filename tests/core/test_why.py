@@ -10,7 +10,7 @@ import pytest
 import torch
 
 import core
-from core import attention_stats, attribution, induction, interventions, logit_attribution, patching, targets
+from core import attention_stats, attribution, hooks, induction, interventions, logit_attribution, patching, targets
 
 PROMPT = "The capital of France is"
 
@@ -65,7 +65,7 @@ def test_attribution_leaves_the_shared_model_alone(tiny_decoder):
     attribution.attribute(tiny_decoder, _ids(tiny_decoder), target=5, steps=8)
     assert not any(p.requires_grad for p in tiny_decoder.model.parameters())
     assert all(torch.equal(before[name], p) for name, p in tiny_decoder.model.named_parameters())
-    assert interventions.hooks_left(tiny_decoder) == 0
+    assert hooks.hooks_left(tiny_decoder) == 0
 
 
 def test_attribution_rejects_bad_steps(tiny_llama):
@@ -134,7 +134,7 @@ def test_mean_ablation_of_a_one_token_prompt_changes_nothing(tiny_decoder):
 def test_head_scan_batched_equals_one_at_a_time(tiny_decoder):
     ids = _ids(tiny_decoder)
     batched = interventions.scan_heads(tiny_decoder, ids, target=5)
-    single = interventions.scan_heads(tiny_decoder, ids, target=5, rows_per_batch=1)
+    single = interventions.scan_heads(tiny_decoder, ids, target=5, rows_per_batch=1, reuse_prefix=False)
     np.testing.assert_allclose(batched, single, atol=1e-5)
     one = interventions.ablate_heads(tiny_decoder, ids, [(1, 0)])
     assert batched[1, 0] == pytest.approx(np.log(one.after[5]) - np.log(one.before[5]), abs=1e-5)
@@ -171,6 +171,14 @@ def test_patching_every_position_reproduces_the_clean_logits(tiny_decoder):
 
 def test_patching_shares(tiny_decoder):
     result = patching.patch(tiny_decoder, PROMPT, "The capital of Paris is", foil=3)
+    # The prefix-reusing batches agree with one full forward per patched (layer, position).
+    clean, corrupt = patching.check_pair(tiny_decoder, PROMPT, "The capital of Paris is")
+    source = patching.capture_residual(tiny_decoder, clean)
+    rows = [(layer, [pos]) for layer in range(tiny_decoder.info.layers) for pos in range(len(clean))]
+    logits = patching.run_residual_patched(tiny_decoder, corrupt, rows, source)
+    diff = logits[:, result.answer] - logits[:, result.foil]
+    share = (diff - result.corrupt_diff) / (result.clean_diff - result.corrupt_diff)
+    np.testing.assert_allclose(result.residual.ravel(), share, atol=1e-4)
     clean, corrupt = np.array(result.clean_ids), np.array(result.corrupt_ids)
     same = clean == corrupt
     assert same.any() and not same.all()
@@ -266,22 +274,30 @@ def test_ablation_beside_a_plain_analyze_leaves_it_unchanged(tiny_llama):
     assert not errors and len(seen) == 15
     for logits in seen:
         np.testing.assert_array_equal(logits, expected)
-    assert interventions.hooks_left(tiny_llama) == 0
+    assert hooks.hooks_left(tiny_llama) == 0
+
+
+def test_running_from_a_layer_matches_the_full_forward(tiny_decoder):
+    ids = _ids(tiny_decoder)
+    resid = hooks.capture_residual(tiny_decoder, ids)
+    full = _plain_logits(tiny_decoder, ids)
+    for layer in range(tiny_decoder.info.layers):
+        np.testing.assert_allclose(hooks.run_from(tiny_decoder, layer, resid[layer][None])[0], full, atol=1e-5)
 
 
 def test_no_hooks_are_left_after_any_intervention(tiny_decoder):
     model, ids = tiny_decoder, _ids(tiny_decoder)
-    with interventions.hooked(model, pre=[(interventions.arch(model).out_proj[0], lambda m, a: None)]):
-        assert interventions.hooks_left(model) == 1  # the counter sees our hooks
-    before = interventions.registered_hooks(model)
+    with hooks.hooked(model, pre=[(hooks.arch(model).out_proj[0], lambda m, a: None)]):
+        assert hooks.hooks_left(model) == 1  # the counter sees our hooks
+    before = hooks.registered_hooks(model)
     interventions.ablate_heads(model, ids, [(0, 0)], mode="mean")
     interventions.scan_heads(model, ids, 5)
     logit_attribution.logit_attribution(model, ids, 5)
     attribution.attribute(model, ids, 5, steps=4)
     patching.patch(model, PROMPT, "The capital of Paris is", foil=3)
     induction.loss_drop_scan(model, induction.repeated_sequence(model, 4), 4)
-    failing = interventions.hooked(model, pre=[(interventions.arch(model).blocks[0], lambda m, a: None)])
+    failing = hooks.hooked(model, pre=[(hooks.arch(model).blocks[0], lambda m, a: None)])
     with pytest.raises(RuntimeError), failing:
         raise RuntimeError("a failing forward still removes its hooks")
-    assert interventions.hooks_left(model) == 0
-    assert interventions.registered_hooks(model) == before
+    assert hooks.hooks_left(model) == 0
+    assert hooks.registered_hooks(model) == before
