@@ -232,7 +232,9 @@ def induction_section(model: core.LoadedModel) -> None:
     for o in np.argsort(-flat)[:5]:
         layer, head = divmod(int(o), model.info.heads)
         a, b = st.columns([1, 3])
-        a.button(f"Open {layer}.{head}", key=f"why_open_{layer}_{head}", on_click=_open_head, args=(layer, head))
+        if a.button(f"Open {layer}.{head}", key=f"why_open_{layer}_{head}"):
+            _open_head(layer, head)
+            st.switch_page("app_pages/attention.py")
         b.markdown(f"layer {layer}, head {head}: score {flat[o]:.2f}")
     st.page_link("app_pages/attention.py", label="Attention page", icon="👀")
     key = (int(n), int(seed))

@@ -113,3 +113,12 @@ def test_bad_input_is_a_warning(make_app):
     assert any("limited to 64 tokens" in w.value or "context window" in w.value for w in at.warning)
     at = _open(make_app, why_ui.TABS[0], prompt="   ")
     assert any("empty" in w.value for w in at.warning)
+
+
+def test_open_button_shows_that_head_on_the_attention_page(make_app):
+    at = _open(make_app, why_ui.TABS[5])
+    button = next(b for b in at.button if b.label.startswith("Open "))
+    layer, head = (int(v) for v in button.label.split()[1].split("."))
+    button.click().run()
+    assert not at.exception, at.exception
+    assert at.selectbox(key="attn_layer").value == layer and at.selectbox(key="attn_head").value == head
