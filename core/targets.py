@@ -13,7 +13,7 @@ from core.generation import GenerationSettings, generate
 from core.hooks import forward, hooked
 from core.interventions import MAX_WHY_TOKENS, prompt_ids
 from core.models import LoadedModel
-from core.prediction import token_label
+from core.tokens import token_label
 
 MAX_ANSWER_TOKENS = 12
 
@@ -38,7 +38,8 @@ def typed_token(model: LoadedModel, text: str) -> TypedToken:
     ids = model.tokenizer(text, add_special_tokens=False)["input_ids"]
     if not ids:
         raise ValueError(f"{text!r} has no tokens.")
-    return TypedToken(int(ids[0]), token_label(model, int(ids[0])), tuple(token_label(model, int(i)) for i in ids))
+    labels = tuple(token_label(model.tokenizer, int(i)) for i in ids)
+    return TypedToken(int(ids[0]), labels[0], labels)
 
 
 def next_token_logits(model: LoadedModel, ids: Sequence[int]) -> np.ndarray:

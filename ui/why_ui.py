@@ -10,7 +10,7 @@ import streamlit as st
 
 import core
 from core import attribution, induction, interventions, patching, targets
-from core.prediction import token_label
+from core.tokens import token_label
 from ui import cache, widgets
 from viz import why as viz
 
@@ -31,7 +31,7 @@ class Target:
 
 
 def _labels(model: core.LoadedModel, ids: tuple[int, ...]) -> tuple[str, ...]:
-    return tuple(token_label(model, i) for i in ids)
+    return tuple(token_label(model.tokenizer, i) for i in ids)
 
 
 def pick_target(model: core.LoadedModel, text: str) -> Target:
@@ -60,7 +60,7 @@ def pick_target(model: core.LoadedModel, text: str) -> Target:
         return Target(context, _labels(model, context), answer[k], names[k])
     logits = cache.get_why_logits(name, ids)
     top = int(np.argmax(logits))
-    return Target(ids, _labels(model, ids), top, token_label(model, top))
+    return Target(ids, _labels(model, ids), top, token_label(model.tokenizer, top))
 
 
 def _contrast_token(model: core.LoadedModel) -> targets.TypedToken:
@@ -158,7 +158,7 @@ def ablate_section(model: core.LoadedModel, target: Target) -> None:
     result = widgets.computed_or_stop("Running the ablated model…", cache.get_ablation, name, target.ids, heads, mode)
     top = list(dict.fromkeys([target.token, *np.argsort(-result.before)[:6].tolist(),
                               *np.argsort(-result.after)[:3].tolist()]))
-    labels = [token_label(model, t) for t in top]
+    labels = [token_label(model.tokenizer, t) for t in top]
     st.plotly_chart(viz.distribution_change(labels, result.before[top], result.after[top],
                                             f"Next token with {len(heads)} head(s) {mode}-ablated"), key="why_ablate")
     key = (target.ids, target.token, mode)
@@ -197,7 +197,7 @@ def patch_section(model: core.LoadedModel) -> None:
     result = widgets.computed_or_stop(None, cache.get_why_scan, "patch", name, key,
                                       lambda f, msg: bar.progress(f, text=msg))
     bar.empty()
-    answer, foil = token_label(model, result.answer), token_label(model, result.foil)
+    answer, foil = token_label(model.tokenizer, result.answer), token_label(model.tokenizer, result.foil)
     st.markdown(f"Clean answer {_md(answer)}, corrupted answer {_md(foil)}: logit difference "
                 f"{result.clean_diff:.2f} clean vs {result.corrupt_diff:.2f} corrupted. Restored share = "
                 "(patched − corrupted) / (clean − corrupted).")

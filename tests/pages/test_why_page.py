@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import base64
 import json
 
 import numpy as np
 import pytest
+from plotly_arrays import plotly_array as _array
 
 from core import interventions, logit_attribution
 from ui import why_ui, widgets
@@ -22,13 +22,6 @@ def _open(make_app, tab: str, **state):
     at.switch_page("app_pages/why.py").run()
     assert not at.exception, at.exception
     return at
-
-
-def _array(value) -> np.ndarray:
-    if isinstance(value, dict):  # plotly 7: {"dtype", "bdata", "shape"}
-        flat = np.frombuffer(base64.b64decode(value["bdata"]), dtype=value["dtype"])
-        return flat.reshape(tuple(int(s) for s in value["shape"].split(","))) if "shape" in value else flat
-    return np.asarray(value)
 
 
 def _chart(at, key: str) -> dict:
