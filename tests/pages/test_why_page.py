@@ -115,3 +115,19 @@ def test_open_button_shows_that_head_on_the_attention_page(make_app):
     button.click().run()
     assert not at.exception, at.exception
     assert at.selectbox(key="attn_layer").value == layer and at.selectbox(key="attn_head").value == head
+
+
+def test_attention_head_table_has_the_induction_column(make_app, tiny_llama):
+    # The column is the induction score on the user's prompt: a prompt that repeats gives numbers.
+    text = "one two three four one two three four"
+    at = make_app()
+    at.session_state["attn_tab"] = "Head table"
+    at.switch_page("app_pages/attention.py").run()
+    at.text_area(key="prompt").set_value(text).run()
+    assert not at.exception, at.exception
+    frame = at.dataframe[0].value
+    from core import analysis, induction
+
+    result = analysis.analyze(tiny_llama, text)
+    expected = induction.induction_scores(result.attention, result.tokens.ids).ravel()
+    np.testing.assert_allclose(frame["induction"].to_numpy(dtype=float), expected, atol=1e-6)
