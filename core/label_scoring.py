@@ -23,7 +23,7 @@ from transformers import DynamicCache
 
 from core import gate
 from core.analysis import check_length
-from core.generation import _eos_ids  # the same end-of-sequence ids as free generation
+from core.generation import eos_ids  # the same end-of-sequence ids as free generation
 from core.models import LoadedModel
 from core.sampling import GenerationSettings, choose_next
 
@@ -335,7 +335,7 @@ def _decode_batch(model: LoadedModel, prefix: Prefix, rows: list[list[int]], set
     check_length(model, len(prefix) + width + 1, None, what="Prompt plus one new token")
     budget = min(settings.max_new_tokens, model.info.context_window - len(prefix) - width)
     generators = [torch.Generator().manual_seed(settings.seed + row) for row in range(len(rows))]
-    eos = _eos_ids(model)
+    eos = eos_ids(model)
     new_ids: list[list[int]] = [[] for _ in rows]
     texts, finished = [""] * len(rows), [False] * len(rows)
     logits, cache, mask, positions = _forward(model, prefix, rows, keep=1)

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import base64
 import json
 from pathlib import Path
 
-import numpy as np
 import pytest
+from plotly_arrays import plotly_array
 from streamlit.testing.v1 import AppTest
 
 from core import prompting
@@ -47,13 +46,6 @@ SMALL = {  # short texts: the tiny model's context window is only 128 tokens
 
 def _open_small(app_env) -> AppTest:
     return _open(app_env, SMALL)
-
-
-def _array(value) -> list:
-    """A plotly 7 array from a chart spec: plain list, or base64 with a dtype."""
-    if isinstance(value, dict):
-        return np.frombuffer(base64.b64decode(value["bdata"]), dtype=value["dtype"]).tolist()
-    return list(value)
 
 
 def _texts(at) -> str:
@@ -144,9 +136,9 @@ def test_evaluation_ranks_labels_and_shows_every_view(app_env):
     assert not at.exception, at.exception
     charts = _charts(at)
     assert charts["Accuracy per strategy"]["data"][0]["x"] == ["zero-shot", "one-shot", "few-shot (k=2)"]
-    assert _array(charts["Accuracy against shots (k)"]["data"][0]["x"]) == [0, 1, 2]  # the sweep plus few-shot k
+    assert plotly_array(charts["Accuracy against shots (k)"]["data"][0]["x"]).tolist() == [0, 1, 2]
     confusion = charts["Confusion: few-shot (k=2)"]["data"][0]
-    assert np.sum(_array(confusion["z"])) == 4  # every scored item lands in one cell
+    assert plotly_array(confusion["z"]).sum() == 4  # every scored item lands in one cell
     assert any(t.startswith("Reliability diagram (ECE") for t in charts)
     assert "Label bias: predicted vs true" in charts
     assert "Which shot helped (with the shot − without it)" in charts
@@ -215,14 +207,6 @@ def test_bundled_set_is_offered_with_its_thirty_items(app_env):
     at = _open(app_env)
     assert at.radio(key="pr_eval_source").value == "bundled"
     assert "30 labelled items, 30 scored" in _texts(at)
-
-
-@pytest.mark.parametrize("bad", [b"", b"review,stars\nok,5\n", b"\x00\x01binary", b"text,label\n"])
-def test_bad_csv_uploads_are_refused_with_a_message(bad):
-    # AppTest cannot drive st.file_uploader, so the parser the page calls is tested directly here.
-    with pytest.raises(ValueError) as error:
-        prompting.parse_labelled_csv(bad)
-    assert any(word in str(error.value) for word in ("empty", "columns", "binary", "no rows"))
 
 
 def test_experiment_loads_back_into_the_editor(app_env):
