@@ -115,6 +115,27 @@ def evaluate(model: LoadedModel, request: EvalRequest, progress: Progress | None
              should_stop: ShouldStop | None = None) -> Evaluation:
     """Score every (item, run) and summarise; should_stop ends it early with the runs finished so far."""
     started = time.perf_counter()
+    examples, scored, excluded, runs = _checked(model, request)
+    labels = label_choices(examples, scored["label"])
+    report = progress or (lambda fraction, message: None)
+    if request.mode == "generate" and not request.prefix_cache:
+        rows, partial, tokens = _generate_whole_prompts(model, request, runs, scored, report, should_stop)
+    else:
+        rows, partial, tokens = _run_each(model, request, runs, scored, labels, report, should_stop)
+    influence = None
+    if request.mode == "rank" and request.shot_influence and not partial:
+        few = [r for r in rows if r["k"] == request.few_k and r["shuffle"] == 0]
+        baseline = (float(np.mean([r["gold_logprob"] for r in few])), float(np.mean([r["correct"] for r in few])))
+        influence, more = shot_influence(model, request, examples, scored, labels, baseline, report, should_stop)
+        tokens += more
+        partial = influence is None
+    report(1.0, "Scored" if not partial else "Stopped: showing the runs finished so far")
+    return summarise(pd.DataFrame(rows), scored, request.few_k, labels, request.mode, excluded,
+                     influence, partial, time.perf_counter() - started, tokens)
+
+
+def _checked(model: LoadedModel, request: EvalRequest) -> tuple[list[Example], pd.DataFrame, int, list[Run]]:
+    """(examples, scored items, excluded count, runs) after every check; ValueError names the problem."""
     if request.mode not in MODES or request.normalise not in NORMALISATIONS:
         raise ValueError(f"Unknown mode or normalisation; choose from {', '.join(MODES)} and "
                          f"{', '.join(NORMALISATIONS)}.")
@@ -130,27 +151,12 @@ def evaluate(model: LoadedModel, request: EvalRequest, progress: Progress | None
             raise ValueError(f"Labelled item {row}: {error}") from None
     runs = _strategies_first(plan_runs(examples, request.ks, request.few_k, request.shuffles, request.seed),
                              request.few_k)
-    labels = label_choices(examples, scored["label"])
     extra = request.few_k if request.mode == "rank" and request.shot_influence else 0
     needed = (len(runs) + extra) * len(scored)
     if needed > MAX_PROMPTS:
         raise ValueError(f"This evaluation needs {needed:,} prompts; the limit is {MAX_PROMPTS:,}. "
                          "Use fewer items, shot counts or shuffles.")
-    report = progress or (lambda fraction, message: None)
-    if request.mode == "generate" and not request.prefix_cache:
-        rows, partial, tokens = _generate_whole_prompts(model, request, runs, scored, report, should_stop)
-    else:
-        rows, partial, tokens = _run_each(model, request, runs, scored, labels, report, should_stop)
-    influence = None
-    if extra and not partial and request.few_k >= 1:
-        few = [r for r in rows if r["k"] == request.few_k and r["shuffle"] == 0]
-        baseline = (float(np.mean([r["gold_logprob"] for r in few])), float(np.mean([r["correct"] for r in few])))
-        influence, more = shot_influence(model, request, examples, scored, labels, baseline, report, should_stop)
-        tokens += more
-        partial = influence is None
-    report(1.0, "Scored" if not partial else "Stopped: showing the runs finished so far")
-    return summarise(pd.DataFrame(rows), scored, request.few_k, labels, request.mode, excluded,
-                     influence, partial, time.perf_counter() - started, tokens)
+    return examples, scored, excluded, runs
 
 
 def _strategies_first(runs: list[Run], few_k: int) -> list[Run]:
