@@ -3,10 +3,10 @@
 import streamlit as st
 
 from ui import attention_ui as ui
-from ui import cache, widgets
+from ui import cache, present, widgets
 
 st.title("👀 Attention")
-st.markdown(
+present.explain(
     "**Self-attention** lets each token build its meaning from the tokens it attends to. Every layer has several "
     "**heads**, each with its own pattern. Below: the weights of the real model on your prompt."
 )

@@ -10,11 +10,13 @@ import streamlit as st
 
 import core
 from core.models import DEFAULT_MODEL
-from ui import cache
+from ui import cache, lessons_ui
 
 T = TypeVar("T")
 CUSTOM = "Other: local folder or hub id…"
 DEFAULT_PROMPT = "The capital of France is Paris. The capital of Germany is"
+PAGE = "page_path"  # the url path of the page this run shows ("" for Home), set by app.py
+LINKED = "share_linked"  # session keys a share link set (ui.share), checked once against the model
 
 
 def default_model() -> str:
@@ -69,7 +71,8 @@ def require_decoder(model: core.LoadedModel) -> None:
 
 
 def prompt_input(label: str = "Prompt", height: int = 110) -> str:
-    """The shared prompt box: the same text follows the user from page to page."""
+    """The shared prompt box (with the page's lesson presets above it): the same text follows the user."""
+    lessons_ui.picker(st.session_state.get(PAGE, ""))
     return st.text_area(
         label, value=DEFAULT_PROMPT, key="prompt", height=height, persist_state="session",
         help="Typed once, it follows you to the other pages. Ctrl+Enter applies it.",
@@ -86,6 +89,14 @@ def computed_or_stop(message: str | None, compute: Callable[..., T], *args) -> T
     except ValueError as error:
         show_error(error)
         st.stop()
+
+
+def linked_out_of_range(key: str, what: str, valid: str) -> None:
+    """Say so when a value a share link set (e.g. layer 99) does not exist for this model or view."""
+    linked = st.session_state.get(LINKED, set())
+    if key in linked:
+        linked.discard(key)
+        st.warning(f"The link asked for {what}, which does not exist here ({valid}); showing the default.", icon="🔗")
 
 
 def show_error(error: Exception) -> None:
