@@ -29,6 +29,7 @@ class Field:
     low: float | None = None
     high: float | None = None
     choices: tuple[str, ...] = ()
+    list_choices: bool = True  # False when a choice may be a server path (a model folder): never echo it
 
 
 def quoted(raw: object, limit: int = 40) -> str:
@@ -47,7 +48,8 @@ def parse_field(field: Field, raw: str) -> object:
         return raw == "1"
     if field.kind == "choice":
         if raw not in field.choices:
-            raise ValueError(f"{field.key}={quoted(raw)} is not one of {', '.join(map(quoted, field.choices))}")
+            valid = f"one of {', '.join(map(quoted, field.choices))}" if field.list_choices else "available here"
+            raise ValueError(f"{field.key}={quoted(raw)} is not {valid}")
         return raw
     value = _number(field, raw)
     if (field.low is not None and value < field.low) or (field.high is not None and value > field.high):

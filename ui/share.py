@@ -69,7 +69,8 @@ BLOB_TEXTS = {"prompt": ("prompt", widgets.DEFAULT_PROMPT), "genpage_word": ("wo
 
 def _global_fields() -> tuple[Field, ...]:
     models = tuple(dict.fromkeys([widgets.default_model(), *core.list_models()]))
-    return Field("model", "choice", models[0], choices=models), Field(PRESENT, "bool", False)
+    model = Field("model", "choice", models[0], choices=models, list_choices=False)
+    return model, Field(PRESENT, "bool", False)
 
 
 def presenting_requested() -> bool:

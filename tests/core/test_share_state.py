@@ -113,6 +113,12 @@ def test_bad_params_are_reported_and_dropped(raw, message):
     assert len(problems) == 1 and message in problems[0]
 
 
+def test_a_field_can_keep_its_choices_out_of_the_message():
+    secret = share.Field("model", "choice", "a", choices=("/srv/models/a", "b"), list_choices=False)
+    _, problems = share.read_params({"model": "c"}, (secret,))
+    assert problems == ["model=`c` is not available here"]
+
+
 def test_messages_quote_values_as_inline_code():
     _, problems = share.read_params({"tab": "`x`</script>\nnext"}, FIELDS)
     assert "`'x'</script> next`" in problems[0]
