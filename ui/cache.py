@@ -42,14 +42,6 @@ def get_analysis(model_name: str, text: str, max_tokens: int = MAX_ANALYZE_TOKEN
     return core.analyze(get_model(model_name), text, max_tokens=max_tokens)
 
 
-@st.cache_data(show_spinner=False, max_entries=64)
-def get_completions(
-    model_name: str, prompts: tuple[str, ...], settings: core.GenerationSettings
-) -> list[core.Completion]:
-    """Completions for a batch of prompts; greedy and seeded runs are deterministic, so cacheable."""
-    return core.generate(get_model(model_name), list(prompts), settings)
-
-
 # --- Attention page -------------------------------------------------------------------------
 
 
@@ -128,7 +120,7 @@ def get_context_fit(model_name: str, text: str, reserved: int, side: str) -> tok
     model = get_model(model_name)
     tokens = get_tokens(model_name, text)
     wrap = get_chat_wrap(model_name, text)
-    overhead = wrap.overhead if wrap is not None else int(tokenizers_compare.added_mask(tokens).sum())
+    overhead = tokenizers_compare.template_overhead(tokens, wrap)
     return tokenizers_compare.context_fit(tokens, overhead, reserved, model.info.context_window, side)
 
 

@@ -37,7 +37,5 @@ def _apply(key: str) -> None:
     if lesson.prompt is not None:
         st.session_state["prompt"] = lesson.prompt
     if lesson.task is not None:
-        from ui import prompting_ui  # here, not at the top: prompting_ui imports ui.widgets, which imports this
-
         st.session_state["pr_preset"] = lesson.task
-        prompting_ui.set_base(prompting_ui.preset_base(lesson.task))
+        st.session_state.pop("pr_base", None)  # the task editor starts afresh from this preset (ui.prompting_ui)

@@ -120,3 +120,11 @@ def test_lesson_preset_fills_the_prompt_and_shows_its_note(make_app):
     at.selectbox(key="lesson_attention").set_value(title).run()
     assert at.text_area(key="prompt").value == "The animal didn't cross the street because it was too tired."
     assert any("' it'" in c.value for c in at.caption)
+
+
+def test_lesson_preset_on_prompt_strategies_loads_its_task(make_app):
+    at = _open(make_app, "prompting")
+    at.selectbox(key="lesson_prompting").set_value("In-context learning: news topics").run()
+    assert not at.exception
+    assert at.selectbox(key="pr_preset").value == "News topic"
+    assert at.session_state["pr_base"]["query"] == "Goalkeeper injured in training ahead of the final"
