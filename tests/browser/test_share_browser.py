@@ -155,8 +155,7 @@ def test_presenter_mode_enlarges_text_and_charts(page, server_url):
     assert "present=1" in page.url
     page.get_by_text("About this page").wait_for()  # the intro folded into an expander
 
-    page.goto(page.url)  # a presenter's link opens presenting, with the sidebar closed
-    wait_idle(page, SLOW)
+    open_app(page, page.url, SLOW)  # a presenter's link opens presenting, with the sidebar closed
     page.wait_for_selector(f"{CHART} .main-svg", timeout=SLOW)
     assert _look(page)[0] == bigger
     assert page.locator('[data-testid="stSidebar"]').get_attribute("data-collapsed") == "true"
