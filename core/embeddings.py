@@ -30,6 +30,10 @@ class TokenStates:
     embeddings: np.ndarray  # (pos, d_model) input token embeddings, no position information
     hidden_states: np.ndarray  # (layer+1, pos, d_model): embedding output, then each layer
 
+    def vectors_at(self, layer: int) -> np.ndarray:
+        """(pos, d_model) the text's vectors at a layer; -1 means the static input embeddings."""
+        return self.embeddings if layer < 0 else self.hidden_states[layer]
+
 
 @dataclass(frozen=True)
 class Neighbours:

@@ -16,10 +16,10 @@ from urllib.parse import urlencode
 import streamlit as st
 
 import core
-from core import attention_stats, prompting
+from core import attention_stats, attribution, induction, interventions, prompting
 from core import share_state as state
 from core.share_state import Field
-from ui import attention_ui, generation_ui, prompting_ui, settings, widgets
+from ui import attention_ui, generation_ui, prompting_ui, settings, why_ui, widgets
 
 BLOB = "s"  # the compressed state: prompt and other free text
 PRESENT = "present"
@@ -59,12 +59,31 @@ PAGE_FIELDS: dict[str, tuple[Field, ...]] = {
         *GENERATION_SETTINGS,
         Field("gen_label_tokens", "int", 5, 1, settings.MAX_NEW_TOKENS_LIMIT),
     ),
+    "why": (
+        Field("why_tab", "choice", why_ui.TABS[0], choices=why_ui.TABS),
+        Field("why_target_mode", "choice", why_ui.TARGET_MODES[0], choices=why_ui.TARGET_MODES),
+        Field("why_answer_pos", "int", 0, 0, MAX_INDEX),
+        Field("why_steps", "int", 32, attribution.MIN_STEPS, attribution.MAX_STEPS),
+        Field("why_dla_contrast", "bool", False),
+        Field("why_mode", "choice", interventions.ABLATIONS[0], choices=tuple(interventions.ABLATIONS)),
+        Field("why_patch_heads", "bool", False),
+        Field("why_ind_n", "int", 24, induction.MIN_REPEAT, induction.MAX_REPEAT),
+        Field("why_ind_seed", "int", 0, 0, 10_000),
+    ),
     "tokens": (
         Field("tokens_chip_label", "choice", "position", choices=("position", "id", "none")),
         Field("tokens_cut_side", "choice", "end", choices=("end", "start")),
     ),
 }
-BLOB_TEXTS = {"prompt": ("prompt", widgets.DEFAULT_PROMPT), "genpage_word": ("word", " Paris")}
+# Free text travels in the blob: session key → (name in the blob, default, the page it belongs to; None: all).
+BLOB_TEXTS = {
+    "prompt": ("prompt", widgets.DEFAULT_PROMPT, None),
+    "genpage_word": ("word", " Paris", "generation"),
+    "why_typed": ("why_typed", " Paris", "why"),
+    "why_contrast": ("why_contrast", " London", "why"),
+    "why_clean": ("why_clean", why_ui.CLEAN, "why"),
+    "why_corrupt": ("why_corrupt", why_ui.CORRUPT, "why"),
+}
 
 
 def _global_fields() -> tuple[Field, ...]:
@@ -107,7 +126,9 @@ def _restore_blob(blob: str, page: str) -> list[str]:
     except ValueError as error:
         return [str(error)]
     problems = []
-    for key, (name, _) in BLOB_TEXTS.items():
+    for key, (name, _, home) in BLOB_TEXTS.items():
+        if home not in (None, page):
+            continue
         try:
             text = state.text_entry(data, name)
         except ValueError as error:
@@ -150,8 +171,8 @@ def _current_values(page: str) -> dict[str, object]:
 
 def _blob_data(page: str) -> dict[str, object]:
     data = {}
-    for key, (name, default) in BLOB_TEXTS.items():
-        if key == "prompt" or page == "generation":
+    for key, (name, default, home) in BLOB_TEXTS.items():
+        if home in (None, page):
             text = st.session_state.get(key)
             if isinstance(text, str) and text != default:
                 data[name] = text

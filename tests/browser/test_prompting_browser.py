@@ -1,6 +1,7 @@
 """The Prompt strategies page in a real browser on the real model: three completions, hostile query as text."""
 
 from browser_kit import assert_no_exception, open_app, wait_idle
+from playwright.sync_api import expect
 
 from core import prompting
 
@@ -77,9 +78,22 @@ def test_csv_upload_bad_file_gets_a_message_and_good_file_is_scored(page, server
     assert_no_exception(page)
 
 
+def _open_experiments(page) -> None:
+    """Open the experiment expander unless it is open (a rerun may have folded it)."""
+    details = page.locator('[data-testid="stExpander"] details').filter(has_text="Save or load an experiment")
+    if details.get_attribute("open") is None:
+        page.get_by_text("Save or load an experiment (JSON)").click()
+
+
+def _shows(page, text: str) -> None:
+    """Wait until text inside the experiment expander is visible to a person."""
+    _open_experiments(page)
+    page.get_by_text(text).wait_for(timeout=60_000)
+
+
 def _experiment_input(page):
     """The experiment uploader's file input, inside its expander (opened first)."""
-    page.get_by_text("Save or load an experiment (JSON)").click()
+    _open_experiments(page)
     uploader = page.locator('[data-testid="stFileUploader"]').filter(has_text="Load an experiment")
     uploader.wait_for(timeout=240_000)
     return uploader.locator('[data-testid="stFileUploaderDropzoneInput"]')
@@ -94,12 +108,12 @@ def test_experiment_file_that_is_not_one_gets_a_message_and_a_good_one_loads(pag
     broken.write_text('{"instruction": "<script>alert(1)</script>", ', encoding="utf-8")
     files.set_input_files(str(broken))
     wait_idle(page, timeout_ms=240_000)
-    page.get_by_text("The file is not valid JSON").wait_for(timeout=60_000)
+    _shows(page, "The file is not valid JSON")
     other = tmp_path / "other.json"
     other.write_text('{"hello": "world"}', encoding="utf-8")
     files.set_input_files(str(other))
     wait_idle(page, timeout_ms=240_000)
-    page.get_by_text("The file is not an LLM Lens experiment").wait_for(timeout=60_000)
+    _shows(page, "The file is not an LLM Lens experiment")
     assert page.get_by_text("The file is not valid JSON").count() == 0  # the old message is gone
     assert_no_exception(page)
 
@@ -111,8 +125,9 @@ def test_experiment_file_that_is_not_one_gets_a_message_and_a_good_one_loads(pag
     }), encoding="utf-8")
     files.set_input_files(str(good))
     wait_idle(page, timeout_ms=240_000)
+    page.screenshot(path=str(tmp_path / "experiment-loaded.png"), full_page=True)
+    expect(page.get_by_label("Query (the text to classify)")).to_have_value(query, timeout=240_000)
     page.wait_for_selector(".llm-lens-chips", timeout=240_000)
-    assert page.get_by_label("Query (the text to classify)").input_value() == query
     assert page.get_by_text("not an LLM Lens experiment").count() == 0
     assert page.locator("b:text('bold?')").count() == 0 and page.dialogs == []
     assert_no_exception(page)

@@ -128,3 +128,14 @@ def test_lesson_preset_on_prompt_strategies_loads_its_task(make_app):
     assert not at.exception
     assert at.selectbox(key="pr_preset").value == "News topic"
     assert at.session_state["pr_base"]["query"] == "Goalkeeper injured in training ahead of the final"
+
+
+def test_why_page_choices_and_texts_travel(make_app):
+    blob = share_state.encode_state({"why_clean": "The Louvre is in the city of"})
+    at = _open(make_app, "why", why_tab="Activation patching", why_ind_n="12", s=blob)
+    assert at.session_state["why_tab"] == "Activation patching"
+    assert at.text_input(key="why_clean").value == "The Louvre is in the city of"
+    assert not [w.value for w in at.warning if "link" in w.value], [w.value for w in at.warning]
+    params = _params(at)
+    assert params["why_tab"] == "Activation patching" and params["why_ind_n"] == "12"
+    assert share_state.decode_state(params["s"]) == {"why_clean": "The Louvre is in the city of"}
