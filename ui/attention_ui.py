@@ -128,7 +128,7 @@ def bertviz_section(info: core.ModelInfo, text: str) -> None:
                     format_func=lambda v: f"{v} view")
     default = sorted({0, info.layers // 2, info.layers - 1})
     layers = st.multiselect("Layers to include", range(info.layers), default=default, key="attn_bv_layers")
-    with st.spinner("Preparing bertviz…"):
+    with widgets.model_wait("Preparing bertviz…"):
         analysis = cache.get_bertviz_analysis(name, text)
     shown, total = len(analysis.tokens), len(cache.get_tokens(name, text))
     st.caption(
@@ -163,7 +163,7 @@ def encoder_vs_decoder(text: str) -> None:
     for column, name in zip(st.columns(2), (ENCODER, DEFAULT_MODEL)):
         with column:
             try:
-                with st.spinner(f"Running {name}…"):
+                with widgets.model_wait(f"Running {name}…"):
                     cache.get_model(name)
                     averaged = cache.get_attention_view(name, text, False, "layers")
                     labels = cache.get_analysis(name, text).tokens.labels
@@ -185,7 +185,7 @@ def generated_text(info: core.ModelInfo, text: str) -> None:
     if not right.toggle("Generate and show attention", key="attn_generate"):
         return
     try:
-        with st.spinner("Generating and re-reading prompt plus answer…"):
+        with widgets.model_wait("Generating and re-reading prompt plus answer…"):
             answered = cache.get_answered_attention(widgets.model_key(), text, int(new_tokens))
     except ValueError as error:
         widgets.show_error(error)
