@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from core import gate
+from core import devices, gate
 from core.analysis import check_length, softmax
 from core.generation import GenerationStep
 from core.models import LoadedModel
@@ -160,7 +160,8 @@ def predict_step(model: LoadedModel, prompt: str, chosen_ids: tuple[int, ...] = 
     ids = np.concatenate([prompt_ids, np.asarray(chosen_ids, dtype=np.int64)])
     check_length(model, len(ids), None, what="Prompt plus chosen tokens")
     with gate.inference(model):
-        logits = model.model(torch.from_numpy(ids)[None]).logits[0, -1].float().numpy().copy()
+        output = model.model(devices.to_model(model, torch.from_numpy(ids)[None]), logits_to_keep=1)
+        logits = output.logits[0, -1].float().cpu().numpy().copy()
     logits.setflags(write=False)
     text = prompt + model.tokenizer.decode(list(chosen_ids), skip_special_tokens=False)
     return StepPrediction(prompt, tuple(int(i) for i in chosen_ids), text, logits)
