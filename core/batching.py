@@ -107,10 +107,14 @@ class AnalyzeBatcher:
         return batch
 
     def _run(self, model: LoadedModel, batch: list[_Request]) -> list[Forward]:
-        lengths = [len(r.ids) for r in batch]
-        with gate.inference(model):
-            output, embedded = _padded_forward(model, [r.ids for r in batch])
-        return [_cut(model, output, embedded, row, n) for row, n in enumerate(lengths)]
+        return forward_many(model, [r.ids for r in batch])
+
+
+def forward_many(model: LoadedModel, rows: list[np.ndarray]) -> list[Forward]:
+    """Several prompts' (pos,) ids as one right-padded forward pass, cut back per prompt (inside the gate)."""
+    with gate.inference(model):
+        output, embedded = _padded_forward(model, rows)
+    return [_cut(model, output, embedded, row, len(ids)) for row, ids in enumerate(rows)]
 
 
 def _padded_forward(model: LoadedModel, rows: list[np.ndarray]):
