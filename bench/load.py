@@ -128,7 +128,8 @@ class Bench:
                 f"delivery {spread(runs.delivery):>17}  errors {errors}  cross-talk {crosstalk}  "
                 f"peak RSS {self.server.rss.peak(since, until):,.0f} MB  health max "
                 f"{self.server.health.peak(since, until):.2f} s  threads max {max(runs.threads, default=0)}  "
-                f"msg p95 {p95(runs.message_kb):,.0f} kB  batches {batch_sizes(self.server.timing, since, until)}{extra}")
+                f"msg p95 {p95(runs.message_kb):,.0f} kB  "
+                f"batches {batch_sizes(self.server.timing, since, until)}{extra}")
         print(line, flush=True)
         return {"browser_p95": p95(times), "script_p95": p95(runs.script), "line": line}
 
