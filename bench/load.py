@@ -20,6 +20,7 @@ import argparse
 import asyncio
 import os
 import shutil
+import signal
 import sys
 import tempfile
 import time
@@ -27,7 +28,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from load_kit import TimedServer, batch_sizes, p95, server_runs, spread  # noqa: E402
+from load_kit import Renicer, TimedServer, batch_sizes, p95, server_runs, spread  # noqa: E402
 
 ANIMALS = ["dog", "cat", "horse", "lion", "tiger", "bear", "wolf", "fox", "eagle", "shark", "whale", "snake",
            "mouse", "rabbit", "sheep", "goat", "duck", "frog", "monkey", "zebra", "owl", "camel"]
@@ -212,10 +213,11 @@ async def _timed_only(coroutine) -> tuple[float | None, int]:
     return await coroutine, 0
 
 
-def _lower_priority() -> None:
-    # Chromium and the Playwright driver start from this process and inherit its niceness; the
-    # server was started before, at normal priority, so the class does not starve it.
+def _lower_priority(server: TimedServer) -> Renicer:
+    # The Playwright driver starts from this process and inherits its niceness; Chromium resets its
+    # own, so the Renicer keeps lowering it. The server was started before, at normal priority.
     os.nice(10)
+    return Renicer(spare=server.process.pid)
 
 
 async def run(args) -> None:
@@ -226,7 +228,7 @@ async def run(args) -> None:
     started = time.monotonic()
     server.start()
     print(f"server healthy after {time.monotonic() - started:.1f} s on {server.url}", flush=True)
-    _lower_priority()
+    renicer = _lower_priority(server)
     executable = shutil.which("chromium") or shutil.which("chromium-browser")
     if executable is None:
         raise SystemExit("Chromium is not installed: apt-get install -y chromium")
@@ -239,6 +241,7 @@ async def run(args) -> None:
             await browser.close()
         summarise(figures)
     finally:
+        renicer.stop()
         server.stop()
         shutil.rmtree(workdir, ignore_errors=True)
 
@@ -272,6 +275,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", default="1,5,10,20", help="session counts for scenario (a)")
     parser.add_argument("--only", default="a,b,c,d,e", help="scenarios to run, e.g. a,c")
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # `timeout` or kill: still stop the server
     asyncio.run(run(parser.parse_args()))
 
 

@@ -33,6 +33,49 @@ def rss_mb(pid: int) -> float:
     return 0.0
 
 
+def _parent(pid: int) -> int:
+    try:
+        return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
+    except (OSError, IndexError, ValueError):
+        return 0
+
+
+def descendants(root: int) -> list[int]:
+    """Every live process whose chain of parents reaches root."""
+    parents = {int(p.name): _parent(int(p.name)) for p in Path("/proc").iterdir() if p.name.isdigit()}
+    found, frontier = [], [root]
+    while frontier:
+        children = [pid for pid, parent in parents.items() if parent in frontier]
+        found += children
+        frontier = children
+    return found
+
+
+class Renicer:
+    """Keeps the browser processes below the server's priority: Chromium sets its own process
+    priorities (its browser and GPU processes at -8, renderers at 0), so inherited niceness is lost;
+    every half second each descendant of this process, except the server's tree, is set to `nice`."""
+
+    def __init__(self, spare: int, nice: int = 15):
+        self.spare, self.nice = spare, nice
+        self._stop = threading.Event()
+        threading.Thread(target=self._loop, daemon=True).start()
+
+    def _loop(self) -> None:
+        while not self._stop.wait(0.5):
+            server = set(descendants(self.spare)) | {self.spare}
+            for pid in descendants(os.getpid()):
+                if pid not in server:
+                    try:
+                        if os.getpriority(os.PRIO_PROCESS, pid) < self.nice:
+                            os.setpriority(os.PRIO_PROCESS, pid, self.nice)
+                    except OSError:  # gone, or not ours to change
+                        pass
+
+    def stop(self) -> None:
+        self._stop.set()
+
+
 @dataclass
 class Samples:
     """(monotonic time, value) pairs collected by a background thread until stop()."""

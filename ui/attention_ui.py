@@ -56,27 +56,25 @@ def _title(view: attention_stats.AttentionView, layer: int, head: int) -> str:
     return f"Layer {view.layer_labels[layer]}, head {view.head_labels[head]}"
 
 
-def one_head(view: attention_stats.AttentionView, labels: tuple[str, ...], layer: int, head: int) -> None:
+# source = (model name, text, hide_first, combine): the plain values the cached figures are keyed by.
+def one_head(source: tuple[str, str, bool, str], layer: int, head: int) -> None:
     """The heatmap of one head, with how to read it."""
     st.caption("Each row is a token reading the others (query); each column a token being read (key). "
                "Rows sum to 1. Hover a cell for the two tokens and the weight.")
-    figure = viz.attention_heatmap(view.weights[layer, head], labels, _title(view, layer, head), view.first_position)
-    st.plotly_chart(figure, key="attn_one_head")
+    st.plotly_chart(cache.get_head_heatmap(*source, layer, head), key="attn_one_head")
 
 
-def layer_heads(view: attention_stats.AttentionView, labels: tuple[str, ...], layer: int) -> None:
+def layer_heads(source: tuple[str, str, bool, str], layer: int) -> None:
     """All heads of the chosen layer side by side: multi-head attention at a glance."""
     st.caption("Multi-head attention: each head learns its own pattern over the same tokens.")
-    figure = viz.head_grid(view.weights[layer], labels, view.head_labels, f"Layer {view.layer_labels[layer]}",
-                           view.first_position)
-    st.plotly_chart(figure, key="attn_layer_heads")
+    st.plotly_chart(cache.get_layer_grid(*source, layer), key="attn_layer_heads")
 
 
-def overview(view: attention_stats.AttentionView) -> None:
+def overview(source: tuple[str, str, bool, str]) -> None:
     """Every layer × head as thumbnails; clicking one opens that head."""
     st.caption("Every layer × head as a thumbnail (hover to see which). Spot a pattern, then click the thumbnail "
                "to open that head.")
-    st.plotly_chart(viz.layers_heads_overview(view.weights, view.layer_labels, view.head_labels), key="attn_overview",
+    st.plotly_chart(cache.get_overview(*source), key="attn_overview",
                     on_select=_open_head_from_overview, selection_mode="points")
 
 

@@ -14,6 +14,7 @@ import streamlit as st
 import core
 from core import attention_stats, embeddings, lens, prediction, result_cache, tokenizers_compare
 from core.analysis import MAX_ANALYZE_TOKENS
+from viz import attention as attention_viz
 from viz import bertviz_offline
 
 # --- One byte budget for the big per-prompt results (LLM_LENS_CACHE_MB) ---------------------
@@ -95,6 +96,33 @@ def get_completions(
 def get_attention_view(model_name: str, text: str, hide_first: bool, combine: str) -> attention_stats.AttentionView:
     """Attention after the page toggles (hide first token, average, rollout); frozen, so shared."""
     return attention_stats.attention_view(get_analysis(model_name, text).attention, hide_first, combine)
+
+
+# Figures built from cached data, cached too (keyed by the same plain values): a class on one
+# prompt builds each figure once, not once per session. st.plotly_chart only reads a figure.
+@st.cache_resource(show_spinner=False, max_entries=64)
+def get_head_heatmap(model_name: str, text: str, hide_first: bool, combine: str, layer: int, head: int) -> object:
+    """The one-head heatmap of the attention page (a plotly figure, read-only once built)."""
+    view = get_attention_view(model_name, text, hide_first, combine)
+    labels = get_analysis(model_name, text).tokens.labels[view.first_position:]
+    title = f"Layer {view.layer_labels[layer]}, head {view.head_labels[head]}"
+    return attention_viz.attention_heatmap(view.weights[layer, head], labels, title, view.first_position)
+
+
+@st.cache_resource(show_spinner=False, max_entries=32)
+def get_layer_grid(model_name: str, text: str, hide_first: bool, combine: str, layer: int) -> object:
+    """Every head of one layer side by side (a plotly figure)."""
+    view = get_attention_view(model_name, text, hide_first, combine)
+    labels = get_analysis(model_name, text).tokens.labels[view.first_position:]
+    return attention_viz.head_grid(view.weights[layer], labels, view.head_labels, f"Layer {view.layer_labels[layer]}",
+                                   view.first_position)
+
+
+@st.cache_resource(show_spinner=False, max_entries=16)
+def get_overview(model_name: str, text: str, hide_first: bool, combine: str) -> object:
+    """Every layer × head as thumbnails (a plotly figure)."""
+    view = get_attention_view(model_name, text, hide_first, combine)
+    return attention_viz.layers_heads_overview(view.weights, view.layer_labels, view.head_labels)
 
 
 @st.cache_data(show_spinner=False, max_entries=16)
