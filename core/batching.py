@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
-from core import devices, gate
+from core import arrays, devices, gate
 from core.models import LoadedModel
 
 # Bound on one batch's returned arrays: attention (prompts × layer × head × pos²) and hidden states.
@@ -150,10 +150,8 @@ def _cut(model: LoadedModel, output, embedded: torch.Tensor, row: int, n: int) -
 
 
 def frozen(tensor: torch.Tensor) -> np.ndarray:
-    """Read-only float32 CPU numpy: results are cached and shared, so nobody may write into them."""
-    array = tensor.detach().to(device="cpu", dtype=torch.float32).numpy()
-    array.setflags(write=False)
-    return array
+    """Read-only float32 CPU numpy (core.arrays.frozen): results are cached and shared."""
+    return arrays.frozen(tensor, np.float32)
 
 
 BATCHER = AnalyzeBatcher()

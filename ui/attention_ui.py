@@ -19,7 +19,6 @@ COMBINE = {"none": "Each head", "heads": "Average over heads", "layers": "Averag
 ENCODER = "all-MiniLM-L6-v2"
 
 
-
 def view_controls() -> tuple[bool, str]:
     """The toggles that reshape attention before every view: hide first token, combine."""
     left, right = st.columns([1, 2])
@@ -112,7 +111,10 @@ def head_table(text: str, hide_first: bool) -> None:
     st.session_state["attn_table_rows"] = list(zip(summary["layer"].tolist(), summary["head"].tolist()))
     st.caption("Entropy: how spread out a head's attention is (0 bits = one token). First token: weight on "
                "the 'attention sink'. Previous token: weight on the token just before. Distance: how far back "
-               "(or ahead) a head looks on average. Click a column to sort, a row to open that head.")
+               "(or ahead) a head looks on average. Induction: weight from each token that occurred before on the "
+               "token that followed its earlier copy, on your prompt (blank when no token repeats; the "
+               "'Why this token?' page measures it on a repeated random sequence). "
+               "Click a column to sort, a row to open that head.")
     st.dataframe(
         summary, key="attn_table", on_select=_open_head_from_table, selection_mode="single-row", hide_index=True,
         column_config={c: st.column_config.NumberColumn(format="%.3f") for c in summary.columns[2:]},
@@ -125,7 +127,8 @@ def bertviz_section(info: core.ModelInfo, text: str) -> None:
     view = st.radio("bertviz view", bertviz_offline.VIEWS, key="attn_bv_view", horizontal=True,
                     format_func=lambda v: f"{v} view")
     default = sorted({0, info.layers // 2, info.layers - 1})
-    layers = st.multiselect("Layers to include", range(info.layers), default=default, key="attn_bv_layers")
+    layers = st.multiselect("Layers to include", range(info.layers), default=default,
+                            key=widgets.model_scoped("attn_bv_layers"))
     with widgets.model_wait("Preparing bertviz…"):
         analysis = cache.get_bertviz_analysis(name, text)
     shown, total = len(analysis.tokens), len(cache.get_tokens(name, text))
