@@ -119,9 +119,10 @@ class Bench:
                                              for _ in range(min(5, count - start))))
         return opened
 
-    def report(self, name: str, since: float, browser_times: list, sessions: list, crosstalk: int,
-               extra: str = "") -> dict:
+    async def report(self, name: str, since: float, browser_times: list, sessions: list, crosstalk: int,
+                     extra: str = "") -> dict:
         until = time.monotonic()
+        await asyncio.sleep(3)  # a page draws before its run's last messages: let the server log them
         runs = server_runs(self.server.timing, since, until)
         times = [t for t in browser_times if t is not None]
         errors = sum(s.errors for s in sessions)
@@ -142,7 +143,7 @@ class Bench:
         results = await asyncio.gather(*(s.attention_round(t, animals) for s, t in zip(sessions, texts)))
         name = f"(b) {count} x same prompt, Attention" if same else f"(a) N={count} different, Attention"
         crosstalk = sum(c for _, c in results) + sum([await s.exceptions() for s in sessions])
-        out = self.report(name, since, [t for t, _ in results], sessions, crosstalk)
+        out = await self.report(name, since, [t for t, _ in results], sessions, crosstalk)
         await asyncio.gather(*(s.close() for s in sessions))
         return out
 
@@ -158,7 +159,7 @@ class Bench:
                   for i, (s, (path, label)) in enumerate(zip(sessions, pages))]
         results = await asyncio.gather(*rounds)
         crosstalk = sum(c for _, c in results)
-        out = self.report("(c) mixed pages, 10 sessions", since, [t for t, _ in results], sessions, crosstalk)
+        out = await self.report("(c) mixed pages, 10 sessions", since, [t for t, _ in results], sessions, crosstalk)
         await asyncio.gather(*(s.close() for s in sessions))
         return out
 
@@ -173,7 +174,7 @@ class Bench:
         heavy_seconds, heavy_note = await task
         crosstalk = sum(c for _, c in results)
         extra = f"  heavy: {heavy_note} after {heavy_seconds:.1f} s" if heavy_seconds is not None else "  heavy: none"
-        out = self.report(name, since, [t for t, _ in results], sessions, crosstalk, extra)
+        out = await self.report(name, since, [t for t, _ in results], sessions, crosstalk, extra)
         await asyncio.gather(*(s.close() for s in sessions))
         return out
 
