@@ -94,7 +94,7 @@ def step_section(model: core.LoadedModel, prompt: str, settings: core.Generation
     """One token per click: candidates at this step, the chosen token and its probability."""
     state = _step_state(widgets.model_key(), prompt)
     ids = tuple(state["ids"])
-    with st.spinner("Running the model on the text so far…"):
+    with widgets.model_wait("Running the model on the text so far…"):
         step = cache.get_step_prediction(widgets.model_key(), prompt, ids)
     finished = bool(ids) and ids[-1] in eos_ids(model)
     cols = st.columns(3)
@@ -182,10 +182,11 @@ def _stream_into(model, slots: list, prompts: tuple[str, ...], settings: core.Ge
     try:
         stream = cache.get_generation_stream(widgets.model_key(), prompts, settings)
         completions = None
-        for step in stream:
-            for slot, prompt, text in zip(slots, prompts, step.texts):
-                slot.code(prompt + text, language=None, wrap_lines=True)
-            completions = step.completions
+        with widgets.model_wait(None):  # a paused stream waits at the gate between steps: say so
+            for step in stream:
+                for slot, prompt, text in zip(slots, prompts, step.texts):
+                    slot.code(prompt + text, language=None, wrap_lines=True)
+                completions = step.completions
     except ValueError as error:
         widgets.show_error(error)
         return None
@@ -199,7 +200,7 @@ def _stream_into(model, slots: list, prompts: tuple[str, ...], settings: core.Ge
 
 def lens_section(model: core.LoadedModel, text: str) -> None:
     """Logit-lens heatmap: the final prediction's probability at every layer and position."""
-    with st.spinner("Reading every layer through the unembedding…"):
+    with widgets.model_wait("Reading every layer through the unembedding…"):
         lens = cache.get_logit_lens(widgets.model_key(), text)
     st.plotly_chart(
         present.styled(viz.lens_heatmap(lens.final_probs, lens.top_labels, lens.labels, lens.positions)),
