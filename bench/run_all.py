@@ -5,6 +5,7 @@ Run with `make bench`. Targets (from the foundation issue):
   one batched generate of 3 prompts / 3 sequential calls ......... <= 0.6x
   load from the safetensors cache / load from the GGUF file ...... <= 0.2x
   evaluation: rank+prefix vs generate (topic preset) ............. >= 8x predictions/s
+  one padded batch of 20 x 40-token analyses / 20 single passes ... <= 0.5x (issue 11: ~1.5 s vs ~9.6 s)
   why: integrated gradients 32 steps, 32 tokens, batched / 32 separate forward+backward <= 0.5x
   why: head scan (all heads) batched / one head at a time ......... <= 0.5x
 """
@@ -18,6 +19,7 @@ import tempfile
 import time
 from pathlib import Path
 
+import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -61,6 +63,20 @@ def bench_generate(model: core.LoadedModel) -> tuple[float, float]:
             core.generate(model, [prompt], settings)
 
     return timed(sequential, 3), timed(lambda: core.generate(model, PROMPTS, settings), 3)
+
+
+def bench_batching(model: core.LoadedModel) -> tuple[float, float]:
+    """20 different 40-token prompts: 20 single analyze passes vs one padded batch (core.batching)."""
+    from core import batching
+
+    prompts = [model.tokenizer(f"Prompt {i}: " + "a short line of text " * 10)["input_ids"][:40] for i in range(20)]
+    rows = [np.asarray(ids, dtype=np.int64) for ids in prompts]
+
+    def one_by_one():
+        for ids in rows:
+            batching.forward_many(model, [ids])
+
+    return timed(one_by_one, 2), timed(lambda: batching.forward_many(model, rows), 2)
 
 
 def bench_load() -> tuple[float, float]:
@@ -168,6 +184,7 @@ def main() -> None:
     print(f"model: {model.info.name}, torch threads: {torch.get_num_threads()}")
     report("analyze vs bare forward (64 tokens)", *bench_analyze(model), 1.2)
     report("batched generate vs sequential (3 x 32 tokens)", *bench_generate(model), 0.6)
+    report("batched analyze vs one by one (20 x 40 tokens)", *bench_batching(model), 0.5)
     report("load: safetensors cache vs GGUF", *bench_load(), 0.2)
     bench_evaluation(model)
     report("why: IG 32 steps x 32 tokens, batched vs 32 passes", *bench_why_ig(model), 0.5)

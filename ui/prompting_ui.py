@@ -110,7 +110,7 @@ def compare_columns(model: core.LoadedModel, inputs: TaskInputs, settings: core.
             slot.code(text + "▌", language=None, wrap_lines=True)
 
     try:
-        with st.spinner("Generating the three completions as one batch…"):
+        with widgets.model_wait("Generating the three completions as one batch…"):
             completions = cache.get_strategy_completions(widgets.model_key(), prompts, settings, _on_step=on_step)
     except ValueError as error:
         widgets.show_error(error)

@@ -30,7 +30,7 @@ def test_compare_shows_three_completions_and_hostile_query_stays_text(page, serv
     assert page.locator(".llm-lens-chips").count() == 3
     # The query is shown verbatim in every prompt block (open the first one to see it).
     page.get_by_text("Prompt ·").first.click()
-    code = page.locator('[data-testid="stCode"]').first.inner_text()
+    code = page.locator('[data-testid="stMain"] [data-testid="stCode"]').first.inner_text()
     assert HOSTILE in code, code[-300:]
     assert page.locator("img[src='x']").count() == 0
     page.screenshot(path=str(tmp_path / "prompting.png"), full_page=True)
