@@ -120,7 +120,9 @@ def _endpoint(name: str, entry, where: str, concurrency: int, environ: Mapping[s
     return Endpoint(name, check_base_url(entry["base_url"]), key, chosen, timeout)
 
 
-def configured_endpoints(secrets: Mapping | None = None, environ: Mapping[str, str] = os.environ) -> dict[str, Endpoint]:
+def configured_endpoints(
+    secrets: Mapping | None = None, environ: Mapping[str, str] = os.environ
+) -> dict[str, Endpoint]:
     """Endpoints the operator configured: secrets.toml's [llm_lens.endpoints] first, then LLM_LENS_ENDPOINTS."""
     endpoints = parse_endpoints(secrets or {}, "secrets [llm_lens.endpoints]", environ)
     endpoints.update(parse_endpoints(environ.get(ENV_ENDPOINTS, ""), ENV_ENDPOINTS, environ))
