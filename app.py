@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from ui import widgets
+from ui import remote_ui, widgets
 
 st.set_page_config(page_title="LLM Lens", page_icon="🔎", layout="wide")
 
@@ -21,4 +21,7 @@ PAGES = [
 
 page = st.navigation(PAGES)
 st.session_state["model_name"] = widgets.model_selector()
+# Served models: a backend choice shown only when the operator configured endpoints.
+st.session_state["served_backend"] = remote_ui.backend_selector()
+remote_ui.weights_notice(page.title, st.session_state["served_backend"])
 page.run()

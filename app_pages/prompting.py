@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from ui import widgets
+from ui import remote_eval_ui, remote_ui, widgets
 from ui.prompting_eval_ui import evaluation_section
 from ui.prompting_ui import compare_columns, task_inputs
 from ui.settings import generation_settings
@@ -13,12 +13,19 @@ st.markdown(
     "(**one-shot**) or several (**few-shot**). The examples in the prompt are the only thing that changes: "
     "this is *in-context learning*. Then score each strategy over a labelled set."
 )
-model = widgets.current_model()
-widgets.require_decoder(model)
+backend = st.session_state.get("served_backend")  # set by the sidebar when a served model is chosen
+if backend is None:
+    model = widgets.current_model()
+    widgets.require_decoder(model)
 inputs = task_inputs()
 with st.expander("Generation settings (shared with the Generation page)"):
     # Labels are one word: a small budget and a newline stop keep CPU decoding quick.
     settings = generation_settings(5, "gen_label_tokens", stop=("\n",))
+if backend is not None:
+    remote_ui.compare_columns(backend, inputs, settings)
+    st.header("Evaluate over a labelled set")
+    remote_eval_ui.evaluation_section(backend, inputs, settings)
+    st.stop()
 compare_columns(model, inputs, settings)
 st.header("Evaluate over a labelled set")
 evaluation_section(model, inputs, settings)

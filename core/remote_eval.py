@@ -59,16 +59,19 @@ def strategy_requests(instruction: str, examples: Sequence[Example], query: str,
     return tuple(served_prompt(instruction, shots[:k], query, api) for k in (0, 1, few_k))
 
 
-def compare(endpoint: Endpoint, model: str, prompts: Sequence[Prompt], settings: GenerationSettings,
+def compare(endpoint: Endpoint, model: str, requests: Sequence[tuple[Prompt, GenerationSettings, int]],
             on_update: Callable[[tuple[str, ...]], None]) -> list[ServedCompletion]:
-    """Stream the completions of several prompts side by side (one request each, all at once)."""
+    """Stream (prompt, settings, row) completions side by side, one request each, all at once.
+
+    row offsets a sampling seed, like sample i of an in-process batch.
+    """
     api = remote.client(endpoint)
 
-    def call(prompt: Prompt) -> Callable:
-        return lambda emit: remote_calls.complete(api, model, prompt, settings, on_text=emit)
+    def call(prompt: Prompt, settings: GenerationSettings, row: int) -> Callable:
+        return lambda emit: remote_calls.complete(api, model, prompt, settings, row, on_text=emit)
 
     try:
-        return remote_run.stream_all([call(p) for p in prompts], on_update)
+        return remote_run.stream_all([call(*request) for request in requests], on_update)
     except Exception as error:
         raise _explained(error, endpoint, model, "the completions") from None
 
@@ -142,7 +145,7 @@ def evaluate(endpoint: Endpoint, model: str, request: EvalRequest, answers: Muta
 
     answers holds results by task and survives a cancel or a failure, so running again resumes.
     """
-    scored, excluded, jobs, tasks = plan(request)
+    tasks = plan(request)[3]
     api = remote.client(endpoint)
     if request.mode == "rank":
         call = lambda task: remote_calls.label_logprob(api, model, task[0], " " + task[1])  # noqa: E731
@@ -150,14 +153,19 @@ def evaluate(endpoint: Endpoint, model: str, request: EvalRequest, answers: Muta
         call = lambda prompt: extract_answer(remote_calls.complete(api, model, prompt, request.settings).text)  # noqa: E731
     outcome = remote_run.run_all(tasks, call, answers, endpoint.concurrency, progress, cancel)
     error = None if outcome.error is None else str(_explained(outcome.error, endpoint, model, "an evaluation request"))
+    return summarize(request, answers, outcome.cancelled, error)
+
+
+def summarize(request: EvalRequest, answers: MutableMapping, cancelled: bool = False,
+              error: str | None = None) -> ServedEvaluation:
+    """Score the items whose every request is answered (no request is sent)."""
+    scored, excluded, jobs, tasks = plan(request)
     predicted = _predicted(request, jobs, answers)
     missing = {i for r, i, _ in jobs if (r, i) not in predicted}
     done_items = [i for i in range(len(scored)) if i not in missing]
-    evaluation = None
-    if done_items:
-        evaluation = _score(request, scored, excluded, jobs, predicted, done_items)
-    return ServedEvaluation(evaluation, outcome.done, outcome.total, len(done_items), len(scored),
-                            outcome.cancelled, error)
+    evaluation = _score(request, scored, excluded, jobs, predicted, done_items) if done_items else None
+    answered = sum(task in answers for task in tasks)
+    return ServedEvaluation(evaluation, answered, len(tasks), len(done_items), len(scored), cancelled, error)
 
 
 def _predicted(request: EvalRequest, jobs, answers: MutableMapping) -> dict[tuple[int, int], str]:
