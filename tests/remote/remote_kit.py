@@ -103,7 +103,10 @@ class Stub(BaseHTTPRequestHandler):
         if model == "secret":
             key = self.headers.get("authorization", "").removeprefix("Bearer ")
             return self._send(401, json.dumps({"error": {"message": f"bad key {key}"}}))
-        self._send(200, json.dumps(logprob_answer(body)))
+        answer = json.dumps(logprob_answer(body))
+        if body.get("stream"):  # one SSE chunk, then the end marker
+            return self._send(200, f"data: {answer}\n\ndata: [DONE]\n\n", "text/event-stream")
+        self._send(200, answer)
 
 
 def logprob_answer(body: dict) -> dict:
