@@ -48,7 +48,11 @@ def app_url(served, tmp_path_factory):
         yield url
     finally:
         process.terminate()
-        process.wait(timeout=20)
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:  # a stream still draining: do not leave the server behind
+            process.kill()
+            process.wait()
 
 
 def test_pick_endpoint_press_compare_see_three_answers(app_url, served, tmp_path):
