@@ -57,3 +57,13 @@ def test_a_hostile_model_name_stays_text(app_env, monkeypatch, stub_url):
     at = _app(monkeypatch, {"<b>x</b>": stub_url}, "app_pages/prompting.py", "<b>x</b>", "logprobs")
     caption = next(c.value for c in at.caption if c.value.startswith("Answered by"))
     assert "\\<b\\>x\\</b\\>" in caption
+
+
+def test_generation_page_streams_greedy_and_samples_from_the_server(app_env, monkeypatch, stub_url):
+    at = _app(monkeypatch, {"stub": stub_url}, "app_pages/generation.py", "stub", "logprobs")
+    assert any("which a server does not send" in i.value for i in at.info)
+    at.button(key="srv_generate").click().run()
+    assert not at.exception, at.exception
+    texts = [c.value for c in at.code]
+    assert texts.count(" ok") == 1 + 4  # greedy and the 4 default samples
+    assert sum("llm-lens-chips" in h.proto.body for h in at.get("html")) == 5
