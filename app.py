@@ -2,9 +2,11 @@
 
 import streamlit as st
 
-from ui import remote_ui, widgets
+from ui import present, remote_ui, share, widgets
 
-st.set_page_config(page_title="LLM Lens", page_icon="🔎", layout="wide")
+# Read before the page config: a presenter's link opens with the sidebar closed.
+st.set_page_config(page_title="LLM Lens", page_icon="🔎", layout="wide",
+                   initial_sidebar_state="collapsed" if share.presenting_requested() else "auto")
 
 # Every page registers here, in the order of the course.
 PAGES = [
@@ -13,6 +15,7 @@ PAGES = [
     st.Page("app_pages/embeddings.py", title="Embeddings", icon="🧭"),
     st.Page("app_pages/attention.py", title="Attention", icon="👀"),
     st.Page("app_pages/generation.py", title="Generation", icon="🎲"),
+    st.Page("app_pages/why.py", title="Why this token?", icon="🔬"),
     st.Page("app_pages/prompting.py", title="Prompt strategies", icon="🧪"),
     st.Page("app_pages/rnn_vs_transformer.py", title="RNN vs Transformer", icon="🔁"),
     st.Page("app_pages/model_size.py", title="Model size", icon="📏"),
@@ -20,8 +23,14 @@ PAGES = [
 ]
 
 page = st.navigation(PAGES)
+# Share links: seed the widgets from the URL once per session, say what was not usable.
+st.session_state[widgets.PAGE] = page.url_path
+share.restore(page.url_path)
+share.show_notices(page.url_path)
 st.session_state["model_name"] = widgets.model_selector()
+present.toggle()
 # Served models: a backend choice shown only when the operator configured endpoints.
 st.session_state["served_backend"] = remote_ui.backend_selector()
 remote_ui.weights_notice(page.title, st.session_state["served_backend"])
 page.run()
+share.publish(page.url_path)  # after the page: the link holds every choice it made

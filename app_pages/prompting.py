@@ -2,13 +2,13 @@
 
 import streamlit as st
 
-from ui import remote_eval_ui, remote_ui, widgets
+from ui import lessons_ui, present, remote_eval_ui, remote_ui, widgets
 from ui.prompting_eval_ui import evaluation_section
 from ui.prompting_ui import compare_columns, task_inputs
 from ui.settings import generation_settings
 
 st.title("🧪 Prompt strategies")
-st.markdown(
+present.explain(
     "The same model, the same query, three prompts: no example (**zero-shot**), one labelled example "
     "(**one-shot**) or several (**few-shot**). The examples in the prompt are the only thing that changes: "
     "this is *in-context learning*. Then score each strategy over a labelled set."
@@ -17,6 +17,7 @@ backend = st.session_state.get("served_backend")  # set by the sidebar when a se
 if backend is None:
     model = widgets.current_model()
     widgets.require_decoder(model)
+lessons_ui.picker("prompting")
 inputs = task_inputs()
 with st.expander("Generation settings (shared with the Generation page)"):
     # Labels are one word: a small budget and a newline stop keep CPU decoding quick.

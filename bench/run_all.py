@@ -4,6 +4,9 @@ Run with `make bench`. Targets (from the foundation issue):
   analyze / bare forward with attentions, 64 tokens ............ <= 1.2x
   one batched generate of 3 prompts / 3 sequential calls ......... <= 0.6x
   load from the safetensors cache / load from the GGUF file ...... <= 0.2x
+  one padded batch of 20 x 40-token analyses / 20 single passes ... <= 0.5x (issue 11: ~1.5 s vs ~9.6 s)
+  why: integrated gradients 32 steps, 32 tokens, batched / 32 separate forward+backward <= 0.5x
+  why: head scan (all heads) batched / one head at a time ......... <= 0.5x
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ import tempfile
 import time
 from pathlib import Path
 
+import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -60,6 +64,20 @@ def bench_generate(model: core.LoadedModel) -> tuple[float, float]:
     return timed(sequential, 3), timed(lambda: core.generate(model, PROMPTS, settings), 3)
 
 
+def bench_batching(model: core.LoadedModel) -> tuple[float, float]:
+    """20 different 40-token prompts: 20 single analyze passes vs one padded batch (core.batching)."""
+    from core import batching
+
+    prompts = [model.tokenizer(f"Prompt {i}: " + "a short line of text " * 10)["input_ids"][:40] for i in range(20)]
+    rows = [np.asarray(ids, dtype=np.int64) for ids in prompts]
+
+    def one_by_one():
+        for ids in rows:
+            batching.forward_many(model, [ids])
+
+    return timed(one_by_one, 2), timed(lambda: batching.forward_many(model, rows), 2)
+
+
 def bench_load() -> tuple[float, float]:
     gguf = models.bundled_path(models.BUNDLED[models.DEFAULT_MODEL])
     quiet = lambda fraction, message: None  # noqa: E731
@@ -70,6 +88,31 @@ def bench_load() -> tuple[float, float]:
         cold = time.perf_counter() - start
         warm = timed(lambda: model_cache.load_gguf_cached(gguf, quiet), 3)
     return cold, warm
+
+
+# --- "Why this token?" (issue 14) -------------------------------------------------------------
+
+
+def bench_why_ig(model: core.LoadedModel) -> tuple[float, float]:
+    """Captum IG, 32 steps on a 32-token prompt: one step per forward+backward vs all steps batched."""
+    from core import attribution
+
+    ids = tuple(model.tokenizer(" ".join(["word"] * 64))["input_ids"][:32])
+    target = int(ids[-1])
+    one = lambda: attribution.attribute(model, ids, target, steps=32, internal_batch_size=1)  # noqa: E731
+    return timed(one, 1), timed(lambda: attribution.attribute(model, ids, target, steps=32), 1)
+
+
+def bench_why_scan(model: core.LoadedModel) -> tuple[float, float, float]:
+    """Ablate every head: one full forward per head, batched full forwards, batched from the edited layer."""
+    from core import interventions
+
+    ids = interventions.prompt_ids(model, "The capital of France is")
+    target = int(model.tokenizer(" Paris", add_special_tokens=False)["input_ids"][0])
+    scan = interventions.scan_heads
+    single = timed(lambda: scan(model, ids, target, rows_per_batch=1, reuse_prefix=False), 1)
+    batched_full = timed(lambda: scan(model, ids, target, reuse_prefix=False), 1)
+    return single, batched_full, timed(lambda: scan(model, ids, target), 1)
 
 
 def report(name: str, baseline: float, measured: float, target: float) -> None:
@@ -85,7 +128,12 @@ def main() -> None:
     print(f"model: {model.info.name}, torch threads: {torch.get_num_threads()}")
     report("analyze vs bare forward (64 tokens)", *bench_analyze(model), 1.2)
     report("batched generate vs sequential (3 x 32 tokens)", *bench_generate(model), 0.6)
+    report("batched analyze vs one by one (20 x 40 tokens)", *bench_batching(model), 0.5)
     report("load: safetensors cache vs GGUF", *bench_load(), 0.2)
+    report("why: IG 32 steps x 32 tokens, batched vs 32 passes", *bench_why_ig(model), 0.5)
+    single, batched_full, batched = bench_why_scan(model)
+    report(f"why: scan {model.info.layers * model.info.heads} heads, batched vs one at a time", single, batched, 0.5)
+    report("why: scan, batched full forwards vs one at a time", single, batched_full, 1.0)
 
 
 if __name__ == "__main__":

@@ -9,11 +9,11 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from core import gate
+from core import devices, gate
 from core.analysis import check_length
 from core.models import LoadedModel
 from core.sampling import GenerationSettings, choose_next
-from core.tokens import check_text
+from core.tokens import check_text, token_label
 
 
 @dataclass(frozen=True)
@@ -24,6 +24,7 @@ class Completion:
     text: str  # new text only, special tokens removed, cut before any stop string
     token_ids: np.ndarray  # (new,) int64
     token_texts: tuple[str, ...]  # each new token decoded on its own
+    token_labels: tuple[str, ...]  # each new token as every page labels it (core.tokens.token_label)
     logprobs: np.ndarray  # (new,) log-probability of each chosen token under the model (T=1)
     finish_reason: str  # "eos", "stop", "length" or "context"
     seconds: float
@@ -74,7 +75,7 @@ class _Run:
         check_length(model, int(lengths.max()) + 1, None, what="Prompt plus one new token")
         room = model.info.context_window - int(self.batch["input_ids"].shape[1])
         self.budget = min(self.settings.max_new_tokens, room)
-        self.eos = _eos_ids(model)
+        self.eos = eos_ids(model)
         self.pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
         self.generators = [torch.Generator().manual_seed(self.settings.seed + row) for row in range(len(prompts))]
         self.new_ids: list[list[int]] = [[] for _ in prompts]
@@ -101,14 +102,18 @@ class _Run:
     def _forward(self, input_ids, mask, positions, cache):
         # inference_mode per call, not around the loop: a context held open across `yield`
         # would leak into the caller's code while the generator is paused.
+        # logits_to_keep=1: only the last position's logits, so a prefill of 8 samples × 512 tokens
+        # holds 8 × vocab floats instead of 8 × 512 × vocab (0.8 GB for SmolLM2) while the stream pauses.
+        move = lambda tensor: devices.to_model(self.model, tensor)  # noqa: E731
         with gate.inference(self.model):
             return self.model.model(
-                input_ids=input_ids, attention_mask=mask, position_ids=positions, cache=cache, use_cache=True
+                input_ids=move(input_ids), attention_mask=move(mask), position_ids=move(positions), cache=cache,
+                use_cache=True, logits_to_keep=1,
             )
 
     def _advance(self, logits: torch.Tensor) -> torch.Tensor:
         """Pick the next token of every row and record it; finished rows are fed padding."""
-        logits = logits.float()
+        logits = logits.float().cpu()  # sampling (seeded CPU generators) and bookkeeping run on the CPU
         chosen = choose_next(logits, self.settings, self.generators)
         logprobs = torch.log_softmax(logits, dim=-1).gather(1, chosen[:, None])[:, 0]
         for row, token in enumerate(chosen.tolist()):
@@ -141,6 +146,7 @@ class _Run:
                 text=self.texts[row],
                 token_ids=np.asarray(self.new_ids[row], dtype=np.int64),
                 token_texts=tuple(tokenizer.decode([t], skip_special_tokens=False) for t in self.new_ids[row]),
+                token_labels=tuple(token_label(tokenizer, t) for t in self.new_ids[row]),
                 logprobs=np.asarray(self.logprobs[row], dtype=np.float64),
                 finish_reason=self.reasons[row] or "length",
                 seconds=seconds,
@@ -149,7 +155,8 @@ class _Run:
         )
 
 
-def _eos_ids(model: LoadedModel) -> set[int]:
+def eos_ids(model: LoadedModel) -> set[int]:
+    """Every id that ends a completion: the tokenizer's EOS and the generation config's (one id or a list)."""
     ids = {model.tokenizer.eos_token_id}
     configured = getattr(getattr(model.model, "generation_config", None), "eos_token_id", None)
     ids.update(configured if isinstance(configured, list) else [configured])

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import torch
 
-from core import model_cache
+from core import devices, model_cache
 
 Progress = Callable[[float, str], None]
 
@@ -118,6 +118,7 @@ def load_model(name: str | None = None, progress: Progress | None = None) -> Loa
     """Load a bundled model by name, a local model folder, or a hub id (online only)."""
     name = name or DEFAULT_MODEL
     configure_threads()
+    target = devices.device()  # read first: a bad LLM_LENS_DEVICE fails before a long load
     report = progress or (lambda fraction, message: None)
     if name in BUNDLED:
         spec = BUNDLED[name]
@@ -126,13 +127,13 @@ def load_model(name: str | None = None, progress: Progress | None = None) -> Loa
             model, tokenizer = model_cache.load_gguf_cached(path, report)
         else:
             model, tokenizer = model_cache.load_folder(str(path), report)
-        return _finish(name, model, tokenizer, str(path), spec.description)
+        return _finish(name, model.to(target), tokenizer, str(path), spec.description)
     if Path(name).is_dir():
         model, tokenizer = model_cache.load_folder(name, report)
-        return _finish(Path(name).name, model, tokenizer, name, "Local model folder.")
+        return _finish(Path(name).name, model.to(target), tokenizer, name, "Local model folder.")
     if _HUB_ID.match(name):
         model, tokenizer = model_cache.load_from_hub(name, report)
-        return _finish(name, model, tokenizer, name, "Model from the Hugging Face hub.")
+        return _finish(name, model.to(target), tokenizer, name, "Model from the Hugging Face hub.")
     raise ValueError(
         f"Unknown model '{name}'. Choose one of: {', '.join(list_models())}; "
         "or give a local model folder or a hub id such as 'org/model'."
@@ -147,14 +148,6 @@ def _finish(name: str, model, tokenizer, source: str, description: str) -> Loade
     return LoadedModel(name, model, tokenizer, describe(model, name, source, description))
 
 
-def is_decoder_config(config) -> bool:
-    """True for causal language models (they predict the next token)."""
-    names = config.architectures or []
-    return bool(getattr(config, "is_decoder", False)) or any(
-        n.endswith(("ForCausalLM", "LMHeadModel")) for n in names
-    )
-
-
 def describe(model: torch.nn.Module, name: str, source: str, description: str) -> ModelInfo:
     """Read the card facts from a loaded model's config and weights."""
     config = model.config
@@ -164,7 +157,7 @@ def describe(model: torch.nn.Module, name: str, source: str, description: str) -
     return ModelInfo(
         name=name,
         architecture=type(model).__name__,
-        kind="decoder" if is_decoder_config(config) else "encoder",
+        kind="decoder" if model_cache.is_decoder_config(config) else "encoder",
         layers=config.num_hidden_layers,
         heads=heads,
         kv_heads=getattr(config, "num_key_value_heads", None) or heads,

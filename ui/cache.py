@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import functools
+import inspect
+import os
 import threading
 from collections.abc import Callable
 
@@ -9,9 +12,45 @@ import pandas as pd
 import streamlit as st
 
 import core
-from core import attention_stats, embeddings, lens, prediction, tokenizers_compare
+from core import attention_stats, embeddings, lens, prediction, result_cache, tokenizers_compare
 from core.analysis import MAX_ANALYZE_TOKENS
+from viz import attention as attention_viz
 from viz import bertviz_offline
+
+# --- One byte budget for the big per-prompt results (LLM_LENS_CACHE_MB) ---------------------
+# Attention is layer × head × pos² floats (283 MB for one 512-token SmolLM2 prompt), so counting
+# entries bounds nothing: these results share one budget measured in bytes of their arrays.
+DEFAULT_CACHE_MB = 4096  # a 24 GB machine: ~1 GB model, ~2 GB for 30 sessions and a forward pass, ample slack
+
+
+def cache_budget_mb() -> int:
+    """LLM_LENS_CACHE_MB as a whole number of megabytes (default DEFAULT_CACHE_MB)."""
+    wanted = os.environ.get("LLM_LENS_CACHE_MB", "").strip()
+    if not wanted:
+        return DEFAULT_CACHE_MB
+    if not wanted.isdigit() or int(wanted) < 1:
+        raise ValueError(f"LLM_LENS_CACHE_MB={wanted!r} must be a whole number of megabytes, such as 4096.")
+    return int(wanted)
+
+
+RESULTS = result_cache.ByteBudgetCache(cache_budget_mb() * 2**20)
+
+
+def _by_bytes(func: Callable) -> Callable:
+    """Cache func's results (keyed by its plain-valued arguments) in the shared byte budget.
+
+    Like st.cache_resource, two sessions asking for the same key at once share one computation;
+    unlike it, the bound is in bytes, so 2 long prompts weigh as much as 200 short ones.
+    """
+    signature = inspect.signature(func)
+
+    @functools.wraps(func)
+    def cached(*args, **kwargs):
+        bound = signature.bind(*args, **kwargs)
+        bound.apply_defaults()  # get_x(a) and get_x(a, default) are one entry
+        return RESULTS.get((func.__name__, *bound.arguments.values()), lambda: func(*args, **kwargs))
+
+    return cached
 
 
 @st.cache_resource(show_spinner=False, max_entries=3)
@@ -36,43 +75,63 @@ def get_tokens(model_name: str, text: str, add_special_tokens: bool = True) -> c
     return core.tokenize(get_model(model_name), text, add_special_tokens=add_special_tokens)
 
 
-@st.cache_resource(show_spinner=False, max_entries=8)
+@_by_bytes
 def get_analysis(model_name: str, text: str, max_tokens: int = MAX_ANALYZE_TOKENS) -> core.Analysis:
     """One forward pass with attention and hidden states; large, so few entries are kept."""
     return core.analyze(get_model(model_name), text, max_tokens=max_tokens)
 
 
-@st.cache_data(show_spinner=False, max_entries=64)
-def get_completions(
-    model_name: str, prompts: tuple[str, ...], settings: core.GenerationSettings
-) -> list[core.Completion]:
-    """Completions for a batch of prompts; greedy and seeded runs are deterministic, so cacheable."""
-    return core.generate(get_model(model_name), list(prompts), settings)
-
-
 # --- Attention page -------------------------------------------------------------------------
 
 
-@st.cache_resource(show_spinner=False, max_entries=2)  # up to 283 MB each at 512 tokens
+@_by_bytes  # up to 283 MB each at 512 tokens
 def get_attention_view(model_name: str, text: str, hide_first: bool, combine: str) -> attention_stats.AttentionView:
     """Attention after the page toggles (hide first token, average, rollout); frozen, so shared."""
     return attention_stats.attention_view(get_analysis(model_name, text).attention, hide_first, combine)
 
 
+# Figures built from cached data, cached too (keyed by the same plain values): a class on one
+# prompt builds each figure once, not once per session. st.plotly_chart only reads a figure.
+@st.cache_resource(show_spinner=False, max_entries=64)
+def get_head_heatmap(model_name: str, text: str, hide_first: bool, combine: str, layer: int, head: int) -> object:
+    """The one-head heatmap of the attention page (a plotly figure, read-only once built)."""
+    view = get_attention_view(model_name, text, hide_first, combine)
+    labels = get_analysis(model_name, text).tokens.labels[view.first_position:]
+    title = f"Layer {view.layer_labels[layer]}, head {view.head_labels[head]}"
+    return attention_viz.attention_heatmap(view.weights[layer, head], labels, title, view.first_position)
+
+
+@st.cache_resource(show_spinner=False, max_entries=32)
+def get_layer_grid(model_name: str, text: str, hide_first: bool, combine: str, layer: int) -> object:
+    """Every head of one layer side by side (a plotly figure)."""
+    view = get_attention_view(model_name, text, hide_first, combine)
+    labels = get_analysis(model_name, text).tokens.labels[view.first_position:]
+    return attention_viz.head_grid(view.weights[layer], labels, view.head_labels, f"Layer {view.layer_labels[layer]}",
+                                   view.first_position)
+
+
+@st.cache_resource(show_spinner=False, max_entries=16)
+def get_overview(model_name: str, text: str, hide_first: bool, combine: str) -> object:
+    """Every layer × head as thumbnails (a plotly figure)."""
+    view = get_attention_view(model_name, text, hide_first, combine)
+    return attention_viz.layers_heads_overview(view.weights, view.layer_labels, view.head_labels)
+
+
 @st.cache_data(show_spinner=False, max_entries=16)
 def get_head_summary(model_name: str, text: str, hide_first: bool) -> pd.DataFrame:
-    """Per-head entropy, first-token weight, previous-token score and mean distance."""
+    """Per-head entropy, first-token weight, previous-token score, mean distance and induction score."""
     view = get_attention_view(model_name, text, hide_first, "none")
-    return attention_stats.head_summary(view.weights)
+    ids = get_analysis(model_name, text).tokens.ids[view.first_position:]  # the view's positions
+    return attention_stats.head_summary(view.weights, ids)
 
 
-@st.cache_resource(show_spinner=False, max_entries=4)
+@_by_bytes
 def get_answered_attention(model_name: str, prompt: str, new_tokens: int) -> attention_stats.AnsweredAttention:
     """A short greedy answer, then one forward pass over prompt plus answer."""
     return attention_stats.analyze_with_answer(get_model(model_name), prompt, new_tokens)
 
 
-@st.cache_resource(show_spinner=False, max_entries=4)
+@_by_bytes
 def get_bertviz_analysis(model_name: str, text: str) -> core.Analysis:
     """Analysis of the start of text that fits bertviz's token cap (the whole text when short)."""
     if len(get_tokens(model_name, text)) <= bertviz_offline.MAX_TOKENS:
@@ -128,11 +187,11 @@ def get_context_fit(model_name: str, text: str, reserved: int, side: str) -> tok
     model = get_model(model_name)
     tokens = get_tokens(model_name, text)
     wrap = get_chat_wrap(model_name, text)
-    overhead = wrap.overhead if wrap is not None else int(tokenizers_compare.added_mask(tokens).sum())
+    overhead = tokenizers_compare.template_overhead(tokens, wrap)
     return tokenizers_compare.context_fit(tokens, overhead, reserved, model.info.context_window, side)
 
 
-@st.cache_resource(show_spinner=False, max_entries=8)
+@_by_bytes
 def get_token_states(model_name: str, text: str) -> embeddings.TokenStates:
     """Static embeddings and every layer's hidden states for the text (one forward pass)."""
     return embeddings.embed_text(get_model(model_name), text)
@@ -159,8 +218,7 @@ def get_position_embeddings(model_name: str, n_positions: int) -> object:
 @st.cache_resource(show_spinner=False, max_entries=16)
 def get_projection(model_name: str, text: str, layer: int, dims: int, skip_first: bool) -> embeddings.Projection:
     """PCA of the text's vectors at a layer (-1 = static token embeddings), optionally without position 0."""
-    states = get_token_states(model_name, text)
-    vectors = states.embeddings if layer < 0 else states.hidden_states[layer]
+    vectors = get_token_states(model_name, text).vectors_at(layer)
     return embeddings.pca(vectors[int(skip_first):], dims)
 
 
@@ -173,8 +231,7 @@ def get_sentence_embeddings(model_name: str, sentences: tuple[str, ...]) -> embe
 @st.cache_resource(show_spinner=False, max_entries=16)
 def get_similarity(model_name: str, text: str, layer: int, skip_first: bool) -> object:
     """(pos, pos) cosine similarity of the text's vectors at a layer (-1 = static token embeddings)."""
-    states = get_token_states(model_name, text)
-    vectors = states.embeddings if layer < 0 else states.hidden_states[layer]
+    vectors = get_token_states(model_name, text).vectors_at(layer)
     return embeddings.cosine_matrix(vectors[int(skip_first):])
 
 
@@ -199,13 +256,13 @@ def get_generation_stream(
     return prediction.RecordedStream(core.stream_generate(get_model(model_name), list(prompts), settings))
 
 
-@st.cache_resource(show_spinner=False, max_entries=64)
+@_by_bytes
 def get_step_prediction(model_name: str, prompt: str, chosen_ids: tuple[int, ...]) -> prediction.StepPrediction:
     """Next-token logits after the prompt plus the tokens chosen so far (one forward pass)."""
     return prediction.predict_step(get_model(model_name), prompt, chosen_ids)
 
 
-@st.cache_resource(show_spinner=False, max_entries=8)
+@_by_bytes
 def get_logit_lens(model_name: str, text: str) -> lens.LogitLens:
     """Every layer's would-be prediction for the last positions of text, from its cached analysis."""
     return lens.logit_lens(get_model(model_name), get_analysis(model_name, text))
@@ -311,6 +368,97 @@ def get_prompt_evaluation(model_name: str, request: tuple, _progress: Callable[[
             get_model(model_name), instruction, list(examples), frame, settings, few_k, ks=ks,
             shuffles=shuffles, fmt=fmt, seed=seed, progress=_progress,
         )
+    return slot["result"]
+
+
+# --- "Why this token?" page -----------------------------------------------------------------
+# Keyed by token ids (plain tuples): a target inside the model's own answer has a context that is
+# the prompt's ids plus the answer's, which re-tokenising text would not always reproduce.
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def get_why_ids(model_name: str, text: str) -> tuple[int, ...]:
+    """Prompt token ids within the Why page's cap (ValueError names the limit)."""
+    from core import interventions
+
+    return interventions.prompt_ids(get_model(model_name), text)
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def get_why_logits(model_name: str, ids: tuple[int, ...]) -> object:
+    """(vocab,) next-token logits after ids."""
+    from core import targets
+
+    return targets.next_token_logits(get_model(model_name), ids)
+
+
+@st.cache_data(show_spinner=False, max_entries=16)
+def get_why_answer(model_name: str, text: str, new_tokens: int) -> tuple[int, ...]:
+    """The model's greedy answer to text, as token ids."""
+    from core import targets
+
+    return targets.answer_ids(get_model(model_name), text, new_tokens)
+
+
+@st.cache_resource(show_spinner=False, max_entries=16)
+def get_input_attribution(model_name: str, ids: tuple[int, ...], target: int, contrast: int | None, steps: int):
+    """Integrated gradients and gradient × input per token (frozen result, shared)."""
+    from core import attribution
+
+    return attribution.attribute(get_model(model_name), ids, target, contrast, steps)
+
+
+@st.cache_resource(show_spinner=False, max_entries=16)
+def get_logit_attribution(model_name: str, ids: tuple[int, ...], target: int, contrast: int | None):
+    """Direct logit attribution over layers, components and heads."""
+    from core import logit_attribution
+
+    return logit_attribution.logit_attribution(get_model(model_name), ids, target, contrast)
+
+
+@st.cache_resource(show_spinner=False, max_entries=32)
+def get_ablation(model_name: str, ids: tuple[int, ...], heads: tuple[tuple[int, int], ...], mode: str):
+    """Next-token distribution before and after ablating the heads."""
+    from core import interventions
+
+    return interventions.ablate_heads(get_model(model_name), ids, heads, mode)
+
+
+@st.cache_resource(show_spinner=False, max_entries=16)
+def get_induction(model_name: str, n: int, seed: int):
+    """Induction scores and loss on a seeded repeated random sequence."""
+    from core import induction
+
+    return induction.induction(get_model(model_name), n, seed)
+
+
+@st.cache_resource(show_spinner=False, max_entries=16)
+def _why_slot(kind: str, model_name: str, key: tuple) -> dict:
+    # Like _model_slot: long scans run outside the cached function so they can drive the page's
+    # progress bar; the lock makes two sessions asking for the same scan compute it once.
+    return {"lock": threading.Lock()}
+
+
+def has_why_result(kind: str, model_name: str, key: tuple) -> bool:
+    """Whether this scan already ran (then it shows without pressing its button)."""
+    return "result" in _why_slot(kind, model_name, key)
+
+
+def get_why_scan(kind: str, model_name: str, key: tuple, _progress: Callable[[float, str], None] | None = None):
+    """A long "Why" computation, once per input: kind is "heads", "patch" or "loss"; key its arguments."""
+    from core import induction, interventions, patching
+
+    slot = _why_slot(kind, model_name, key)
+    with slot["lock"]:
+        if "result" not in slot:
+            model = get_model(model_name)
+            if kind == "heads":  # key = (ids, target, mode)
+                slot["result"] = interventions.scan_heads(model, *key, progress=_progress)
+            elif kind == "patch":  # key = (clean, corrupt, per_head)
+                slot["result"] = patching.patch(model, *key, progress=_progress)
+            else:  # "loss": key = (n, seed)
+                ids = get_induction(model_name, *key).ids
+                slot["result"] = induction.loss_drop_scan(model, ids, key[0], progress=_progress)
     return slot["result"]
 
 

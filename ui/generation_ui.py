@@ -10,12 +10,14 @@ import streamlit as st
 import core
 from core import prediction
 from core.analysis import softmax
-from ui import cache, widgets
+from core.generation import eos_ids
+from core.tokens import token_label
+from ui import cache, present, widgets
 from viz import generation as viz
 
 MAX_STEPS = 64  # step-through is for watching a few tokens appear, not for long texts
 MAX_SAMPLES = 8
-
+TABS = ("Next token", "Settings on the same logits", "Step through", "Greedy vs sampling", "Logit lens")
 
 
 def next_token_section(model: core.LoadedModel, text: str) -> None:
@@ -24,7 +26,7 @@ def next_token_section(model: core.LoadedModel, text: str) -> None:
     k = st.slider("Candidates to show", 3, 30, 10, key="genpage_top_n")
     table = prediction.top_candidates(model, logits, k)
     left, right = st.columns([3, 2])
-    left.plotly_chart(viz.candidates_bar(table), key="genpage_candidates_chart")
+    left.plotly_chart(present.styled(viz.candidates_bar(table)), key="genpage_candidates_chart")
     right.dataframe(
         table, hide_index=True, key="genpage_candidates_table",
         column_config={"probability": st.column_config.NumberColumn(format="%.4f"),
@@ -62,7 +64,7 @@ def settings_section(model: core.LoadedModel, text: str, settings: core.Generati
     cols[2].metric("Entropy after", f"{dist.entropy_after:.2f} bits")
     cols[3].metric("Top token after", f"{dist.after.max():.1%}", help=f"{dist.before.max():.1%} before")
     table = prediction.distribution_table(model, dist, k=20)
-    st.plotly_chart(viz.filter_bars(table, dist.n_kept, len(logits)), key="genpage_filter_chart")
+    st.plotly_chart(present.styled(viz.filter_bars(table, dist.n_kept, len(logits))), key="genpage_filter_chart")
     st.caption(
         "Grey bars are removed by the filters. Moving a slider re-filters these same logits: "
         "the model does not run again."
@@ -92,9 +94,9 @@ def step_section(model: core.LoadedModel, prompt: str, settings: core.Generation
     """One token per click: candidates at this step, the chosen token and its probability."""
     state = _step_state(widgets.model_key(), prompt)
     ids = tuple(state["ids"])
-    with st.spinner("Running the model on the text so far…"):
+    with widgets.model_wait("Running the model on the text so far…"):
         step = cache.get_step_prediction(widgets.model_key(), prompt, ids)
-    finished = bool(ids) and ids[-1] in _eos_ids(model)
+    finished = bool(ids) and ids[-1] in eos_ids(model)
     cols = st.columns(3)
     cols[0].button(
         "Next token ▶", key="genpage_step_next", type="primary", disabled=finished or len(ids) >= MAX_STEPS,
@@ -104,7 +106,7 @@ def step_section(model: core.LoadedModel, prompt: str, settings: core.Generation
     cols[2].button("Reset", key="genpage_step_reset", disabled=not ids, on_click=_reset_steps)
     mode = "a seeded sample (sidebar settings)" if settings.normalized(len(step.logits)).do_sample else "greedy"
     st.caption(f"Each click runs the model once and picks the next token: {mode}. At most {MAX_STEPS} steps.")
-    labels = [prediction.token_label(model, i) for i in ids]
+    labels = [token_label(model.tokenizer, i) for i in ids]
     st.html(viz.completion_html(prompt, [model.tokenizer.decode([i]) for i in ids], state["probs"]))
     if ids:
         st.markdown(f"Step {len(ids)} chose `{labels[-1]}` with probability **{state['probs'][-1]:.2%}**.")
@@ -116,7 +118,8 @@ def step_section(model: core.LoadedModel, prompt: str, settings: core.Generation
     if finished:
         st.success("The model chose its end-of-text token: the completion is finished.")
         return
-    st.plotly_chart(viz.candidates_bar(prediction.top_candidates(model, step.logits, 10)), key="genpage_step_chart")
+    st.plotly_chart(present.styled(viz.candidates_bar(prediction.top_candidates(model, step.logits, 10))),
+                    key="genpage_step_chart")
 
 
 def _step_state(model_name: str, prompt: str) -> dict:
@@ -145,11 +148,6 @@ def _undo_step() -> None:
 def _reset_steps() -> None:
     st.session_state["genpage_steps"]["ids"].clear()
     st.session_state["genpage_steps"]["probs"].clear()
-
-
-def _eos_ids(model: core.LoadedModel) -> set[int]:
-    ids = {model.tokenizer.eos_token_id, getattr(model.model.generation_config, "eos_token_id", None)}
-    return {i for i in ids if isinstance(i, int)}
 
 
 def samples_section(model: core.LoadedModel, prompt: str, settings: core.GenerationSettings) -> None:
@@ -184,10 +182,11 @@ def _stream_into(model, slots: list, prompts: tuple[str, ...], settings: core.Ge
     try:
         stream = cache.get_generation_stream(widgets.model_key(), prompts, settings)
         completions = None
-        for step in stream:
-            for slot, prompt, text in zip(slots, prompts, step.texts):
-                slot.code(prompt + text, language=None, wrap_lines=True)
-            completions = step.completions
+        with widgets.model_wait(None):  # a paused stream waits at the gate between steps: say so
+            for step in stream:
+                for slot, prompt, text in zip(slots, prompts, step.texts):
+                    slot.code(prompt + text, language=None, wrap_lines=True)
+                completions = step.completions
     except ValueError as error:
         widgets.show_error(error)
         return None
@@ -201,10 +200,11 @@ def _stream_into(model, slots: list, prompts: tuple[str, ...], settings: core.Ge
 
 def lens_section(model: core.LoadedModel, text: str) -> None:
     """Logit-lens heatmap: the final prediction's probability at every layer and position."""
-    with st.spinner("Reading every layer through the unembedding…"):
+    with widgets.model_wait("Reading every layer through the unembedding…"):
         lens = cache.get_logit_lens(widgets.model_key(), text)
     st.plotly_chart(
-        viz.lens_heatmap(lens.final_probs, lens.top_labels, lens.labels, lens.positions), key="genpage_lens_chart"
+        present.styled(viz.lens_heatmap(lens.final_probs, lens.top_labels, lens.labels, lens.positions)),
+        key="genpage_lens_chart",
     )
     shown = f"the last {len(lens.positions)} positions" if lens.positions[0] > 0 else "every position"
     st.caption(

@@ -109,7 +109,7 @@ def compare_columns(model: core.LoadedModel, inputs: TaskInputs, settings: core.
             slot.code(text + "▌", language=None, wrap_lines=True)
 
     try:
-        with st.spinner("Generating the three completions as one batch…"):
+        with widgets.model_wait("Generating the three completions as one batch…"):
             completions = cache.get_strategy_completions(widgets.model_key(), prompts, settings, _on_step=on_step)
     except ValueError as error:
         widgets.show_error(error)
@@ -126,6 +126,6 @@ def _answer(completion: core.Completion, labels: list[str]) -> None:
     matched = prompting.match_label(answer, labels)
     st.metric("Answer", answer or "(empty)", help="The first line of the completion, stripped.")
     st.caption(f"Matches the label **{matched}**." if matched else "Not one of the example labels.")
-    st.html(completion_tokens_html(completion.token_texts, completion.logprobs))
+    st.html(completion_tokens_html(completion.token_labels, completion.logprobs))
     st.caption(f"{len(completion.token_ids)} tokens · batch of 3 took {completion.seconds:.1f} s · "
                f"stopped: {completion.finish_reason}")

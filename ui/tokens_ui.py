@@ -7,7 +7,7 @@ import streamlit as st
 
 import core
 from core.tokenizers_compare import CUT_SIDES, LANGUAGE_SAMPLES, added_mask
-from ui import cache, widgets
+from ui import cache, present, widgets
 from viz import tokens as viz
 
 COMPARE_CHIPS = 400  # per tokenizer: enough to read, small enough for four side by side
@@ -84,7 +84,7 @@ def context_section(model: core.LoadedModel, text: str) -> None:
     except ValueError as error:  # the chat template can push a text at the character limit over it
         widgets.show_error(error)
         return
-    st.plotly_chart(viz.context_gauge(fit), key="tokens_gauge")
+    st.plotly_chart(present.styled(viz.context_gauge(fit)), key="tokens_gauge")
     summary = (
         f"{fit.prompt:,} prompt + {fit.overhead:,} template + {fit.reserved:,} answer = "
         f"**{fit.total:,}** of {fit.window:,} tokens"
@@ -122,12 +122,13 @@ def chat_section(text: str) -> None:
 def compare_section(text: str) -> None:
     """Token counts of the same text for four tokenizers, their chips, and the cost across languages."""
     views = cache.get_tokenizer_comparison(widgets.model_key(), text)
-    st.plotly_chart(viz.token_count_chart([v.name for v in views], [v.count for v in views]), key="tokens_compare")
+    st.plotly_chart(present.styled(viz.token_count_chart([v.name for v in views], [v.count for v in views])),
+                    key="tokens_compare")
     for view in views:
         with st.expander(f"{view.name}: {view.count:,} tokens · {view.kind} · vocabulary {view.vocab_size:,}"):
             st.html(viz.token_chips_html(view.tokens, show="none", max_chips=COMPARE_CHIPS))
     languages, names, counts = cache.get_language_costs(widgets.model_key())
-    st.plotly_chart(viz.language_cost_chart(languages, names, counts), key="tokens_languages")
+    st.plotly_chart(present.styled(viz.language_cost_chart(languages, names, counts)), key="tokens_languages")
     st.caption(
         " · ".join(f"{language}: {sample}" for language, sample in LANGUAGE_SAMPLES.items())
         + ". A low WordPiece count can mean `[UNK]` tokens: characters outside its vocabulary are lost, not cheap."

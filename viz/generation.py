@@ -82,7 +82,7 @@ def lens_heatmap(
             hovertemplate="layer %{y} · after %{customdata}<br>top: %{text}<br>p(final) = %{z:.3f}<extra></extra>",
         )
     )
-    ticktext = [f"{p}: {label}" for p, label in zip(positions, labels)]
+    ticktext = [html.escape(f"{p}: {label}", quote=False) for p, label in zip(positions, labels)]  # shown as text
     figure.update_xaxes(tickmode="array", tickvals=columns, ticktext=ticktext, tickangle=-45, title="input position")
     layer_names = ["embed", *(str(i) for i in range(1, n_rows))]
     figure.update_yaxes(tickmode="array", tickvals=np.arange(n_rows), ticktext=layer_names, title="layer")

@@ -14,6 +14,7 @@ from core.tokenizers_compare import (
     context_fit,
     language_costs,
     load_tokenizer,
+    template_overhead,
     tiktoken_view,
 )
 from core.tokens import tokenize
@@ -129,6 +130,17 @@ def test_unknown_characters_count_as_prompt_not_overhead(tiny_bert):
     assert fit.prompt == len(tokens) - 2
 
 
+def test_template_overhead_is_what_the_model_reads_besides_the_prompt(tiny_llama, tiny_bert):
+    text = "Is the bank open?"
+    wrap = chat_wrap(tiny_llama, text)  # the chat model reads the whole wrapped text
+    bare = tokenize(tiny_llama, text, add_special_tokens=False)
+    assert template_overhead(tokenize(tiny_llama, text), wrap) == len(wrap.tokens) - len(bare)
+    tokens = tokenize(tiny_bert, text)  # no template: only [CLS] and [SEP] come on top
+    assert chat_wrap(tiny_bert, text) is None
+    bare = tokenize(tiny_bert, text, add_special_tokens=False)
+    assert template_overhead(tokens, None) == len(tokens) - len(bare) == 2
+
+
 def test_context_fit_rejects_bad_settings(tiny_llama):
     tokens = tokenize(tiny_llama, "hello")
     with pytest.raises(ValueError, match="end"):
@@ -154,3 +166,14 @@ def test_real_tokenizers_compared_and_smollm2_template(smollm2):
     assert wrap.overhead > 20 and wrap.added_special.count("<|im_start|>") == 3
     alone = load_tokenizer("SmolLM2-135M-Instruct")
     assert np.array_equal(alone("Hi there")["input_ids"], smollm2.tokenizer("Hi there")["input_ids"])
+
+
+@pytest.mark.slow
+def test_smollm2_tokenizer_alone_from_the_gguf_writes_nothing(smollm2, tmp_path, monkeypatch):
+    # With no converted copy in the cache, the GGUF's own tokenizer is read (no weights, no cache write).
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "empty"))
+    alone = load_tokenizer("SmolLM2-135M-Instruct")
+    assert not (tmp_path / "empty").exists()
+    for text in ("中文 👍🏽 Straße\n\tdone", MULTI):
+        assert alone(text)["input_ids"] == smollm2.tokenizer(text)["input_ids"]
+    assert alone.chat_template == smollm2.tokenizer.chat_template

@@ -11,13 +11,19 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from remote_kit import Stub, start_server, stop_server  # noqa: E402
+from remote_kit import Stub, model_folder, start_server, stop_server  # noqa: E402
 
 
 @pytest.fixture(scope="session")
-def served(tmp_path_factory):
+def served_folder(real_model_cache) -> Path:
+    """The SmolLM2 safetensors folder the tests' own cache holds (never the user's)."""
+    return model_folder(real_model_cache)
+
+
+@pytest.fixture(scope="session")
+def served(tmp_path_factory, served_folder):
     """(base URL, model id) of a real transformers serve, stopped at the end of the session."""
-    process, base, model = start_server(tmp_path_factory.mktemp("serve") / "serve.log")
+    process, base, model = start_server(tmp_path_factory.mktemp("serve") / "serve.log", served_folder)
     try:
         yield base, model
     finally:

@@ -27,17 +27,24 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def model_folder() -> Path:
-    """The float32 safetensors copy of the bundled SmolLM2 that the app itself loads."""
-    folder = model_cache.cache_dir_for(models.bundled_path(models.BUNDLED[models.DEFAULT_MODEL]))
-    if not (folder / "model.safetensors").exists():
-        models.load_model(models.DEFAULT_MODEL)  # writes the copy on first load
+def model_folder(cache_home: Path | None = None) -> Path:
+    """The float32 safetensors copy of the bundled SmolLM2 that the app loads (under cache_home if given)."""
+    before = os.environ.get("XDG_CACHE_HOME")
+    if cache_home is not None:
+        os.environ["XDG_CACHE_HOME"] = str(cache_home)
+    try:
+        folder = model_cache.cache_dir_for(models.bundled_path(models.BUNDLED[models.DEFAULT_MODEL]))
+        if not (folder / "model.safetensors").exists():
+            models.load_model(models.DEFAULT_MODEL)  # writes the copy on first load
+    finally:
+        if cache_home is not None:
+            os.environ.pop("XDG_CACHE_HOME", None) if before is None else os.environ.update(XDG_CACHE_HOME=before)
     return folder
 
 
-def start_server(log: Path) -> tuple[subprocess.Popen, str, str]:
+def start_server(log: Path, folder: Path | None = None) -> tuple[subprocess.Popen, str, str]:
     """(process, base URL, model id): `transformers serve FOLDER` once /v1/models answers."""
-    port, folder = free_port(), model_folder()
+    port, folder = free_port(), folder or model_folder()
     env = {**os.environ, "HF_HUB_OFFLINE": "1"}
     command = [str(SERVE), "serve", str(folder), "--host", "127.0.0.1", "--port", str(port), "--device", "cpu"]
     with log.open("w") as sink:  # a file, not a pipe: a full pipe would block the server

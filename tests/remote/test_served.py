@@ -16,8 +16,8 @@ SUBSET = 6  # items of the bundled sentiment set: the full 30 × 4 shot counts t
 
 
 @pytest.fixture(scope="module")
-def smol():
-    return core.load_model(core.models.DEFAULT_MODEL)
+def smol(smollm2):
+    return smollm2  # the in-process model, from the same safetensors folder the server reads
 
 
 def test_served_greedy_columns_equal_in_process(served, smol):
@@ -67,8 +67,8 @@ def test_wrong_model_name_lists_the_served_one(served):
     assert model in str(raised.value)
 
 
-def test_server_stopped_mid_evaluation_keeps_partial_results(tmp_path):
-    process, base, model = start_server(tmp_path / "serve.log")
+def test_server_stopped_mid_evaluation_keeps_partial_results(tmp_path, served_folder):
+    process, base, model = start_server(tmp_path / "serve.log", served_folder)
     answers: dict = {}
 
     def progress(fraction, message):
