@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from ui import present, share, widgets
+from ui import present, remote_ui, share, widgets
 
 # Read before the page config: a presenter's link opens with the sidebar closed.
 st.set_page_config(page_title="LLM Lens", page_icon="🔎", layout="wide",
@@ -29,5 +29,8 @@ share.restore(page.url_path)
 share.show_notices(page.url_path)
 st.session_state["model_name"] = widgets.model_selector()
 present.toggle()
+# Served models: a backend choice shown only when the operator configured endpoints.
+st.session_state["served_backend"] = remote_ui.backend_selector()
+remote_ui.weights_notice(page.title, st.session_state["served_backend"])
 page.run()
 share.publish(page.url_path)  # after the page: the link holds every choice it made

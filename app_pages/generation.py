@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from ui import cache, generation_ui, present, widgets
+from ui import cache, generation_ui, present, remote_ui, widgets
 from ui.settings import generation_settings
 
 st.title("🎲 Generation")
@@ -11,12 +11,17 @@ present.explain(
     "probability of coming **next**. A completion is that prediction repeated, one token at a time; the "
     "generation settings decide how each next token is picked from the distribution."
 )
-model = widgets.current_model()
-widgets.require_decoder(model)
+backend = st.session_state.get("served_backend")  # set by the sidebar when a served model is chosen
+if backend is None:
+    model = widgets.current_model()
+    widgets.require_decoder(model)
 prompt = widgets.prompt_input()
 with st.sidebar:
     st.subheader("Generation settings")
     settings = generation_settings()
+if backend is not None:
+    remote_ui.generation_section(backend, prompt, settings)
+    st.stop()
 widgets.computed_or_stop("Running the model on the prompt…", cache.get_analysis, widgets.model_key(), prompt)
 
 tabs = st.tabs(generation_ui.TABS, key="genpage_tab", on_change="rerun")

@@ -3,7 +3,7 @@
 import streamlit as st
 
 from core import prompting
-from ui import lessons_ui, present, widgets
+from ui import lessons_ui, present, remote_eval_ui, remote_ui, widgets
 from ui.prompting_eval_ui import evaluation_section
 from ui.prompting_ui import compare_columns, task_inputs
 from ui.settings import generation_settings
@@ -16,13 +16,20 @@ present.explain(
 )
 st.caption(f"The query and each shot's text are limited to {prompting.MAX_PART_TOKENS} tokens: a sentence or a "
            "paragraph to classify fits easily, and eight shots plus the query stay a few seconds of CPU.")
-model = widgets.current_model()
-widgets.require_decoder(model)
+backend = st.session_state.get("served_backend")  # set by the sidebar when a served model is chosen
+if backend is None:
+    model = widgets.current_model()
+    widgets.require_decoder(model)
 lessons_ui.picker("prompting")
 inputs = task_inputs()
 with st.expander("Generation settings (shared with the Generation page)"):
     # Labels are one word: a small budget and a newline stop keep CPU decoding quick.
     settings = generation_settings(5, "gen_label_tokens", stop=("\n",))
+if backend is not None:
+    remote_ui.compare_columns(backend, inputs, settings)
+    st.header("Evaluate over a labelled set")
+    remote_eval_ui.evaluation_section(backend, inputs, settings)
+    st.stop()
 compare_columns(model, inputs, settings)
 st.header("Evaluate over a labelled set")
 evaluation_section(model, inputs, settings)
