@@ -12,6 +12,7 @@ import torch
 from core import gate
 from core.analysis import check_length
 from core.models import LoadedModel
+from core.padding import pad_batch
 from core.sampling import GenerationSettings, choose_next
 from core.tokens import check_text
 
@@ -69,7 +70,7 @@ class _Run:
         self.model, self.prompts = model, prompts
         self.settings = settings.normalized(model.info.vocab_size)
         tokenizer = model.tokenizer
-        self.batch = tokenizer(prompts, padding=True, padding_side="left", return_tensors="pt")
+        self.batch = pad_batch(tokenizer, prompts, side="left")  # never padding=: the tokenizer is shared
         lengths = self.batch["attention_mask"].sum(dim=1)
         check_length(model, int(lengths.max()) + 1, None, what="Prompt plus one new token")
         room = model.info.context_window - int(self.batch["input_ids"].shape[1])

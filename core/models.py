@@ -11,7 +11,7 @@ from pathlib import Path
 
 import torch
 
-from core import model_cache
+from core import model_cache, padding
 
 Progress = Callable[[float, str], None]
 
@@ -144,6 +144,7 @@ def _finish(name: str, model, tokenizer, source: str, description: str) -> Loade
     model.requires_grad_(False)
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token or tokenizer.unk_token
+    padding.freeze_settings(tokenizer)  # before sharing: later calls then never change the backend
     return LoadedModel(name, model, tokenizer, describe(model, name, source, description))
 
 

@@ -9,6 +9,7 @@ from functools import lru_cache
 import numpy as np
 
 from core.models import BUNDLED, LoadedModel, bundled_path, load_model
+from core.padding import freeze_settings
 from core.tokens import (  # the byte-level helpers are reused so tiktoken pieces get the same labels
     MAX_CHARS,
     Tokenization,
@@ -97,7 +98,9 @@ def load_tokenizer(name: str) -> object:
         if not cache_dir_for(path).exists():  # first start: converting the model writes the folder
             return load_model(name).tokenizer
         path = cache_dir_for(path)
-    return AutoTokenizer.from_pretrained(str(path))
+    tokenizer = AutoTokenizer.from_pretrained(str(path))
+    freeze_settings(tokenizer)  # shared by every session: plain calls must never change its backend
+    return tokenizer
 
 
 def tokenizer_kind(tokenizer) -> str:
