@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 import pandas as pd
 import streamlit as st
@@ -197,6 +197,18 @@ def get_generation_stream(
 ) -> prediction.RecordedStream:
     """A batched generation run that remembers its progress: the first reader streams, reruns replay."""
     return prediction.RecordedStream(core.stream_generate(get_model(model_name), list(prompts), settings))
+
+
+def stream_generation(
+    model_name: str, prompts: tuple[str, ...], settings: core.GenerationSettings
+) -> Iterator[core.generation.GenerationStep]:
+    """The cached generation run's steps; a run that failed is dropped, so the next rerun recomputes."""
+    stream = get_generation_stream(model_name, prompts, settings)
+    try:
+        yield from stream
+    finally:
+        if stream.failed:
+            get_generation_stream.clear(model_name, prompts, settings)
 
 
 @st.cache_resource(show_spinner=False, max_entries=64)

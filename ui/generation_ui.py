@@ -182,9 +182,8 @@ def samples_section(model: core.LoadedModel, prompt: str, settings: core.Generat
 def _stream_into(model, slots: list, prompts: tuple[str, ...], settings: core.GenerationSettings):
     """Show a generation run growing in its slots; returns the completions, or None after an error."""
     try:
-        stream = cache.get_generation_stream(widgets.model_key(), prompts, settings)
         completions = None
-        for step in stream:
+        for step in cache.stream_generation(widgets.model_key(), prompts, settings):
             for slot, prompt, text in zip(slots, prompts, step.texts):
                 slot.code(prompt + text, language=None, wrap_lines=True)
             completions = step.completions
