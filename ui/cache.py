@@ -105,9 +105,21 @@ def get_tokenizer(name: str) -> object:
 
 
 @st.cache_resource(show_spinner=False, max_entries=16)
-def get_tokenizer_comparison(model_name: str, text: str) -> tuple[tokenizers_compare.TokenizerView, ...]:
-    """The text through the model's, the bundled and the two OpenAI tokenizers."""
-    return tokenizers_compare.compare_tokenizers(text, _comparison_tokenizers(model_name))
+def get_tokenizer_comparison(
+    model_name: str, text: str, include_openai: bool = True
+) -> tuple[tokenizers_compare.TokenizerView, ...]:
+    """The text through the model's, the bundled and (unless left out) the two OpenAI tokenizers."""
+    return tokenizers_compare.compare_tokenizers(text, _comparison_tokenizers(model_name), include_openai)
+
+
+@st.cache_data(show_spinner=False, max_entries=32)
+def get_openai_refusal(text: str) -> str | None:
+    """Why the OpenAI tokenizers would take too long on this text, or None when they can run."""
+    try:
+        tokenizers_compare.check_tiktoken_cost(text)
+    except ValueError as error:
+        return str(error)
+    return None
 
 
 @st.cache_resource(show_spinner=False, max_entries=4)

@@ -6,7 +6,7 @@ import pandas as pd
 import streamlit as st
 
 import core
-from core.tokenizers_compare import CUT_SIDES, LANGUAGE_SAMPLES, added_mask
+from core.tokenizers_compare import CUT_SIDES, LANGUAGE_SAMPLES, MAX_TIKTOKEN_RUN_BYTES, added_mask
 from ui import cache, widgets
 from viz import tokens as viz
 
@@ -121,13 +121,20 @@ def chat_section(text: str) -> None:
 
 def compare_section(text: str) -> None:
     """Token counts of the same text for four tokenizers, their chips, and the cost across languages."""
-    views = cache.get_tokenizer_comparison(widgets.model_key(), text)
+    refusal = cache.get_openai_refusal(text)
+    if refusal:
+        widgets.show_error(ValueError(refusal + " The OpenAI tokenizers are left out; the others are shown."))
+    views = cache.get_tokenizer_comparison(widgets.model_key(), text, refusal is None)
     st.plotly_chart(viz.token_count_chart([v.name for v in views], [v.count for v in views]), key="tokens_compare")
     for view in views:
         with st.expander(f"{view.name}: {view.count:,} tokens · {view.kind} · vocabulary {view.vocab_size:,}"):
             st.html(viz.token_chips_html(view.tokens, show="none", max_chips=COMPARE_CHIPS))
     languages, names, counts = cache.get_language_costs(widgets.model_key())
     st.plotly_chart(viz.language_cost_chart(languages, names, counts), key="tokens_languages")
+    st.caption(
+        f"The OpenAI tokenizers run in pure Python here: they take runs without spaces of up to "
+        f"{MAX_TIKTOKEN_RUN_BYTES:,} bytes and a bounded amount of merging work per text (about half a second)."
+    )
     st.caption(
         " · ".join(f"{language}: {sample}" for language, sample in LANGUAGE_SAMPLES.items())
         + ". A low WordPiece count can mean `[UNK]` tokens: characters outside its vocabulary are lost, not cheap."
