@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 
 from core.analysis import MAX_ANALYZE_TOKENS, Analysis, analyze
+from core.export import safe_csv
 from core.generation import generate
 from core.models import LoadedModel
 from core.sampling import GenerationSettings
@@ -202,7 +203,7 @@ def head_csv(weights: np.ndarray, labels: tuple[str, ...]) -> str:
     weights: (query, key).
     """
     names = [f"{i}: {label}" for i, label in enumerate(labels)]
-    return pd.DataFrame(weights, index=pd.Index(names, name="query \\ key"), columns=names).to_csv()
+    return safe_csv(pd.DataFrame(weights, index=pd.Index(names, name="query \\ key"), columns=names), index=True)
 
 
 def attention_npz(analysis: Analysis) -> bytes:

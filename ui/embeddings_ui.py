@@ -8,6 +8,7 @@ import streamlit as st
 
 import core
 from core.embeddings import MAX_NEIGHBOURS, TokenStates
+from core.export import safe_csv
 from ui import cache, widgets
 from ui.widgets import model_key
 from viz import embeddings as viz
@@ -26,13 +27,13 @@ def vectors_csv(vectors: np.ndarray, labels, first: int = 0) -> str:
     table = pd.DataFrame(np.asarray(vectors), columns=[f"dim_{i}" for i in range(np.shape(vectors)[1])])
     table.insert(0, "token", list(labels))
     table.insert(0, "position", range(first, first + len(table)))
-    return table.to_csv(index=False)
+    return safe_csv(table)
 
 
 def matrix_csv(matrix: np.ndarray, labels, first: int = 0) -> str:
     """CSV of an (n, n) matrix with 'pos:token' row and column names."""
     names = [f"{first + i}:{label}" for i, label in enumerate(labels)]
-    return pd.DataFrame(np.asarray(matrix), index=names, columns=names).to_csv()
+    return safe_csv(pd.DataFrame(np.asarray(matrix), index=names, columns=names), index=True)
 
 
 def vectors_section(states: TokenStates) -> None:

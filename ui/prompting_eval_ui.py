@@ -10,6 +10,7 @@ import streamlit as st
 
 import core
 from core import prompt_eval, prompting
+from core.export import safe_csv
 from ui import cache, widgets
 from ui.prompting_ui import TaskInputs, preset_base
 from ui.settings import MAX_NEW_TOKENS_LIMIT
@@ -103,7 +104,7 @@ def show_results(result: prompt_eval.Evaluation | None) -> None:
     if result is not None:
         checks = {c: st.column_config.CheckboxColumn(c) for c in result.items.columns if c.endswith("✓")}
         st.dataframe(result.items, hide_index=True, column_config=checks, key="pr_items")
-        st.download_button("Download predictions (CSV)", result.items.to_csv(index=False), "predictions.csv",
+        st.download_button("Download predictions (CSV)", safe_csv(result.items), "predictions.csv",
                            "text/csv", key="pr_download_csv", on_click="ignore")
 
 

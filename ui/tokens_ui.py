@@ -6,6 +6,7 @@ import pandas as pd
 import streamlit as st
 
 import core
+from core.export import safe_csv
 from core.tokenizers_compare import CUT_SIDES, LANGUAGE_SAMPLES, MAX_TIKTOKEN_RUN_BYTES, added_mask
 from ui import cache, widgets
 from viz import tokens as viz
@@ -59,7 +60,7 @@ def table_section(tokens: core.Tokenization) -> None:
     table = token_table(tokens)
     st.dataframe(table, hide_index=True, height=260, key="tokens_table")
     st.download_button(
-        "Download tokens (CSV)", table.to_csv(index=False), file_name="tokens.csv", mime="text/csv",
+        "Download tokens (CSV)", safe_csv(table), file_name="tokens.csv", mime="text/csv",
         key="tokens_csv",
     )
 
