@@ -11,6 +11,7 @@ import core
 from core import prediction
 from core.analysis import softmax
 from ui import cache, widgets
+from ui.markdown import md_code
 from viz import generation as viz
 
 MAX_STEPS = 64  # step-through is for watching a few tokens appear, not for long texts
@@ -42,7 +43,7 @@ def next_token_section(model: core.LoadedModel, text: str) -> None:
         return
     first = f"first of its {odds.n_tokens} tokens, " if odds.n_tokens > 1 else ""
     st.markdown(
-        f"Token `{odds.label}` ({first}id {odds.token_id}): probability **{odds.probability:.4%}**, "
+        f"Token {md_code(odds.label)} ({first}id {odds.token_id}): probability **{odds.probability:.4%}**, "
         f"log-probability {odds.logprob:.3f}, rank **{odds.rank:,}** of {len(logits):,}."
     )
 
@@ -107,7 +108,7 @@ def step_section(model: core.LoadedModel, prompt: str, settings: core.Generation
     labels = [prediction.token_label(model, i) for i in ids]
     st.html(viz.completion_html(prompt, [model.tokenizer.decode([i]) for i in ids], state["probs"]))
     if ids:
-        st.markdown(f"Step {len(ids)} chose `{labels[-1]}` with probability **{state['probs'][-1]:.2%}**.")
+        st.markdown(f"Step {len(ids)} chose {md_code(labels[-1])} with probability **{state['probs'][-1]:.2%}**.")
         with st.expander(f"All {len(ids)} steps"):
             st.dataframe(
                 {"step": range(1, len(ids) + 1), "token": labels, "id": list(ids), "probability": state["probs"]},

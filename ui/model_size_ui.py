@@ -9,6 +9,7 @@ import core
 from core import memory
 from core.anatomy import Anatomy
 from ui import widgets
+from ui.markdown import md_text
 from viz.model_pages import memory_chart, parameter_breakdown_chart
 
 FORMATS = list(memory.BYTES_PER_PARAM)
@@ -115,7 +116,7 @@ def custom_size_input(info: core.ModelInfo) -> tuple[int, tuple[int, int, int]] 
     except ValueError as error:
         widgets.show_error(error)
         return None
-    st.caption(f"{text.strip()} = {params:,} parameters. The KV cache also needs the architecture "
+    st.caption(f"{md_text(text.strip())} = {params:,} parameters. The KV cache also needs the architecture "
                "(defaults: the loaded model's; Llama-2-7B would be 32 layers × 32 KV heads × 128).")
     cols = st.columns(3)
     layers = cols[0].number_input("Layers", 1, 1000, info.layers, key="size_custom_layers")

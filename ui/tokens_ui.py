@@ -9,6 +9,7 @@ import core
 from core.export import safe_csv
 from core.tokenizers_compare import CUT_SIDES, LANGUAGE_SAMPLES, MAX_TIKTOKEN_RUN_BYTES, added_mask
 from ui import cache, widgets
+from ui.markdown import md_code, md_text
 from viz import tokens as viz
 
 COMPARE_CHIPS = 400  # per tokenizer: enough to read, small enough for four side by side
@@ -116,7 +117,7 @@ def chat_section(text: str) -> None:
     st.caption(
         "Chat models were trained on conversations marked up with special tokens. The template adds "
         "them, role names and sometimes a default system message, all of which use context. "
-        f"Added special tokens: {', '.join(f'`{s}`' for s in dict.fromkeys(wrap.added_special)) or 'none'}."
+        f"Added special tokens: {', '.join(md_code(s) for s in dict.fromkeys(wrap.added_special)) or 'none'}."
     )
 
 
@@ -128,7 +129,7 @@ def compare_section(text: str) -> None:
     views = cache.get_tokenizer_comparison(widgets.model_key(), text, refusal is None)
     st.plotly_chart(viz.token_count_chart([v.name for v in views], [v.count for v in views]), key="tokens_compare")
     for view in views:
-        with st.expander(f"{view.name}: {view.count:,} tokens · {view.kind} · vocabulary {view.vocab_size:,}"):
+        with st.expander(f"{md_text(view.name)}: {view.count:,} tokens · {view.kind} · vocabulary {view.vocab_size:,}"):
             st.html(viz.token_chips_html(view.tokens, show="none", max_chips=COMPARE_CHIPS))
     languages, names, counts = cache.get_language_costs(widgets.model_key())
     st.plotly_chart(viz.language_cost_chart(languages, names, counts), key="tokens_languages")

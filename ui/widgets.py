@@ -11,6 +11,7 @@ import streamlit as st
 import core
 from core.models import DEFAULT_MODEL
 from ui import cache
+from ui.markdown import md_text
 
 T = TypeVar("T")
 CUSTOM = "Other: local folder or hub id…"
@@ -50,12 +51,12 @@ def current_model() -> core.LoadedModel:
     try:
         if name in loaded:
             return cache.get_model(name)
-        with st.status(f"Loading {name}…", expanded=True) as status:
+        with st.status(f"Loading {md_text(name)}…", expanded=True) as status:
             bar = st.progress(0.0)
             model = cache.get_model(name, _progress=lambda f, msg: bar.progress(f, text=msg))
-            status.update(label=f"{model.info.name} loaded", state="complete", expanded=False)
+            status.update(label=f"{md_text(model.info.name)} loaded", state="complete", expanded=False)
     except ValueError as error:
-        st.error(str(error))
+        st.error(md_text(error))
         st.stop()
     loaded.add(name)
     return model
@@ -64,7 +65,8 @@ def current_model() -> core.LoadedModel:
 def require_decoder(model: core.LoadedModel) -> None:
     """Stop a page that needs next-token prediction when the chosen model is an encoder."""
     if not model.info.is_decoder:
-        st.info(f"{model.info.name} is an encoder: it reads text but does not generate it. Choose a decoder model.")
+        st.info(f"{md_text(model.info.name)} is an encoder: it reads text but does not generate it. "
+                "Choose a decoder model.")
         st.stop()
 
 
@@ -90,12 +92,13 @@ def computed_or_stop(message: str | None, compute: Callable[..., T], *args) -> T
 
 def show_error(error: Exception) -> None:
     """A bad-input message from core/, shown as a warning that names the limit."""
-    st.warning(str(error), icon="⚠️")
+    st.warning(md_text(error), icon="⚠️")  # messages quote user input: never Markdown
 
 
 def model_card(info: core.ModelInfo) -> None:
     """Key facts of the loaded model as metrics (readable on a projector)."""
-    st.markdown(f"**{info.name}** · {info.architecture} · {info.kind}-only · {info.description}")
+    st.markdown(f"**{md_text(info.name)}** · {md_text(info.architecture)} · {info.kind}-only · "
+                f"{md_text(info.description)}")
     cols = st.columns(6)
     cols[0].metric("Layers", info.layers)
     cols[1].metric("Heads", info.heads, help=f"{info.kv_heads} key/value heads")
