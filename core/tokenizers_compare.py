@@ -8,7 +8,7 @@ from functools import lru_cache
 
 import numpy as np
 
-from core.models import BUNDLED, LoadedModel, bundled_path, load_model
+from core.models import BUNDLED, LoadedModel, bundled_path
 from core.padding import freeze_settings
 from core.tokens import (  # the byte-level helpers are reused so tiktoken pieces get the same labels
     MAX_CHARS,
@@ -102,11 +102,12 @@ def load_tokenizer(name: str) -> object:
     from core.model_cache import cache_dir_for
 
     path = bundled_path(BUNDLED[name])
-    if path.suffix == ".gguf":
-        if not cache_dir_for(path).exists():  # first start: converting the model writes the folder
-            return load_model(name).tokenizer
-        path = cache_dir_for(path)
-    tokenizer = AutoTokenizer.from_pretrained(str(path))
+    if path.suffix == ".gguf" and cache_dir_for(path).exists():
+        tokenizer = AutoTokenizer.from_pretrained(str(cache_dir_for(path)))
+    elif path.suffix == ".gguf":  # no cached copy (first start, or a read-only cache): the tokenizer alone, ~8 s
+        tokenizer = AutoTokenizer.from_pretrained(str(path.parent), gguf_file=path.name)
+    else:
+        tokenizer = AutoTokenizer.from_pretrained(str(path))
     freeze_settings(tokenizer)  # shared by every session: plain calls must never change its backend
     return tokenizer
 

@@ -29,19 +29,31 @@ def model_key() -> str:
 
 
 def model_selector() -> str:
-    """Sidebar choice of model; returns the name or path to load."""
-    options = list(dict.fromkeys([default_model(), *core.list_models(), CUSTOM]))
+    """Sidebar choice of model; returns the name or path to load.
+
+    LLM_LENS_ALLOW_OTHER_MODELS decides what "Other" offers: any folder or hub id (default), the
+    operator's allow-list as plain choices, or nothing beyond the bundled models.
+    """
+    allowed = core.models.other_models_allowed()
+    extra = [CUSTOM] if allowed is None else list(allowed)
+    options = list(dict.fromkeys([default_model(), *core.list_models(), *extra]))
     choice = st.sidebar.selectbox(
-        "Model", options, key="model_choice", persist_state="session",
-        help="Both bundled models run offline. A local folder or a hub id (online only) works too.",
+        "Model", options, key="model_choice", persist_state="session", format_func=display_name,
+        help="Both bundled models run offline."
+        + (" A local folder or a hub id (online only) works too." if allowed is None else ""),
     )
     if choice != CUSTOM:
         return choice
     custom = st.sidebar.text_input(
         "Model folder or hub id", key="model_custom", persist_state="session",
-        placeholder="/path/to/model or org/model",
+        placeholder="/path/to/model or org/model", max_chars=300,
     )
     return custom.strip() or default_model()
+
+
+def display_name(name: str) -> str:
+    """A model choice as the sidebar shows it: a folder by its own name, never the server path to it."""
+    return os.path.basename(name.rstrip("/")) if name.startswith(("/", "~", ".")) else name
 
 
 def current_model() -> core.LoadedModel:
@@ -51,13 +63,15 @@ def current_model() -> core.LoadedModel:
     try:
         if name in loaded:
             return cache.get_model(name)
-        with st.status(f"Loading {md_text(name)}…", expanded=True) as status:
+        with st.status(f"Loading {md_text(display_name(name))}…", expanded=True) as status:
             bar = st.progress(0.0)
             model = cache.get_model(name, _progress=lambda f, msg: bar.progress(f, text=msg))
             status.update(label=f"{md_text(model.info.name)} loaded", state="complete", expanded=False)
     except ValueError as error:
         st.error(md_text(error))
         st.stop()
+    for note in model.warnings:  # once per session: later reruns take the early return above
+        st.warning(md_text(note), icon="⚠️")
     loaded.add(name)
     return model
 
