@@ -104,6 +104,11 @@ def computed_or_stop(message: str | None, compute: Callable[..., T], *args) -> T
         st.stop()
 
 
+def limits_caption(*limits: str) -> None:
+    """The caps of a page's model work, stated where the reader sees them (larger input gets a message)."""
+    st.caption("Limits on a shared server: " + " · ".join(limits) + ".")
+
+
 def show_error(error: Exception) -> None:
     """A bad-input message from core/, shown as a warning that names the limit."""
     st.warning(md_text(error), icon="⚠️")  # messages quote user input: never Markdown
