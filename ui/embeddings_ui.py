@@ -10,6 +10,7 @@ import core
 from core.embeddings import MAX_NEIGHBOURS, TokenStates
 from core.export import safe_csv
 from ui import cache, widgets
+from ui.markdown import md_text
 from ui.widgets import model_key
 from viz import embeddings as viz
 
@@ -51,14 +52,14 @@ def position_section(model: core.LoadedModel, n_positions: int) -> None:
     positions = cache.get_position_embeddings(model_key(), n_positions)
     if positions is None:
         st.info(
-            f"**{model.info.name} uses rotary position embeddings (RoPE).** There is no position vector to "
+            f"**{md_text(model.info.name)} uses rotary position embeddings (RoPE).** There is no position vector to "
             "add to the token embedding: inside every attention layer, queries and keys are rotated by an "
             "angle that grows with the position, so attention scores depend on how far apart two tokens are. "
             "The same word has the same input embedding at any position."
         )
         return
     st.markdown(
-        f"**{model.info.name} learned one position vector per position** (up to "
+        f"**{md_text(model.info.name)} learned one position vector per position** (up to "
         f"{model.info.context_window:,}); it is added to the token embedding before the first layer."
     )
     labels = [""] * n_positions  # rows are positions, not tokens

@@ -130,7 +130,7 @@ def families_section(info: core.ModelInfo) -> None:
     st.dataframe(FAMILIES, hide_index=True, key="size_families")
     family = "Decoder-only" if info.is_decoder else "Encoder-only"
     st.markdown(
-        f"The loaded model, **{info.name}**, is **{family}**. An encoder-decoder (the original 2017 "
+        f"The loaded model, **{md_text(info.name)}**, is **{family}**. An encoder-decoder (the original 2017 "
         "Transformer, T5, BART) reads the input with a bidirectional encoder; its decoder then writes the output "
         "one token at a time, attending to the encoder's states through cross-attention. No encoder-decoder is "
         "bundled, so it is explained here rather than run."
