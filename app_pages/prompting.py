@@ -2,10 +2,11 @@
 
 import streamlit as st
 
+from core import prompt_eval, prompting
 from ui import widgets
 from ui.prompting_eval_ui import evaluation_section
 from ui.prompting_ui import compare_columns, task_inputs
-from ui.settings import generation_settings
+from ui.settings import MAX_NEW_TOKENS_LIMIT, generation_settings
 
 st.title("🧪 Prompt strategies")
 st.markdown(
@@ -15,6 +16,10 @@ st.markdown(
 )
 model = widgets.current_model()
 widgets.require_decoder(model)
+widgets.limits_caption(
+    f"labelled sets of up to {prompting.MAX_ROWS} rows", f"{prompt_eval.MAX_PROMPTS:,} prompts per evaluation",
+    f"up to {MAX_NEW_TOKENS_LIMIT} new tokens per answer",
+)
 inputs = task_inputs()
 with st.expander("Generation settings (shared with the Generation page)"):
     # Labels are one word: a small budget and a newline stop keep CPU decoding quick.

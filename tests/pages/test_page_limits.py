@@ -11,6 +11,7 @@ PAGES_AND_LIMITS = {
     "app_pages/generation.py": ["512 tokens per prompt", "step-through: 64 steps", "8 samples × 256 new tokens"],
     "app_pages/rnn_vs_transformer.py": ["256 tokens"],
     "app_pages/lifecycle.py": ["measured once per model", "256 tokens"],
+    "app_pages/prompting.py": ["200 rows", "2,000 prompts per evaluation"],
 }
 
 
