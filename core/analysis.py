@@ -8,6 +8,7 @@ import numpy as np
 import torch
 
 from core import gate
+from core.arrays import frozen
 from core.models import LoadedModel
 from core.tokens import Tokenization, tokenize
 
@@ -73,15 +74,9 @@ def analyze(
     return Analysis(
         model_name=model.name,
         tokens=tokens,
-        attention=_frozen(attention),
-        hidden_states=_frozen(hidden),
-        embeddings=_frozen(embeddings),
-        next_token_logits=None if logits is None else _frozen(logits[0, -1]),
+        attention=frozen(attention, np.float32),
+        hidden_states=frozen(hidden, np.float32),
+        embeddings=frozen(embeddings, np.float32),
+        next_token_logits=None if logits is None else frozen(logits[0, -1], np.float32),
     )
 
-
-def _frozen(tensor: torch.Tensor) -> np.ndarray:
-    # Results are cached and shared between sessions, so nobody may write into them.
-    array = tensor.detach().to(torch.float32).numpy()
-    array.setflags(write=False)
-    return array

@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 
 from core.analysis import MAX_ANALYZE_TOKENS, Analysis, analyze
+from core.arrays import frozen
 from core.export import safe_csv
 from core.generation import generate
 from core.models import LoadedModel
@@ -42,13 +43,6 @@ class AnsweredAttention:
 def _check(attention: np.ndarray) -> None:
     if attention.ndim != 4 or attention.shape[-1] != attention.shape[-2]:
         raise ValueError(f"Attention must have shape (layer, head, query, key), query == key; got {attention.shape}.")
-
-
-def _read_only(array: np.ndarray) -> np.ndarray:
-    # Views are cached and shared between sessions, so nobody may write into them.
-    array = np.ascontiguousarray(array, dtype=np.float32)
-    array.setflags(write=False)
-    return array
 
 
 def head_summary(attention: np.ndarray) -> pd.DataFrame:
@@ -138,7 +132,7 @@ def attention_view(attention: np.ndarray, hide_first: bool = False, combine: str
     elif combine == "rollout":
         weights, head_labels = attention_rollout(weights)[:, None], ("rollout",)
         layer_labels = tuple(f"0–{i}" for i in range(layers))
-    return AttentionView(_read_only(weights), layer_labels, head_labels, 1 if hide_first else 0)
+    return AttentionView(frozen(weights, np.float32), layer_labels, head_labels, 1 if hide_first else 0)
 
 
 def top_attended(weights: np.ndarray, labels: tuple[str, ...], queries: range, k: int = 3) -> pd.DataFrame:

@@ -10,9 +10,10 @@ import torch
 
 from core import gate
 from core.analysis import check_length
+from core.arrays import frozen
 from core.models import LoadedModel
 from core.padding import pad_batch
-from core.tokens import Tokenization, check_text, is_byte_level, show_whitespace, tokenize
+from core.tokens import Tokenization, check_text, token_label, tokenize
 
 MAX_EMBED_TOKENS = 512
 MAX_NEIGHBOURS = 100
@@ -29,6 +30,10 @@ class TokenStates:
     tokens: Tokenization
     embeddings: np.ndarray  # (pos, d_model) input token embeddings, no position information
     hidden_states: np.ndarray  # (layer+1, pos, d_model): embedding output, then each layer
+
+    def vectors_at(self, layer: int) -> np.ndarray:
+        """(pos, d_model) the text's vectors at a layer; -1 means the static input embeddings."""
+        return self.embeddings if layer < 0 else self.hidden_states[layer]
 
 
 @dataclass(frozen=True)
@@ -59,13 +64,6 @@ class SentenceEmbeddings:
     similarity: np.ndarray  # (sentence, sentence) cosine similarity
 
 
-def _frozen(array: np.ndarray) -> np.ndarray:
-    # Results are cached and shared between sessions, so nobody may write into them.
-    array = np.ascontiguousarray(array)
-    array.setflags(write=False)
-    return array
-
-
 def embed_text(model: LoadedModel, text: str, max_tokens: int = MAX_EMBED_TOKENS) -> TokenStates:
     """One forward pass of the base model (no attention kept, no LM head) for the text's vectors."""
     tokens = tokenize(model, text)
@@ -76,28 +74,17 @@ def embed_text(model: LoadedModel, text: str, max_tokens: int = MAX_EMBED_TOKENS
         output = base(input_ids, output_hidden_states=True)
         embeddings = model.model.get_input_embeddings()(input_ids)[0]
     hidden = torch.cat(output.hidden_states, dim=0)  # (layer+1, pos, d_model)
-    return TokenStates(model.name, tokens, _frozen(embeddings.numpy()), _frozen(hidden.numpy()))
+    return TokenStates(model.name, tokens, frozen(embeddings), frozen(hidden))
 
 
 def embedding_matrix(model: LoadedModel) -> np.ndarray:
     """The input embedding table (vocab, d_model), a read-only view of the model's weights (no copy)."""
-    weight = model.model.get_input_embeddings().weight.detach()
-    view = weight.numpy().view()
-    view.setflags(write=False)
-    return view
+    return frozen(model.model.get_input_embeddings().weight)
 
 
 def vocab_norms(model: LoadedModel) -> np.ndarray:
     """(vocab,) length of every input embedding; computed once per model and cached by the caller."""
-    return _frozen(np.linalg.norm(embedding_matrix(model), axis=1).astype(np.float32))
-
-
-def token_label(tokenizer, token_id: int) -> str:
-    """One vocabulary token as readable text; pieces that are part of a character show as raw pieces."""
-    text = tokenizer.decode([int(token_id)], skip_special_tokens=False)
-    if "\ufffd" in text and is_byte_level(tokenizer):
-        return f"⟨{tokenizer.convert_ids_to_tokens(int(token_id))}⟩"
-    return show_whitespace(text)
+    return frozen(np.linalg.norm(embedding_matrix(model), axis=1).astype(np.float32))
 
 
 def nearest_neighbours(model: LoadedModel, token_id: int, k: int = 10, norms: np.ndarray | None = None) -> Neighbours:
@@ -117,7 +104,7 @@ def nearest_neighbours(model: LoadedModel, token_id: int, k: int = 10, norms: np
     top = top[np.argsort(-scores[top], kind="stable")]
     labels = tuple(token_label(model.tokenizer, i) for i in top)
     query_label = token_label(model.tokenizer, int(token_id))
-    return Neighbours(int(token_id), query_label, _frozen(top.astype(np.int64)), labels, _frozen(scores[top]))
+    return Neighbours(int(token_id), query_label, frozen(top.astype(np.int64)), labels, frozen(scores[top]))
 
 
 def single_token_id(model: LoadedModel, word: str) -> int:
@@ -154,7 +141,7 @@ def pca(vectors: np.ndarray, dims: int = 2) -> Projection:
     total = float(variance.sum())
     explained = variance[:keep] / total if total > _EPS else np.zeros(keep)
     coords, explained = _pad(coords, dims), _pad(explained[None, :], dims)[0]  # fewer points than axes
-    return Projection(_frozen(coords.astype(np.float32)), _frozen(explained.astype(np.float32)))
+    return Projection(frozen(coords.astype(np.float32)), frozen(explained.astype(np.float32)))
 
 
 def _pad(array: np.ndarray, dims: int) -> np.ndarray:
@@ -169,7 +156,7 @@ def cosine_matrix(vectors: np.ndarray) -> np.ndarray:
     vectors = np.asarray(vectors, dtype=np.float64)
     norms = np.linalg.norm(vectors, axis=1, keepdims=True)
     unit = vectors / np.maximum(norms, _EPS)
-    return _frozen(np.clip(unit @ unit.T, -1.0, 1.0).astype(np.float32))
+    return frozen(np.clip(unit @ unit.T, -1.0, 1.0).astype(np.float32))
 
 
 def repeated_token_similarity(ids: np.ndarray, hidden_states: np.ndarray) -> dict[tuple[int, int], np.ndarray]:
@@ -183,7 +170,7 @@ def repeated_token_similarity(ids: np.ndarray, hidden_states: np.ndarray) -> dic
         for b in np.flatnonzero(ids[a + 1 :] == ids[a]) + a + 1:
             va, vb = hidden_states[:, a], hidden_states[:, int(b)]
             cos = (va * vb).sum(axis=1) / np.maximum(np.linalg.norm(va, axis=1) * np.linalg.norm(vb, axis=1), _EPS)
-            pairs[(a, int(b))] = _frozen(cos.astype(np.float32))
+            pairs[(a, int(b))] = frozen(cos.astype(np.float32))
     return pairs
 
 
@@ -194,7 +181,7 @@ def position_embeddings(model: LoadedModel, n_positions: int) -> np.ndarray | No
         return None
     if not 1 <= n_positions <= table.shape[0]:
         raise ValueError(f"Asked for {n_positions:,} positions; this model has {table.shape[0]:,}.")
-    return _frozen(table[:n_positions].detach().numpy().copy())
+    return frozen(table[:n_positions].detach().clone())
 
 
 def _position_table(module: torch.nn.Module) -> torch.Tensor | None:
@@ -223,4 +210,4 @@ def sentence_embeddings(model: LoadedModel, sentences: Sequence[str]) -> Sentenc
     mask = batch["attention_mask"].unsqueeze(-1).to(last.dtype)
     pooled = (last * mask).sum(dim=1) / mask.sum(dim=1).clamp(min=1.0)
     unit = torch.nn.functional.normalize(pooled, p=2, dim=1).numpy()
-    return SentenceEmbeddings(sentences, _frozen(unit), cosine_matrix(unit))
+    return SentenceEmbeddings(sentences, frozen(unit), cosine_matrix(unit))

@@ -14,7 +14,7 @@ from core.analysis import check_length
 from core.models import LoadedModel
 from core.padding import pad_batch
 from core.sampling import GenerationSettings, choose_next
-from core.tokens import check_text
+from core.tokens import check_text, token_label
 
 # One batched run's cost: the prefill reads every row's padded prompt at once (eager attention
 # keeps rows × heads × width² weights per layer), then each step decodes every row.
@@ -30,6 +30,7 @@ class Completion:
     text: str  # new text only, special tokens removed, cut before any stop string
     token_ids: np.ndarray  # (new,) int64
     token_texts: tuple[str, ...]  # each new token decoded on its own
+    token_labels: tuple[str, ...]  # each new token as every page labels it (core.tokens.token_label)
     logprobs: np.ndarray  # (new,) log-probability of each chosen token under the model (T=1)
     finish_reason: str  # "eos", "stop", "length" or "context"
     seconds: float
@@ -96,7 +97,7 @@ class _Run:
         check_length(model, int(lengths.max()) + 1, None, what="Prompt plus one new token")
         room = model.info.context_window - int(self.batch["input_ids"].shape[1])
         self.budget = min(self.settings.max_new_tokens, room)
-        self.eos = _eos_ids(model)
+        self.eos = eos_ids(model)
         self.pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
         self.generators = [torch.Generator().manual_seed(self.settings.seed + row) for row in range(len(prompts))]
         self.new_ids: list[list[int]] = [[] for _ in prompts]
@@ -163,6 +164,7 @@ class _Run:
                 text=self.texts[row],
                 token_ids=np.asarray(self.new_ids[row], dtype=np.int64),
                 token_texts=tuple(tokenizer.decode([t], skip_special_tokens=False) for t in self.new_ids[row]),
+                token_labels=tuple(token_label(tokenizer, t) for t in self.new_ids[row]),
                 logprobs=np.asarray(self.logprobs[row], dtype=np.float64),
                 finish_reason=self.reasons[row] or "length",
                 seconds=seconds,
@@ -171,7 +173,8 @@ class _Run:
         )
 
 
-def _eos_ids(model: LoadedModel) -> set[int]:
+def eos_ids(model: LoadedModel) -> set[int]:
+    """Every id that ends a completion: the tokenizer's EOS and the generation config's (one id or a list)."""
     ids = {model.tokenizer.eos_token_id}
     configured = getattr(getattr(model.model, "generation_config", None), "eos_token_id", None)
     ids.update(configured if isinstance(configured, list) else [configured])

@@ -9,8 +9,9 @@ import torch
 
 from core import gate
 from core.analysis import Analysis
+from core.arrays import frozen
 from core.models import LoadedModel
-from core.prediction import token_label
+from core.tokens import token_label
 
 MAX_LENS_POSITIONS = 32  # a heatmap wider than this is unreadable; the last positions matter most
 _CHUNK_ROWS = 256  # rows of (vocab,) logits computed at once: 50 MB for a 49k vocabulary
@@ -89,9 +90,8 @@ def _normed_states(model: LoadedModel, hidden: torch.Tensor, logits: np.ndarray)
 
 
 def _frozen_lens(model, analysis, positions, top_ids, top_probs, final_probs) -> LogitLens:
-    names: dict[int, str] = {}
-    top_labels = tuple(tuple(names.setdefault(int(i), token_label(model, int(i))) for i in row) for row in top_ids)
-    for array in (positions, top_ids, top_probs, final_probs):
-        array.setflags(write=False)
+    names = {int(i): token_label(model.tokenizer, int(i)) for i in np.unique(top_ids)}  # each id labelled once
+    top_labels = tuple(tuple(names[int(i)] for i in row) for row in top_ids)
+    positions, top_ids, top_probs, final_probs = (frozen(a) for a in (positions, top_ids, top_probs, final_probs))
     labels = tuple(analysis.tokens.labels[p] for p in positions)
     return LogitLens(model.name, positions, labels, top_ids, top_labels, top_probs, final_probs)

@@ -37,9 +37,15 @@ def cache_dir_for(gguf_path: Path) -> Path:
     return cache_root() / f"{gguf_path.stem}-{digest}"
 
 
-def _model_class(config):
-    from core.models import is_decoder_config  # local import: models imports this module
+def is_decoder_config(config) -> bool:
+    """True for causal language models (they predict the next token)."""
+    names = config.architectures or []
+    return bool(getattr(config, "is_decoder", False)) or any(
+        n.endswith(("ForCausalLM", "LMHeadModel")) for n in names
+    )
 
+
+def _model_class(config):
     return AutoModelForCausalLM if is_decoder_config(config) else AutoModel
 
 

@@ -203,14 +203,6 @@ def _finish(name: str, model, tokenizer, source: str, description: str, warnings
     return LoadedModel(name, model, tokenizer, describe(model, name, source, description), warnings)
 
 
-def is_decoder_config(config) -> bool:
-    """True for causal language models (they predict the next token)."""
-    names = config.architectures or []
-    return bool(getattr(config, "is_decoder", False)) or any(
-        n.endswith(("ForCausalLM", "LMHeadModel")) for n in names
-    )
-
-
 def describe(model: torch.nn.Module, name: str, source: str, description: str) -> ModelInfo:
     """Read the card facts from a loaded model's config and weights."""
     config = model.config
@@ -220,7 +212,7 @@ def describe(model: torch.nn.Module, name: str, source: str, description: str) -
     return ModelInfo(
         name=name,
         architecture=type(model).__name__,
-        kind="decoder" if is_decoder_config(config) else "encoder",
+        kind="decoder" if model_cache.is_decoder_config(config) else "encoder",
         layers=config.num_hidden_layers,
         heads=heads,
         kv_heads=getattr(config, "num_key_value_heads", None) or heads,

@@ -12,10 +12,11 @@ import torch
 
 from core import gate
 from core.analysis import check_length, softmax
+from core.arrays import frozen
 from core.generation import GenerationStep
 from core.models import LoadedModel
 from core.sampling import GenerationSettings, choose_next, filter_logits
-from core.tokens import show_whitespace, tokenize
+from core.tokens import token_label, tokenize
 
 MAX_TOP_K = 200  # a table or bar chart past this many rows teaches nothing more
 MAX_WORD_CHARS = 200
@@ -60,11 +61,6 @@ class StepPrediction:
     logits: np.ndarray  # (vocab,) float32, read-only
 
 
-def token_label(model: LoadedModel, token_id: int) -> str:
-    """One token decoded on its own, whitespace made visible (special tokens kept)."""
-    return show_whitespace(model.tokenizer.decode([int(token_id)], skip_special_tokens=False))
-
-
 def entropy_bits(probs: np.ndarray) -> float:
     """Shannon entropy of a distribution (vocab,), in bits; zero-probability tokens add nothing."""
     p = np.asarray(probs, dtype=np.float64)
@@ -82,7 +78,7 @@ def top_candidates(model: LoadedModel, logits: np.ndarray, k: int = 10) -> pd.Da
         {
             "rank": np.arange(1, len(order) + 1),
             "token_id": order.astype(np.int64),
-            "token": [token_label(model, i) for i in order],
+            "token": [token_label(model.tokenizer, i) for i in order],
             "probability": probs[order],
             "logprob": np.log(probs[order]),
         }
@@ -103,7 +99,7 @@ def token_odds(model: LoadedModel, logits: np.ndarray, word: str) -> TokenOdds:
     return TokenOdds(
         word=word,
         token_id=token_id,
-        label=token_label(model, token_id),
+        label=token_label(model.tokenizer, token_id),
         n_tokens=len(ids),
         probability=float(probs[token_id]),
         logprob=float(np.log(probs[token_id])) if probs[token_id] > 0 else float("-inf"),
@@ -123,8 +119,7 @@ def filter_distribution(logits: np.ndarray, settings: GenerationSettings) -> Fil
         kept = np.zeros(len(logits), dtype=bool)
         kept[int(np.argmax(logits))] = True
         after = kept.astype(np.float64)
-    for array in (before, after, kept):
-        array.setflags(write=False)
+    before, after, kept = frozen(before), frozen(after), frozen(kept)
     return FilteredDistribution(applied, before, after, kept, entropy_bits(before), entropy_bits(after))
 
 
@@ -140,7 +135,7 @@ def distribution_table(model: LoadedModel, dist: FilteredDistribution, k: int = 
     return pd.DataFrame(
         {
             "rank": np.arange(1, len(order) + 1),
-            "token": [token_label(model, i) for i in order],
+            "token": [token_label(model.tokenizer, i) for i in order],
             "before": dist.before[order],
             "after": dist.after[order],
             "kept": dist.kept[order],
@@ -160,8 +155,7 @@ def predict_step(model: LoadedModel, prompt: str, chosen_ids: tuple[int, ...] = 
     ids = np.concatenate([prompt_ids, np.asarray(chosen_ids, dtype=np.int64)])
     check_length(model, len(ids), None, what="Prompt plus chosen tokens")
     with gate.inference(model):
-        logits = model.model(torch.from_numpy(ids)[None]).logits[0, -1].float().numpy().copy()
-    logits.setflags(write=False)
+        logits = frozen(model.model(torch.from_numpy(ids)[None]).logits[0, -1].clone(), np.float32)
     text = prompt + model.tokenizer.decode(list(chosen_ids), skip_special_tokens=False)
     return StepPrediction(prompt, tuple(int(i) for i in chosen_ids), text, logits)
 

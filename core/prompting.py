@@ -37,43 +37,17 @@ class Task:
     eval_file: str  # CSV under data/prompting with columns text,label
 
 
-PRESETS: dict[str, Task] = {
-    task.name: task
-    for task in (
-        Task(
-            "Movie-review sentiment",
-            "Classify the sentiment of each movie review as positive or negative.",
-            (
-                ("An absolute joy from the first scene to the last.", "positive"),
-                ("Clumsy, boring and badly acted.", "negative"),
-                ("The best film I have seen this year.", "positive"),
-                ("A tedious mess with no redeeming features.", "negative"),
-            ),
-            "The story was dull and the ending made no sense.",
-            few_k=4,
-            sweep=(0, 1, 2, 4),
-            eval_file="sentiment.csv",
-        ),
-        Task(
-            "News topic",
-            "Classify each news headline by topic: sports, tech, business or health.",
-            (
-                ("Midfielder signs a new five-year deal", "sports"),
-                ("Phone maker launches a foldable screen", "tech"),
-                ("Stock markets rally on strong jobs data", "business"),
-                ("Exercise helps older people sleep better", "health"),
-                ("Rugby captain ruled out of the final", "sports"),
-                ("Social network tests a new messaging app", "tech"),
-                ("Energy company profits double", "business"),
-                ("Doctors back a new cancer screening test", "health"),
-            ),
-            "Goalkeeper injured in training ahead of the final",
-            few_k=8,
-            sweep=(0, 1, 4, 8),
-            eval_file="topic.csv",
-        ),
-    )
-}
+def _read_presets() -> dict[str, Task]:
+    """The task presets, kept as data in data/prompting/presets.json (name → Task, in file order)."""
+    rows = json.loads((DATA_DIR / "presets.json").read_text(encoding="utf-8"))
+    return {
+        row["name"]: Task(row["name"], row["instruction"], tuple((text, label) for text, label in row["examples"]),
+                          row["query"], int(row["few_k"]), tuple(row["sweep"]), row["eval_file"])
+        for row in rows
+    }
+
+
+PRESETS: dict[str, Task] = _read_presets()
 
 
 def load_eval_set(task: Task) -> pd.DataFrame:

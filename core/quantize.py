@@ -14,6 +14,7 @@ import numpy as np
 import torch
 
 from core import gate
+from core.arrays import frozen
 from core.models import LoadedModel
 
 Progress = Callable[[float, str], None]
@@ -80,10 +81,9 @@ def quantize_dynamic_int8(
     report(0.9, "Comparing predictions…")
     agreement, same = _agreement(float_out, int8_out, model.info.is_decoder)
     report(1.0, "Done.")
-    same.setflags(write=False)
     return QuantizationReport(
         model.name, layers, float_bytes, int8_bytes, float_seconds, int8_seconds, int(ids.shape[1]),
-        agreement, same, float((float_out - int8_out).abs().max()),
+        agreement, frozen(same), float((float_out - int8_out).abs().max()),
         float(torch.nn.functional.cosine_similarity(float_out, int8_out, dim=-1).mean()),
     )
 

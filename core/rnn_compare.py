@@ -9,12 +9,14 @@ import numpy as np
 import pandas as pd
 import torch
 
+from core.arrays import frozen
 from core.models import LoadedModel
 from core.tokens import tokenize
 
 MAX_RNN_TOKENS = 256  # the RNN loop runs once per token; past this the page would feel stuck
 HIDDEN_RANGE = (4, 256)
 EMBEDDINGS = ("model", "random")
+_META = {"device": "meta", "dtype": torch.float64}  # shapes only: weights are drawn from our own generator
 
 
 @dataclass(frozen=True)
@@ -105,8 +107,10 @@ def _unit(vectors: torch.Tensor) -> torch.Tensor:
 
 def _seeded(module: torch.nn.Module, generator: torch.Generator, bound: float) -> torch.nn.Module:
     # PyTorch's own init for recurrent layers, U(-1/√hidden, 1/√hidden), drawn from our generator
-    # so that no global random state changes (the server is shared by many sessions).
-    module = module.to(torch.float64)
+    # so that no global random state changes (the server is shared by many sessions). The module is
+    # built on the meta device, where its constructor's default init draws nothing from torch's
+    # global generator; its weights get memory here and every one is filled below.
+    module = module.to_empty(device="cpu")
     with torch.no_grad():
         for param in module.parameters():
             param.copy_(torch.empty_like(param).uniform_(-bound, bound, generator=generator))
@@ -117,7 +121,7 @@ def _recurrent_gradient(
     cell: type[torch.nn.RNNBase], inputs: torch.Tensor, hidden: int, readout: torch.Tensor, generator: torch.Generator
 ) -> tuple[np.ndarray, int]:
     """(pos,) gradient norms from the last hidden state back to each input, and the steps taken."""
-    rnn = _seeded(cell(inputs.shape[1], hidden), generator, 1 / math.sqrt(hidden))
+    rnn = _seeded(cell(inputs.shape[1], hidden, **_META), generator, 1 / math.sqrt(hidden))
     x = inputs.clone().requires_grad_(True)
     state = torch.zeros(1, 1, hidden, dtype=torch.float64)
     steps = 0
@@ -125,7 +129,7 @@ def _recurrent_gradient(
         _, state = rnn(x[position].view(1, 1, -1), state)
         steps += 1
     (state.view(-1) @ readout).backward()
-    return _frozen(x.grad.norm(dim=-1)), steps
+    return frozen(x.grad.norm(dim=-1), np.float64), steps
 
 
 def _attention_gradient(
@@ -133,19 +137,13 @@ def _attention_gradient(
 ) -> np.ndarray:
     """(pos,) gradient norms from the last position's output of one causal self-attention layer."""
     d_model = inputs.shape[1]
-    q, k, v = (
-        _seeded(torch.nn.Linear(d_model, hidden, bias=False), generator, math.sqrt(3 / d_model)) for _ in range(3)
-    )
+    bound = math.sqrt(3 / d_model)
+    q, k, v = (_seeded(torch.nn.Linear(d_model, hidden, bias=False, **_META), generator, bound) for _ in range(3))
     x = inputs.clone().requires_grad_(True)
     scores = q(x) @ k(x).T / math.sqrt(hidden)  # (query, key): every pair in one matrix product
     causal = torch.ones_like(scores, dtype=torch.bool).tril()
     weights = torch.softmax(scores.masked_fill(~causal, float("-inf")), dim=-1)
     output = weights @ v(x)  # (pos, hidden)
     (output[-1] @ readout).backward()
-    return _frozen(x.grad.norm(dim=-1))
+    return frozen(x.grad.norm(dim=-1), np.float64)
 
-
-def _frozen(tensor: torch.Tensor) -> np.ndarray:
-    array = tensor.detach().numpy().astype(np.float64)
-    array.setflags(write=False)
-    return array

@@ -8,17 +8,11 @@ from functools import lru_cache
 
 import numpy as np
 
+from core.arrays import frozen
+from core.model_cache import cache_dir_for
 from core.models import BUNDLED, LoadedModel, bundled_path
 from core.padding import freeze_settings
-from core.tokens import (  # the byte-level helpers are reused so tiktoken pieces get the same labels
-    MAX_CHARS,
-    Tokenization,
-    _byte_level_texts,
-    _unicode_to_byte,
-    check_text,
-    is_byte_level,
-    tokenize,
-)
+from core.tokens import MAX_CHARS, Tokenization, check_text, from_byte_chunks, is_byte_level, tokenize, tokenize_with
 
 TIKTOKEN_ENCODINGS = {"cl100k_base": "GPT-4 (cl100k_base)", "o200k_base": "GPT-4o (o200k_base)"}
 # One sentence in several languages: the same meaning costs very different numbers of tokens.
@@ -94,12 +88,10 @@ class ContextFit:
 
 
 def load_tokenizer(name: str) -> object:
-    """The tokenizer of a bundled model, read from its folder without loading the weights."""
+    """The tokenizer of a bundled model, read from its folder or GGUF file without loading the weights."""
     if name not in BUNDLED:
         raise ValueError(f"Unknown model '{name}'. Choose one of: {', '.join(BUNDLED)}.")
     from transformers import AutoTokenizer
-
-    from core.model_cache import cache_dir_for
 
     path = bundled_path(BUNDLED[name])
     if path.suffix == ".gguf" and cache_dir_for(path).exists():
@@ -122,9 +114,7 @@ def tokenizer_kind(tokenizer) -> str:
 
 def hf_view(name: str, tokenizer, text: str) -> TokenizerView:
     """A Hugging Face tokenizer's tokens for text, without special tokens."""
-    # core.tokenize only reads .tokenizer, so a model-less wrapper is enough here.
-    holder = LoadedModel(name, None, tokenizer, None)  # type: ignore[arg-type]
-    tokens = tokenize(holder, text, add_special_tokens=False)
+    tokens = tokenize_with(tokenizer, text, add_special_tokens=False)
     return TokenizerView(name, tokenizer_kind(tokenizer), len(tokenizer), tokens)
 
 
@@ -174,25 +164,8 @@ def tiktoken_view(encoding_name: str, text: str) -> TokenizerView:
     check_tiktoken_cost(text)
     encoding = _encoding(encoding_name)
     ids = np.asarray(encoding.encode_ordinary(text), dtype=np.int64)
-    raw = [encoding.decode_bytes([int(i)]) for i in ids]
-    to_char = {byte: char for char, byte in _unicode_to_byte().items()}
-    pieces = tuple("".join(to_char[b] for b in chunk) for chunk in raw)
-    special = np.zeros(len(ids), dtype=bool)
-    texts, labels, index, count, hexes = _byte_level_texts(pieces, special)
-    tokens = Tokenization(text, ids, pieces, texts, labels, _byte_spans(text, raw), special, index, count, hexes)
+    tokens = from_byte_chunks(text, ids, [encoding.decode_bytes([int(i)]) for i in ids])
     return TokenizerView(TIKTOKEN_ENCODINGS[encoding_name], "byte-level BPE (tiktoken)", encoding.n_vocab, tokens)
-
-
-def _byte_spans(text: str, raw: list[bytes]) -> np.ndarray:
-    """(pos, 2) character offsets [start, end) of tokens given as UTF-8 byte chunks."""
-    char_bytes = np.array([len(c.encode("utf-8")) for c in text], dtype=np.int64)
-    char_start = np.concatenate([[0], np.cumsum(char_bytes)])  # byte offset where each character starts
-    ends = np.cumsum([len(chunk) for chunk in raw]).astype(np.int64)
-    starts = ends - np.array([len(chunk) for chunk in raw], dtype=np.int64)
-    # A token starting inside a character belongs to that character; a token ending inside one reaches its end.
-    span_start = np.searchsorted(char_start, starts, side="right") - 1
-    span_end = np.searchsorted(char_start, ends, side="left")
-    return np.stack([span_start, span_end], axis=1).reshape(-1, 2)
 
 
 def compare_tokenizers(
@@ -214,9 +187,7 @@ def language_costs(tokenizers: Mapping[str, object]) -> tuple[tuple[str, ...], t
         views = compare_tokenizers(sample, tokenizers)
         counts.append([view.count for view in views])
         names = tuple(view.name for view in views)
-    array = np.asarray(counts, dtype=np.int64)
-    array.setflags(write=False)
-    return tuple(LANGUAGE_SAMPLES), names, array
+    return tuple(LANGUAGE_SAMPLES), names, frozen(np.asarray(counts, dtype=np.int64))
 
 
 def chat_wrap(model: LoadedModel, text: str) -> ChatWrap | None:
@@ -261,6 +232,11 @@ def added_mask(tokens: Tokenization) -> np.ndarray:
     [UNK] and special tokens typed literally are special too, but they stand for typed text.
     """
     return tokens.special & (tokens.spans[:, 1] <= tokens.spans[:, 0])
+
+
+def template_overhead(tokens: Tokenization, wrap: ChatWrap | None) -> int:
+    """Tokens the model reads besides the prompt: the chat template's, or else the tokenizer's added specials."""
+    return wrap.overhead if wrap is not None else int(added_mask(tokens).sum())
 
 
 def context_fit(tokens: Tokenization, overhead: int, reserved: int, window: int, side: str = "end") -> ContextFit:

@@ -48,8 +48,12 @@ def show_whitespace(text: str) -> str:
 
 def tokenize(model: LoadedModel, text: str, add_special_tokens: bool = True) -> Tokenization:
     """Tokenize text with the model's own tokenizer. Raises ValueError on empty or huge text."""
+    return tokenize_with(model.tokenizer, text, add_special_tokens)
+
+
+def tokenize_with(tokenizer, text: str, add_special_tokens: bool = True) -> Tokenization:
+    """Tokenize text with any Hugging Face fast tokenizer (no model needed)."""
     check_text(text)
-    tokenizer = model.tokenizer
     encoded = tokenizer(
         text, add_special_tokens=add_special_tokens, return_offsets_mapping=True, verbose=False
     )
@@ -62,14 +66,51 @@ def tokenize(model: LoadedModel, text: str, add_special_tokens: bool = True) -> 
         texts, labels, index, count, hexes = _byte_level_texts(pieces, special)
     else:
         texts = tuple(_span_text(text, span, piece, sp) for span, piece, sp in zip(spans, pieces, special))
-        labels = tuple(piece if sp else show_whitespace(piece) for piece, sp in zip(pieces, special))
+        labels = _piece_labels(pieces, special)
         index, count, hexes = np.ones(len(ids), int), np.ones(len(ids), int), ("",) * len(ids)
     return Tokenization(text, ids, pieces, texts, labels, spans, special, index, count, hexes)
 
 
-def decode(model: LoadedModel, ids) -> str:
-    """Token ids back to text, special tokens kept."""
-    return model.tokenizer.decode(list(ids), skip_special_tokens=False)
+def token_label(tokenizer, token_id: int) -> str:
+    """How one vocabulary token is shown on every page: the label it gets in a Tokenization of its own.
+
+    Whitespace is visible (' the' → '·the'), special tokens keep their piece, and a byte-level token
+    that is only part of a character shows its bytes ('⟨F0 9F⟩') instead of a replacement character.
+    """
+    piece = tokenizer.convert_ids_to_tokens(int(token_id))
+    special = np.array([int(token_id) in set(tokenizer.all_special_ids)])
+    if is_byte_level(tokenizer):
+        return _byte_level_texts((piece,), special)[1][0]
+    return _piece_labels((piece,), special)[0]
+
+
+def from_byte_chunks(text: str, ids: np.ndarray, chunks: list[bytes]) -> Tokenization:
+    """A Tokenization from a byte-level tokenizer outside Hugging Face (tiktoken): ids and their UTF-8 bytes.
+
+    Pieces are written in GPT-2's printable byte alphabet and labelled by the same rule as every other token.
+    """
+    to_char = {byte: char for char, byte in _unicode_to_byte().items()}
+    pieces = tuple("".join(to_char[b] for b in chunk) for chunk in chunks)
+    special = np.zeros(len(ids), dtype=bool)
+    texts, labels, index, count, hexes = _byte_level_texts(pieces, special)
+    return Tokenization(text, ids, pieces, texts, labels, _byte_spans(text, chunks), special, index, count, hexes)
+
+
+def _byte_spans(text: str, raw: list[bytes]) -> np.ndarray:
+    """(pos, 2) character offsets [start, end) of tokens given as UTF-8 byte chunks."""
+    char_bytes = np.array([len(c.encode("utf-8")) for c in text], dtype=np.int64)
+    char_start = np.concatenate([[0], np.cumsum(char_bytes)])  # byte offset where each character starts
+    ends = np.cumsum([len(chunk) for chunk in raw]).astype(np.int64)
+    starts = ends - np.array([len(chunk) for chunk in raw], dtype=np.int64)
+    # A token starting inside a character belongs to that character; a token ending inside one reaches its end.
+    span_start = np.searchsorted(char_start, starts, side="right") - 1
+    span_end = np.searchsorted(char_start, ends, side="left")
+    return np.stack([span_start, span_end], axis=1).reshape(-1, 2)
+
+
+def _piece_labels(pieces, special) -> tuple[str, ...]:
+    # Tokenizers that are not byte-level (WordPiece, SentencePiece) show their pieces as they are.
+    return tuple(piece if sp else show_whitespace(piece) for piece, sp in zip(pieces, special))
 
 
 def is_byte_level(tokenizer) -> bool:

@@ -1,9 +1,18 @@
-"""Shared fixtures: tiny random models saved as folders, and the real bundled models (slow)."""
+"""Shared fixtures: tiny random models saved as folders, the real bundled models (slow), and cache folders.
+
+No test reads or writes the user's cache: every test gets its own XDG_CACHE_HOME. The real SmolLM2's
+float32 safetensors copy lives in one folder per test session (`real_model_cache`), shared by the slow
+tests and the browser tests' server. It is copied from the user's own converted copy when one exists
+(read only, a few seconds) and otherwise converted from the GGUF once per session (about 25 s).
+"""
 
 from __future__ import annotations
 
+import contextlib
 import os
+import shutil
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -12,9 +21,54 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+# Before anything imports core or starts a process: the user's cache home, then one of our own.
+USER_CACHE_HOME = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+SESSION_DIR = Path(tempfile.mkdtemp(prefix="llm-lens-tests-"))
+os.environ["XDG_CACHE_HOME"] = str(SESSION_DIR / "import-time")
+
 import tiny_models  # noqa: E402
 
 import core  # noqa: E402
+from core import model_cache, models  # noqa: E402
+
+
+@contextlib.contextmanager
+def cache_home(folder: Path):
+    """XDG_CACHE_HOME set to folder inside the block (for session fixtures, which cannot use monkeypatch)."""
+    before = os.environ.get("XDG_CACHE_HOME")
+    os.environ["XDG_CACHE_HOME"] = str(folder)
+    try:
+        yield folder
+    finally:
+        if before is None:
+            os.environ.pop("XDG_CACHE_HOME", None)
+        else:
+            os.environ["XDG_CACHE_HOME"] = before
+
+
+@pytest.fixture(autouse=True)
+def own_cache_home(tmp_path_factory, monkeypatch) -> Path:
+    """Every test runs with a cache home of its own, empty at the start."""
+    folder = tmp_path_factory.mktemp("xdg-cache")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(folder))
+    return folder
+
+
+@pytest.fixture(scope="session")
+def real_model_cache() -> Path:
+    """A cache home holding the real SmolLM2's safetensors copy, made once per session."""
+    home = SESSION_DIR / "real-models"
+    gguf = models.bundled_path(models.BUNDLED[models.DEFAULT_MODEL])
+    with cache_home(home):
+        target = model_cache.cache_dir_for(gguf)
+    with cache_home(USER_CACHE_HOME):
+        users = model_cache.cache_dir_for(gguf)
+    if not target.exists() and (users / "model.safetensors").exists():
+        shutil.copytree(users, target)  # read only on the user's side; a corrupt copy is rebuilt on load
+    if not target.exists():
+        with cache_home(home):
+            model_cache.load_gguf_cached(gguf, lambda fraction, message: None)  # converts, saves, then freed
+    return home
 
 
 @pytest.fixture(scope="session")
@@ -58,13 +112,14 @@ def tiny_decoder(request) -> core.LoadedModel:
 
 
 @pytest.fixture(scope="session")
-def smollm2() -> core.LoadedModel:
-    return core.load_model("SmolLM2-135M-Instruct")
+def smollm2(real_model_cache) -> core.LoadedModel:
+    with cache_home(real_model_cache):
+        return core.load_model("SmolLM2-135M-Instruct")
 
 
 @pytest.fixture(scope="session")
 def minilm() -> core.LoadedModel:
-    return core.load_model("all-MiniLM-L6-v2")
+    return core.load_model("all-MiniLM-L6-v2")  # a plain folder inside its package: no cache involved
 
 
 @pytest.fixture
@@ -88,6 +143,10 @@ def pytest_collection_modifyitems(items):
         if "browser" in item.path.parts:
             item.add_marker(pytest.mark.browser)
             item.add_marker(pytest.mark.slow)
+
+
+def pytest_sessionfinish(session, exitstatus):
+    shutil.rmtree(SESSION_DIR, ignore_errors=True)
 
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")

@@ -20,7 +20,6 @@ COMBINE = {"none": "Each head", "heads": "Average over heads", "layers": "Averag
 ENCODER = "all-MiniLM-L6-v2"
 
 
-
 def view_controls() -> tuple[bool, str]:
     """The toggles that reshape attention before every view: hide first token, combine."""
     left, right = st.columns([1, 2])
@@ -128,7 +127,8 @@ def bertviz_section(info: core.ModelInfo, text: str) -> None:
     view = st.radio("bertviz view", bertviz_offline.VIEWS, key="attn_bv_view", horizontal=True,
                     format_func=lambda v: f"{v} view")
     default = sorted({0, info.layers // 2, info.layers - 1})
-    layers = st.multiselect("Layers to include", range(info.layers), default=default, key="attn_bv_layers")
+    layers = st.multiselect("Layers to include", range(info.layers), default=default,
+                            key=widgets.model_scoped("attn_bv_layers"))
     with st.spinner("Preparing bertviz…"):
         analysis = cache.get_bertviz_analysis(name, text)
     shown, total = len(analysis.tokens), len(cache.get_tokens(name, text))

@@ -65,14 +65,6 @@ def get_analysis(model_name: str, text: str, max_tokens: int = MAX_ANALYZE_TOKEN
     return core.analyze(get_model(model_name), text, max_tokens=max_tokens)
 
 
-@st.cache_data(show_spinner=False, max_entries=64)
-def get_completions(
-    model_name: str, prompts: tuple[str, ...], settings: core.GenerationSettings
-) -> list[core.Completion]:
-    """Completions for a batch of prompts; greedy and seeded runs are deterministic, so cacheable."""
-    return core.generate(get_model(model_name), list(prompts), settings)
-
-
 # --- Attention page -------------------------------------------------------------------------
 
 
@@ -163,7 +155,7 @@ def get_context_fit(model_name: str, text: str, reserved: int, side: str) -> tok
     model = get_model(model_name)
     tokens = get_tokens(model_name, text)
     wrap = get_chat_wrap(model_name, text)
-    overhead = wrap.overhead if wrap is not None else int(tokenizers_compare.added_mask(tokens).sum())
+    overhead = tokenizers_compare.template_overhead(tokens, wrap)
     return tokenizers_compare.context_fit(tokens, overhead, reserved, model.info.context_window, side)
 
 
@@ -194,8 +186,7 @@ def get_position_embeddings(model_name: str, n_positions: int) -> object:
 @st.cache_resource(show_spinner=False, max_entries=16)
 def get_projection(model_name: str, text: str, layer: int, dims: int, skip_first: bool) -> embeddings.Projection:
     """PCA of the text's vectors at a layer (-1 = static token embeddings), optionally without position 0."""
-    states = get_token_states(model_name, text)
-    vectors = states.embeddings if layer < 0 else states.hidden_states[layer]
+    vectors = get_token_states(model_name, text).vectors_at(layer)
     return embeddings.pca(vectors[int(skip_first):], dims)
 
 
@@ -208,8 +199,7 @@ def get_sentence_embeddings(model_name: str, sentences: tuple[str, ...]) -> embe
 @st.cache_resource(show_spinner=False, max_entries=16)
 def get_similarity(model_name: str, text: str, layer: int, skip_first: bool) -> object:
     """(pos, pos) cosine similarity of the text's vectors at a layer (-1 = static token embeddings)."""
-    states = get_token_states(model_name, text)
-    vectors = states.embeddings if layer < 0 else states.hidden_states[layer]
+    vectors = get_token_states(model_name, text).vectors_at(layer)
     return embeddings.cosine_matrix(vectors[int(skip_first):])
 
 

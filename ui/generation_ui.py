@@ -10,13 +10,14 @@ import streamlit as st
 import core
 from core import prediction
 from core.analysis import softmax
+from core.generation import eos_ids
+from core.tokens import token_label
 from ui import cache, widgets
 from ui.markdown import md_code
 from viz import generation as viz
 
 MAX_STEPS = 64  # step-through is for watching a few tokens appear, not for long texts
 MAX_SAMPLES = 8
-
 
 
 def next_token_section(model: core.LoadedModel, text: str) -> None:
@@ -95,7 +96,7 @@ def step_section(model: core.LoadedModel, prompt: str, settings: core.Generation
     ids = tuple(state["ids"])
     with st.spinner("Running the model on the text so far…"):
         step = cache.get_step_prediction(widgets.model_key(), prompt, ids)
-    finished = bool(ids) and ids[-1] in _eos_ids(model)
+    finished = bool(ids) and ids[-1] in eos_ids(model)
     cols = st.columns(3)
     cols[0].button(
         "Next token ▶", key="genpage_step_next", type="primary", disabled=finished or len(ids) >= MAX_STEPS,
@@ -105,7 +106,7 @@ def step_section(model: core.LoadedModel, prompt: str, settings: core.Generation
     cols[2].button("Reset", key="genpage_step_reset", disabled=not ids, on_click=_reset_steps)
     mode = "a seeded sample (sidebar settings)" if settings.normalized(len(step.logits)).do_sample else "greedy"
     st.caption(f"Each click runs the model once and picks the next token: {mode}. At most {MAX_STEPS} steps.")
-    labels = [prediction.token_label(model, i) for i in ids]
+    labels = [token_label(model.tokenizer, i) for i in ids]
     st.html(viz.completion_html(prompt, [model.tokenizer.decode([i]) for i in ids], state["probs"]))
     if ids:
         st.markdown(f"Step {len(ids)} chose {md_code(labels[-1])} with probability **{state['probs'][-1]:.2%}**.")
@@ -146,11 +147,6 @@ def _undo_step() -> None:
 def _reset_steps() -> None:
     st.session_state["genpage_steps"]["ids"].clear()
     st.session_state["genpage_steps"]["probs"].clear()
-
-
-def _eos_ids(model: core.LoadedModel) -> set[int]:
-    ids = {model.tokenizer.eos_token_id, getattr(model.model.generation_config, "eos_token_id", None)}
-    return {i for i in ids if isinstance(i, int)}
 
 
 def samples_section(model: core.LoadedModel, prompt: str, settings: core.GenerationSettings) -> None:

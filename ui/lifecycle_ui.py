@@ -12,7 +12,7 @@ from core.anatomy import Anatomy, default_lora_targets
 from core.quantize import QuantizationReport
 from ui import cache, widgets
 from ui.model_size_ui import formula
-from ui.widgets import model_key
+from ui.widgets import model_key, model_scoped
 from viz.lifecycle import lifecycle_progress_html
 from viz.model_pages import lora_chart, memory_chart
 
@@ -74,7 +74,7 @@ def lora_section(anatomy: Anatomy) -> None:
     """Trainable parameters and training memory: full fine-tuning vs LoRA on the chosen matrices."""
     options = list(anatomy.matrices["matrix"])
     targets = st.multiselect("Matrices to adapt", options, default=default_lora_targets(anatomy.matrices),
-                             key="life_lora_targets")
+                             key=model_scoped("life_lora_targets"))
     rank = st.select_slider("LoRA rank r", RANKS, value=8, key="life_lora_rank")
     chosen = anatomy.matrices[anatomy.matrices["matrix"].isin(targets)]
     if chosen.empty:

@@ -63,7 +63,8 @@ def kv_controls(info: core.ModelInfo) -> tuple[int, int, str]:
     """Context length, batch size and KV-cache format chosen by the user."""
     cols = st.columns(3)
     context = cols[0].number_input("Context length (tokens)", 1, MAX_CONTEXT, min(2048, info.context_window),
-                                   key="size_context", help=f"The loaded model reads up to {info.context_window:,}.")
+                                   key=widgets.model_scoped("size_context"),
+                                   help=f"The loaded model reads up to {info.context_window:,}.")
     batch = cols[1].number_input("Batch (sequences at once)", 1, 1024, 1, key="size_batch")
     kv_format = cols[2].selectbox("KV-cache format", FORMATS, index=FORMATS.index("fp16"), key="size_kv_format")
     return int(context), int(batch), kv_format
@@ -119,9 +120,10 @@ def custom_size_input(info: core.ModelInfo) -> tuple[int, tuple[int, int, int]] 
     st.caption(f"{md_text(text.strip())} = {params:,} parameters. The KV cache also needs the architecture "
                "(defaults: the loaded model's; Llama-2-7B would be 32 layers × 32 KV heads × 128).")
     cols = st.columns(3)
-    layers = cols[0].number_input("Layers", 1, 1000, info.layers, key="size_custom_layers")
-    kv_heads = cols[1].number_input("KV heads", 1, 1000, info.kv_heads, key="size_custom_kv_heads")
-    head_dim = cols[2].number_input("Head size", 1, 4096, info.head_dim, key="size_custom_head_dim")
+    key = widgets.model_scoped  # the defaults are the loaded model's: another model starts from its own
+    layers = cols[0].number_input("Layers", 1, 1000, info.layers, key=key("size_custom_layers"))
+    kv_heads = cols[1].number_input("KV heads", 1, 1000, info.kv_heads, key=key("size_custom_kv_heads"))
+    head_dim = cols[2].number_input("Head size", 1, 4096, info.head_dim, key=key("size_custom_head_dim"))
     return params, (int(layers), int(kv_heads), int(head_dim))
 
 

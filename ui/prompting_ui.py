@@ -127,6 +127,6 @@ def _answer(completion: core.Completion, labels: list[str]) -> None:
     matched = prompting.match_label(answer, labels)
     st.metric("Answer", answer or "(empty)", help="The first line of the completion, stripped.")
     st.caption(f"Matches the label **{md_text(matched)}**." if matched else "Not one of the example labels.")
-    st.html(completion_tokens_html(completion.token_texts, completion.logprobs))
+    st.html(completion_tokens_html(completion.token_labels, completion.logprobs))
     st.caption(f"{len(completion.token_ids)} tokens · batch of 3 took {completion.seconds:.1f} s · "
                f"stopped: {completion.finish_reason}")

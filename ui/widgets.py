@@ -28,6 +28,16 @@ def model_key() -> str:
     return st.session_state.get("model_name") or default_model()
 
 
+def scoped_key(key: str, model_name: str) -> str:
+    """The key of a widget whose options or default come from one model (layers, matrices, sizes)."""
+    return f"{key}@{model_name}"
+
+
+def model_scoped(key: str) -> str:
+    """scoped_key for the sidebar's model: switching models starts such a widget afresh, never stale."""
+    return scoped_key(key, model_key())
+
+
 def model_selector() -> str:
     """Sidebar choice of model; returns the name or path to load.
 

@@ -9,7 +9,6 @@ import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 
-from core.tokens import show_whitespace
 from viz.plotly_text import plotly_text, plotly_texts
 
 SERIES_COLOURS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#9467bd")
@@ -21,18 +20,19 @@ def _probability_colour(probability: float) -> str:
     return f"hsl({hue}, 75%, 80%)"
 
 
-def completion_tokens_html(token_texts: Sequence[str], logprobs: np.ndarray) -> str:
+def completion_tokens_html(token_labels: Sequence[str], logprobs: np.ndarray) -> str:
     """Each generated token as a chip coloured by its probability; hover shows the exact value.
 
-    token_texts: (new,) decoded tokens; logprobs: (new,) log-probability of each under the model.
+    token_labels: (new,) tokens labelled with visible whitespace (Completion.token_labels);
+    logprobs: (new,) log-probability of each under the model.
     """
-    if len(token_texts) == 0:
+    if len(token_labels) == 0:
         return '<div class="llm-lens-chips"><em>(no tokens generated)</em></div>'
     chips = []
-    for text, logprob in zip(token_texts, np.asarray(logprobs, dtype=float)):
+    for token, logprob in zip(token_labels, np.asarray(logprobs, dtype=float)):
         probability = float(np.exp(logprob))
-        label = html.escape(show_whitespace(text) or "∅", quote=True)
-        title = html.escape(f"{text!r}: p = {probability:.3f}", quote=True)
+        label = html.escape(token or "∅", quote=True)
+        title = html.escape(f"{token!r}: p = {probability:.3f}", quote=True)
         chips.append(
             f'<span title="{title}" style="background:{_probability_colour(probability)};color:#111;'
             f'padding:1px 4px;margin:1px;border-radius:4px;font-family:monospace;white-space:pre-wrap;'

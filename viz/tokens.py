@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import html
 from collections.abc import Sequence
+from typing import Protocol
 
 import numpy as np
 import plotly.graph_objects as go
 
-from core.tokenizers_compare import ContextFit
-from core.tokens import Tokenization
 from viz.plotly_text import plotly_text, plotly_texts
 
 MAX_CHIPS = 2_000  # beyond this the browser slows down; the page says how many are hidden
@@ -24,7 +23,33 @@ SUB_STYLE = "font-size:10px;color:#4b5563;margin-left:3px;"
 SHOW_OPTIONS = ("position", "id", "none")
 
 
-def token_chips_html(tokens: Tokenization, show: str = "position", max_chips: int = MAX_CHIPS) -> str:
+class TokenRows(Protocol):
+    """Per-position token data a chip needs (core's Tokenization has it); viz never imports core."""
+
+    ids: np.ndarray  # (pos,) int
+    pieces: Sequence[str]  # raw vocabulary pieces
+    texts: Sequence[str]  # decoded text per token
+    labels: Sequence[str]  # display labels, whitespace visible
+    spans: np.ndarray  # (pos, 2) character offsets [start, end)
+    special: np.ndarray  # (pos,) bool
+    part_count: np.ndarray  # (pos,) tokens sharing one split character
+    byte_hex: Sequence[str]  # raw bytes of byte-level pieces, or ""
+
+    def __len__(self) -> int: ...
+
+
+class WindowFit(Protocol):
+    """Token counts against a context window (core's ContextFit has them)."""
+
+    prompt: int
+    overhead: int
+    reserved: int
+    window: int
+    cut_tokens: int
+    total: int
+
+
+def token_chips_html(tokens: TokenRows, show: str = "position", max_chips: int = MAX_CHIPS) -> str:
     """One coloured chip per token; whitespace visible, special tokens dashed, split characters underlined."""
     if show not in SHOW_OPTIONS:
         raise ValueError(f"show must be one of {SHOW_OPTIONS}, not '{show}'.")
@@ -35,7 +60,7 @@ def token_chips_html(tokens: Tokenization, show: str = "position", max_chips: in
     return f'<div class="token-chips" style="line-height:2">{"".join(chips)}</div>'
 
 
-def _chip(tokens: Tokenization, position: int, show: str) -> str:
+def _chip(tokens: TokenRows, position: int, show: str) -> str:
     token_id = int(tokens.ids[position])
     special = bool(tokens.special[position])
     style = CHIP_STYLE + (SPECIAL_STYLE if special else f"background:{BANDS[position % len(BANDS)]};")
@@ -82,7 +107,7 @@ def language_cost_chart(languages: Sequence[str], names: Sequence[str], counts: 
     return figure
 
 
-def context_gauge(fit: ContextFit) -> go.Figure:
+def context_gauge(fit: WindowFit) -> go.Figure:
     """Stacked bar of prompt, template overhead and reserved answer tokens against the context window."""
     kept_prompt = fit.prompt - fit.cut_tokens
     parts = [

@@ -43,11 +43,11 @@ def _wait_healthy(url: str, process: subprocess.Popen, log: Path, seconds: float
 
 
 @pytest.fixture(scope="session")
-def server_url(tmp_path_factory):
-    """Start `streamlit run app.py` on the real default model; yield its base URL."""
+def server_url(tmp_path_factory, real_model_cache):
+    """Start `streamlit run app.py` on the real default model (the session's model cache); yield its base URL."""
     port = _free_port()
     log = tmp_path_factory.mktemp("server") / "streamlit.log"
-    env = {**os.environ, "HF_HUB_OFFLINE": "1"}
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "XDG_CACHE_HOME": str(real_model_cache)}
     env.pop("LLM_LENS_MODEL", None)
     command = [
         sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port),

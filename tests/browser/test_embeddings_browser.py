@@ -19,7 +19,7 @@ def test_embeddings_page_draws_charts_with_hostile_token_labels(page, server_url
     assert "rotary position embeddings" in body
     assert "Nearest neighbours in the vocabulary" in body
     page.get_by_text("Sentence similarity", exact=True).scroll_into_view_if_needed()
-    wait_idle(page)
+    wait_idle(page, rerun=False)  # scrolling starts no rerun
     assert page.locator(".js-plotly-plot").count() >= 8
     assert page.locator("img[src='x']").count() == 0
     # The neighbour box shows a token of the new prompt, and the chart is about that same token.

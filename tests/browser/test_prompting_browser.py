@@ -1,6 +1,9 @@
 """The Prompt strategies page in a real browser on the real model: three completions, hostile query as text."""
 
 from browser_kit import assert_no_exception, open_app, wait_idle
+from playwright.sync_api import expect
+
+from core import prompting
 
 HOSTILE = "<img src=x onerror=alert(1)> </script><script>alert(2)</script> Awful film 🎬"
 
@@ -72,4 +75,59 @@ def test_csv_upload_bad_file_gets_a_message_and_good_file_is_scored(page, server
     assert page.get_by_role("button", name="Download predictions (CSV)").count() == 1
     assert page.dialogs == [] and page.locator("b:text('Loved')").count() == 0
     page.screenshot(path=str(tmp_path / "evaluation.png"), full_page=True)
+    assert_no_exception(page)
+
+
+def _open_experiments(page) -> None:
+    """Open the experiment expander unless it is open (a rerun may have folded it)."""
+    details = page.locator('[data-testid="stExpander"] details').filter(has_text="Save or load an experiment")
+    if details.get_attribute("open") is None:
+        page.get_by_text("Save or load an experiment (JSON)").click()
+
+
+def _shows(page, text: str) -> None:
+    """Wait until text inside the experiment expander is visible to a person."""
+    _open_experiments(page)
+    page.get_by_text(text).wait_for(timeout=60_000)
+
+
+def _experiment_input(page):
+    """The experiment uploader's file input, inside its expander (opened first)."""
+    _open_experiments(page)
+    uploader = page.locator('[data-testid="stFileUploader"]').filter(has_text="Load an experiment")
+    uploader.wait_for(timeout=240_000)
+    return uploader.locator('[data-testid="stFileUploaderDropzoneInput"]')
+
+
+def test_experiment_file_that_is_not_one_gets_a_message_and_a_good_one_loads(page, server_url, tmp_path):
+    # The page's upload callback (AppTest cannot upload files): errors name the problem, nothing breaks.
+    open_app(page, f"{server_url}/prompting", timeout_ms=240_000)
+    page.wait_for_selector(".llm-lens-chips", timeout=240_000)
+    files = _experiment_input(page)
+    broken = tmp_path / "broken.json"
+    broken.write_text('{"instruction": "<script>alert(1)</script>", ', encoding="utf-8")
+    files.set_input_files(str(broken))
+    wait_idle(page, timeout_ms=240_000)
+    _shows(page, "The file is not valid JSON")
+    other = tmp_path / "other.json"
+    other.write_text('{"hello": "world"}', encoding="utf-8")
+    files.set_input_files(str(other))
+    wait_idle(page, timeout_ms=240_000)
+    _shows(page, "The file is not an LLM Lens experiment")
+    assert page.get_by_text("The file is not valid JSON").count() == 0  # the old message is gone
+    assert_no_exception(page)
+
+    query = "Loaded query <b>bold?</b> 🎬"
+    good = tmp_path / "mine.json"
+    good.write_text(prompting.experiment_to_json({
+        "instruction": "Say positive or negative.", "examples": [["Loved it", "positive"], ["Hated it", "negative"]],
+        "query": query, "format": "plain", "few_k": 2,
+    }), encoding="utf-8")
+    files.set_input_files(str(good))
+    wait_idle(page, timeout_ms=240_000)
+    page.screenshot(path=str(tmp_path / "experiment-loaded.png"), full_page=True)
+    expect(page.get_by_label("Query (the text to classify)")).to_have_value(query, timeout=240_000)
+    page.wait_for_selector(".llm-lens-chips", timeout=240_000)
+    assert page.get_by_text("not an LLM Lens experiment").count() == 0
+    assert page.locator("b:text('bold?')").count() == 0 and page.dialogs == []
     assert_no_exception(page)

@@ -31,6 +31,8 @@ def test_embed_text_shapes_and_static_embeddings_are_table_rows(tiny_decoder):
     assert states.hidden_states.shape == (tiny_decoder.info.layers + 1, n, d)
     np.testing.assert_allclose(states.embeddings, embedding_matrix(tiny_decoder)[states.tokens.ids], atol=1e-6)
     assert not states.hidden_states.flags.writeable
+    assert states.vectors_at(-1) is states.embeddings  # -1: the static table rows, no position information
+    np.testing.assert_array_equal(states.vectors_at(2), states.hidden_states[2])
 
 
 def test_embed_text_agrees_with_analyze(tiny_decoder):

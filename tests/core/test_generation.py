@@ -7,7 +7,7 @@ import pytest
 import torch
 
 import core
-from core.generation import GenerationSettings
+from core.generation import GenerationSettings, eos_ids
 
 PROMPTS = ["The capital of France is", "She opened a bank", "Attention lets"]
 
@@ -85,6 +85,20 @@ def test_end_of_text_token_finishes_with_eos(tiny_llama_path):
     assert done.finish_reason == "eos"
     first = greedy.token_ids.tolist().index(eos)  # the greedy text up to its first use of that token
     assert done.token_ids.tolist() == greedy.token_ids[: first + 1].tolist()
+
+
+def test_list_valued_eos_ids_each_finish_a_completion(tiny_llama_path):
+    # Generation configs may hold a list of end ids; the step-through page uses the same eos_ids.
+    model = core.load_model(str(tiny_llama_path))  # a private copy: its generation config is changed below
+    [greedy] = core.generate(model, [PROMPTS[0]], GenerationSettings(max_new_tokens=4))
+    second = int(greedy.token_ids[1])
+    taken = {*greedy.token_ids.tolist(), model.tokenizer.eos_token_id}
+    other = next(i for i in range(model.info.vocab_size) if i not in taken)
+    model.model.generation_config.eos_token_id = [other, second]
+    assert eos_ids(model) == {model.tokenizer.eos_token_id, other, second}
+    [done] = core.generate(model, [PROMPTS[0]], GenerationSettings(max_new_tokens=4))
+    assert done.finish_reason == "eos"
+    assert int(done.token_ids[-1]) == second
 
 
 def test_context_window_limits_new_tokens(tiny_llama):

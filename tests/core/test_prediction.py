@@ -11,6 +11,7 @@ from core import prediction
 from core.analysis import softmax
 from core.generation import GenerationStep
 from core.sampling import GenerationSettings
+from core.tokens import token_label
 
 PROMPT = "The capital of France is"
 
@@ -28,7 +29,7 @@ def test_top_candidates_are_the_highest_probabilities_in_order(tiny_llama, logit
     np.testing.assert_allclose(table["probability"], probs[table["token_id"]])
     np.testing.assert_allclose(table["logprob"], np.log(probs[table["token_id"]]))
     assert table["probability"].is_monotonic_decreasing
-    assert table["token"][0] == prediction.token_label(tiny_llama, table["token_id"][0])
+    assert table["token"][0] == token_label(tiny_llama.tokenizer, table["token_id"][0])
     with pytest.raises(ValueError, match="between 1 and"):
         prediction.top_candidates(tiny_llama, logits, k=0)
 

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from core.quantize import quantize_dynamic_int8
+from core.quantize import SAMPLE_TEXT, quantize_dynamic_int8
 
 
 @pytest.fixture(scope="module")
@@ -36,13 +36,21 @@ def test_shared_model_is_unchanged(tiny_llama, llama_run):
                if isinstance(m, torch.nn.Linear))
 
 
-def test_agreement_is_a_share_of_positions(llama_run):
+def test_agreement_follows_from_the_size_of_the_int8_error(tiny_llama, llama_run):
+    # If no logit moves by more than d, the top token can only change where its lead over the
+    # runner-up is at most 2d: every other position must agree. The float logits are computed here.
     report = llama_run[3]
-    assert 0.0 <= report.agreement <= 1.0
-    assert report.same_prediction.shape == (report.tokens,)
-    assert report.agreement == pytest.approx(report.same_prediction.mean())
-    assert report.tokens == 128  # the sample text is cut to the tiny model's context window
-    assert -1.0 <= report.mean_cosine <= 1.0 and report.mean_cosine > 0.9
+    ids = tiny_llama.tokenizer(SAMPLE_TEXT, return_tensors="pt")["input_ids"][:, : tiny_llama.info.context_window]
+    with torch.inference_mode():
+        logits = tiny_llama.model(ids).logits[0].float()
+    top = logits.topk(2, dim=-1).values
+    safe = ((top[:, 0] - top[:, 1]) > 2 * report.max_abs_diff).numpy()
+    assert report.tokens == ids.shape[1] == 128  # the sample text is cut to the tiny model's context window
+    assert 0 < report.max_abs_diff < float(logits.abs().max())  # int8 changed the outputs, a little
+    assert safe.sum() >= 10, safe.sum()
+    assert report.same_prediction[safe].all()
+    assert report.agreement >= safe.mean()
+    assert report.mean_cosine > 0.9
     assert report.float_seconds > 0 and report.int8_seconds > 0
 
 

@@ -6,6 +6,7 @@ import dataclasses
 
 import numpy as np
 import pytest
+import torch
 
 from core.rnn_compare import compare
 
@@ -61,6 +62,21 @@ def test_shared_model_is_not_changed(tiny_llama):
     after = tiny_llama.model.state_dict()
     assert all(np.array_equal(before[k].numpy(), after[k].numpy()) for k in before)
     assert all(p.grad is None and not p.requires_grad for p in tiny_llama.model.parameters())
+
+
+@pytest.mark.parametrize("embedding", ["model", "random"])
+def test_global_random_state_is_unchanged(tiny_llama, embedding):
+    # Other sessions' seeded sampling shares torch's global generator: compare() must not move it.
+    torch.manual_seed(1234)
+    before = torch.get_rng_state()
+    result = compare(tiny_llama, LONG, embedding=embedding, hidden=16, seed=7)
+    assert torch.equal(torch.get_rng_state(), before)
+    assert torch.rand(1).item() == _first_draw(1234)  # the next global draw is still the seed's first one
+    assert np.isfinite(result.gru_gradient).all()
+
+
+def _first_draw(seed: int) -> float:
+    return torch.rand(1, generator=torch.Generator().manual_seed(seed)).item()
 
 
 def test_hostile_and_emoji_text_is_just_tokens(tiny_llama):

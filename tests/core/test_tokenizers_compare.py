@@ -15,6 +15,7 @@ from core.tokenizers_compare import (
     context_fit,
     language_costs,
     load_tokenizer,
+    template_overhead,
     tiktoken_view,
 )
 from core.tokens import tokenize
@@ -130,6 +131,17 @@ def test_unknown_characters_count_as_prompt_not_overhead(tiny_bert):
     assert fit.prompt == len(tokens) - 2
 
 
+def test_template_overhead_is_what_the_model_reads_besides_the_prompt(tiny_llama, tiny_bert):
+    text = "Is the bank open?"
+    wrap = chat_wrap(tiny_llama, text)  # the chat model reads the whole wrapped text
+    bare = tokenize(tiny_llama, text, add_special_tokens=False)
+    assert template_overhead(tokenize(tiny_llama, text), wrap) == len(wrap.tokens) - len(bare)
+    tokens = tokenize(tiny_bert, text)  # no template: only [CLS] and [SEP] come on top
+    assert chat_wrap(tiny_bert, text) is None
+    bare = tokenize(tiny_bert, text, add_special_tokens=False)
+    assert template_overhead(tokens, None) == len(tokens) - len(bare) == 2
+
+
 def test_context_fit_rejects_bad_settings(tiny_llama):
     tokens = tokenize(tiny_llama, "hello")
     with pytest.raises(ValueError, match="end"):
@@ -196,3 +208,14 @@ def test_compare_without_openai_skips_only_them(tiny_llama):
     assert [v.name for v in views] == ["tiny"]
     with pytest.raises(ValueError, match="bytes"):
         tokenizers_compare.compare_tokenizers(text, {"tiny": tiny_llama.tokenizer})
+
+
+@pytest.mark.slow
+def test_smollm2_tokenizer_alone_from_the_gguf_writes_nothing(smollm2, tmp_path, monkeypatch):
+    # With no converted copy in the cache, the GGUF's own tokenizer is read (no weights, no cache write).
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "empty"))
+    alone = load_tokenizer("SmolLM2-135M-Instruct")
+    assert not (tmp_path / "empty").exists()
+    for text in ("中文 👍🏽 Straße\n\tdone", MULTI):
+        assert alone(text)["input_ids"] == smollm2.tokenizer(text)["input_ids"]
+    assert alone.chat_template == smollm2.tokenizer.chat_template

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-import base64
 import html
 import re
 
 import numpy as np
 import pytest
+from plotly_arrays import chart_array
+
+from ui import widgets
 
 HOSTILE = "</script><script>alert(1)</script> <img src=x onerror=alert(1)> 👍"
 
@@ -23,23 +25,11 @@ def _open(make_app, prompt: str | None = None, **state):
     return at
 
 
-def _z(chart) -> np.ndarray:
-    """The first trace's z of a plotly chart element, decoded from plotly 7's base64 arrays."""
-    import json
-
-    spec = json.loads(chart.proto.spec)
-    z = spec["data"][0]["z"]
-    if isinstance(z, dict):  # {"dtype": "f4", "bdata": ..., "shape": "r, c"}
-        shape = tuple(int(s) for s in z["shape"].split(","))
-        return np.frombuffer(base64.b64decode(z["bdata"]), dtype=z["dtype"]).reshape(shape)
-    return np.asarray(z, dtype=float)
-
-
 def test_first_tab_shows_one_causal_heatmap(make_app):
     at = _open(make_app)
     charts = at.get("plotly_chart")
     assert len(charts) == 1  # lazy tabs: only the open one ran
-    z = _z(charts[0])
+    z = chart_array(charts[0], "z")
     assert z.shape[0] == z.shape[1] > 3
     np.testing.assert_allclose(z.sum(1), 1.0, atol=1e-4)
     assert np.allclose(np.triu(z, 1), 0)  # tiny Llama is a decoder: no weight on the future
@@ -47,10 +37,10 @@ def test_first_tab_shows_one_causal_heatmap(make_app):
 
 def test_hide_first_token_drops_a_row_and_renormalises(make_app):
     at = _open(make_app)
-    n = _z(at.get("plotly_chart")[0]).shape[0]
+    n = chart_array(at.get("plotly_chart")[0], "z").shape[0]
     at.toggle(key="attn_hide_first").set_value(True).run()
     assert not at.exception
-    z = _z(at.get("plotly_chart")[0])
+    z = chart_array(at.get("plotly_chart")[0], "z")
     assert z.shape == (n - 1, n - 1)
     np.testing.assert_allclose(z.sum(1), 1.0, atol=1e-4)
 
@@ -61,7 +51,7 @@ def test_combine_modes_change_the_head_choices(make_app, mode, head_options):
     at.radio(key="attn_combine").set_value(mode).run()
     assert not at.exception
     assert len(at.selectbox(key="attn_head").options) == head_options
-    np.testing.assert_allclose(_z(at.get("plotly_chart")[0]).sum(1), 1.0, atol=1e-4)
+    np.testing.assert_allclose(chart_array(at.get("plotly_chart")[0], "z").sum(1), 1.0, atol=1e-4)
 
 
 @pytest.mark.parametrize("tab", ["Heads of a layer", "All layers", "From one token", "Head table", "Export",
@@ -114,8 +104,8 @@ def test_bertviz_html_is_cached_between_reruns(make_app):
     assert at.get("iframe")[0].proto.srcdoc == first  # same random id: the frame does not reload
 
 
-def test_bertviz_with_no_layers_says_so(make_app):
-    at = _open(make_app, attn_tab="bertviz", attn_bv_layers=[])
+def test_bertviz_with_no_layers_says_so(make_app, app_env):
+    at = _open(make_app, attn_tab="bertviz", **{widgets.scoped_key("attn_bv_layers", str(app_env)): []})
     assert not at.get("iframe")
     assert any("at least one layer" in w.value for w in at.warning)
 
@@ -150,12 +140,12 @@ def test_switching_layer_and_head_does_not_rerun_the_model(make_app, monkeypatch
     monkeypatch.setattr(core, "analyze", lambda *a, **k: calls.append(a[1]) or original(*a, **k))
     at = _open(make_app, "A prompt only this test uses: layer and head switching.")
     assert len(calls) == 1  # the first run of a new prompt runs the model once
-    before = _z(at.get("plotly_chart")[0])
+    before = chart_array(at.get("plotly_chart")[0], "z")
     at.selectbox(key="attn_layer").set_value(1).run()
     at.selectbox(key="attn_head").set_value(3).run()
     assert not at.exception
     assert len(calls) == 1
-    assert not np.allclose(_z(at.get("plotly_chart")[0]), before)  # a different head is shown
+    assert not np.allclose(chart_array(at.get("plotly_chart")[0], "z"), before)  # a different head is shown
 
 
 def test_one_token_prompt_with_hidden_first_token_explains(make_app):
@@ -164,4 +154,4 @@ def test_one_token_prompt_with_hidden_first_token_explains(make_app):
     assert any("at least 2 tokens" in w.value for w in at.warning)
     at.toggle(key="attn_hide_first").set_value(False).run()
     assert not at.exception
-    assert _z(at.get("plotly_chart")[0]).shape == (1, 1)
+    assert chart_array(at.get("plotly_chart")[0], "z").shape == (1, 1)

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
-import base64
+import html
 import json
 
 import numpy as np
 import pytest
+from plotly_arrays import plotly_array
+
+from core.tokens import tokenize
 
 HOSTILE = "</script><script>alert(1)</script> <img src=x onerror=alert(1)> 👍🏽"
 
@@ -22,15 +25,6 @@ def _open(make_app, prompt: str | None = None, **state):
     return at
 
 
-def _array(value) -> np.ndarray:
-    """A plotly 7 array from a chart spec (base64 or plain list)."""
-    if isinstance(value, dict):
-        shape = tuple(int(s) for s in value.get("shape", str(len(value["bdata"]))).split(","))
-        data = np.frombuffer(base64.b64decode(value["bdata"]), dtype=value["dtype"])
-        return data.reshape(shape) if "shape" in value else data
-    return np.asarray(value)
-
-
 def _charts(at) -> dict[str, dict]:
     """Chart specs by title text."""
     out = {}
@@ -43,10 +37,10 @@ def _charts(at) -> dict[str, dict]:
 def test_all_views_render_for_the_default_prompt(make_app):
     at = _open(make_app)
     charts = _charts(at)
-    heat = _array(charts["Input embedding of each token"]["data"][0]["z"])
+    heat = plotly_array(charts["Input embedding of each token"]["data"][0]["z"])
     assert heat.shape[1] == 32  # tiny Llama's d_model
     n = heat.shape[0]
-    static = _array(charts["Cosine similarity: Token embeddings"]["data"][0]["z"])
+    static = plotly_array(charts["Cosine similarity: Token embeddings"]["data"][0]["z"])
     assert static.shape == (n - 1, n - 1)  # decoder: first token left out by default
     np.testing.assert_allclose(np.diag(static), 1.0, atol=1e-5)
     assert any(title.startswith("Nearest tokens to") for title in charts)
@@ -61,25 +55,42 @@ def test_layer_slider_and_3d_projection(make_app):
     charts = _charts(at)
     assert charts["After layer 0"]["data"][0]["type"] == "scatter3d"
     # Layer 0 of a rotary model is the raw lookup: static and layer-0 similarities agree.
-    static = _array(charts["Cosine similarity: Token embeddings"]["data"][0]["z"])
-    layer0 = _array(charts["Cosine similarity: Layer 0"]["data"][0]["z"])
+    static = plotly_array(charts["Cosine similarity: Token embeddings"]["data"][0]["z"])
+    layer0 = plotly_array(charts["Cosine similarity: Layer 0"]["data"][0]["z"])
     np.testing.assert_allclose(static, layer0, atol=1e-5)
 
 
 def test_keeping_the_first_token_adds_a_row(make_app):
     at = _open(make_app)
-    n = _array(_charts(at)["Cosine similarity: Token embeddings"]["data"][0]["z"]).shape[0]
+    n = plotly_array(_charts(at)["Cosine similarity: Token embeddings"]["data"][0]["z"]).shape[0]
     at.toggle(key="emb_skip_first_decoder").set_value(False).run()
-    assert _array(_charts(at)["Cosine similarity: Token embeddings"]["data"][0]["z"]).shape[0] == n + 1
+    assert plotly_array(_charts(at)["Cosine similarity: Token embeddings"]["data"][0]["z"]).shape[0] == n + 1
 
 
-def test_hostile_prompt_is_escaped_in_every_chart(make_app):
+def _label_texts(spec: dict) -> list[str]:
+    """Every tick, point and hover text of a figure: the places plotly draws a subset of HTML."""
+    texts = [t for axis, layout in spec["layout"].items() if axis.startswith(("xaxis", "yaxis"))
+             for t in layout.get("ticktext", [])]
+    for trace in spec["data"]:
+        for key in ("text", "hovertext"):
+            value = trace.get(key)
+            texts += [value] if isinstance(value, str) else list(value or [])
+    return [str(t) for t in texts]
+
+
+def test_hostile_prompt_shows_literally_in_every_chart(make_app, tiny_llama):
     at = _open(make_app, HOSTILE)
-    for chart in at.get("plotly_chart"):
-        assert "<script" not in chart.proto.spec and "<img" not in chart.proto.spec
+    labels = tokenize(tiny_llama, HOSTILE).labels  # what the page's model makes of the prompt
     ticks = _charts(at)["Input embedding of each token"]["layout"]["yaxis"]["ticktext"]
-    assert any("&lt;" in tick for tick in ticks)
-    assert any("👍🏽" in tick for tick in ticks)
+    # Plotly decodes entities and draws tags: what a person reads is the unescaped tick text.
+    assert [html.unescape(t) for t in ticks] == [f"{i}:{label}" for i, label in enumerate(labels)]
+    shown = "".join(html.unescape(t).split(":", 1)[1] for t in ticks)
+    assert "</script><script>alert(1)</script>·<img·src=x·onerror=alert(1)>·👍🏽" in shown
+    charts = at.get("plotly_chart")
+    assert len(charts) >= 3
+    for chart in charts:
+        texts = _label_texts(json.loads(chart.proto.spec))
+        assert not [t for t in texts if "<" in t or ">" in t], "a raw tag would be drawn, not shown"
 
 
 def test_typed_word_of_several_tokens_is_a_warning(make_app):
@@ -122,5 +133,5 @@ def test_encoder_shows_learned_positions(make_app, monkeypatch):
     monkeypatch.setenv("LLM_LENS_MODEL", "all-MiniLM-L6-v2")  # the bundled encoder: small and fast to load
     at = _open(make_app)
     charts = _charts(at)
-    assert _array(charts["Position embeddings"]["data"][0]["z"]).shape[1] == 384
+    assert plotly_array(charts["Position embeddings"]["data"][0]["z"]).shape[1] == 384
     assert at.toggle(key="emb_skip_first_encoder").value is False  # [CLS] is an ordinary first token for BERT

@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
-import base64
 import html
 import json
 
 import numpy as np
 import pytest
+from plotly_arrays import plotly_array
 
 import core
 from core import prediction
+from core.tokens import token_label
 from ui import widgets
 from ui.markdown import md_code
 
@@ -32,13 +33,6 @@ def _trace(at, index: int = 0, trace: int = 0) -> dict:
     return json.loads(at.get("plotly_chart")[index].proto.spec)["data"][trace]
 
 
-def _array(value) -> np.ndarray:
-    if isinstance(value, dict):  # plotly 7: {"dtype", "bdata", "shape"}
-        flat = np.frombuffer(base64.b64decode(value["bdata"]), dtype=value["dtype"])
-        return flat.reshape(tuple(int(s) for s in value["shape"].split(","))) if "shape" in value else flat
-    return np.asarray(value)
-
-
 def _count_calls(monkeypatch, owner, name: str) -> list:
     calls, original = [], getattr(owner, name)
 
@@ -56,19 +50,45 @@ def reference(tiny_llama):
     return core.analyze(tiny_llama, widgets.DEFAULT_PROMPT).next_token_logits
 
 
+# What each tab must draw (a chart title or subplot title), and the control a person uses there.
+TAB_CONTENT = {
+    "Next token": ("Next-token candidates", "genpage_word"),
+    "Settings on the same logits": ("tokens kept", None),
+    "Step through": ("Next-token candidates", "genpage_step_next"),
+    "Greedy vs sampling": (None, "genpage_generate"),
+    "Logit lens": ("Logit lens", None),
+}
+
+
+def _chart_titles(at) -> list[str]:
+    titles = []
+    for chart in at.get("plotly_chart"):
+        layout = json.loads(chart.proto.spec)["layout"]
+        texts = [layout.get("title", {}).get("text", "")] + [a.get("text", "") for a in layout.get("annotations", [])]
+        titles.append(" | ".join(texts))
+    return titles
+
+
 @pytest.mark.parametrize("tab", TABS)
-def test_every_tab_renders(make_app, tab):
+def test_every_tab_renders_its_own_view(make_app, tab):
     at = _open(make_app, tab)
-    assert at.get("plotly_chart") or tab == "Greedy vs sampling"
+    title, control = TAB_CONTENT[tab]
+    titles = _chart_titles(at)
+    if title is None:  # nothing is generated before the button is pressed
+        assert titles == [] and any("Press Generate" in c.value for c in at.caption)
+    else:
+        assert len(titles) == 1 and title in titles[0], titles  # lazy tabs: only the open tab ran
+    if control is not None:
+        assert control in {w.key for w in (*at.button, *at.text_input)}
 
 
 def test_candidates_chart_shows_the_models_top_tokens(make_app, tiny_llama, reference):
     at = _open(make_app, genpage_top_n=5)
     bar = _trace(at)
     probs = prediction.softmax(reference)
-    np.testing.assert_allclose(_array(bar["x"]), np.sort(probs)[::-1][:5], rtol=1e-5)
+    np.testing.assert_allclose(plotly_array(bar["x"]), np.sort(probs)[::-1][:5], rtol=1e-5)
     spec = json.loads(at.get("plotly_chart")[0].proto.spec)
-    top = prediction.token_label(tiny_llama, int(np.argmax(probs)))
+    top = token_label(tiny_llama.tokenizer, int(np.argmax(probs)))
     assert spec["layout"]["yaxis"]["ticktext"][0] == top
     at.text_input(key="genpage_word").set_value(tiny_llama.tokenizer.decode([int(np.argmax(probs))])).run()
     assert any("rank **1**" in m.value for m in at.markdown)
@@ -86,7 +106,7 @@ def test_moving_sampling_settings_never_reruns_the_model(make_app, monkeypatch):
     at.sidebar.number_input(key="gen_top_k").set_value(6).run()
     assert at.metric[0].value == "6"
     after = _trace(at, trace=1)
-    assert (_array(after["x"])[6:] == 0).all() and _array(after["x"])[:6].sum() > 0
+    assert (plotly_array(after["x"])[6:] == 0).all() and plotly_array(after["x"])[:6].sum() > 0
     at.sidebar.slider(key="gen_temperature").set_value(0.3).run()
     at.sidebar.slider(key="gen_top_p").set_value(0.0).run()
     assert at.metric[0].value == "1"  # top-p 0 keeps only the best token, no crash
@@ -108,7 +128,7 @@ def test_step_button_adds_the_greedy_tokens_one_at_a_time(make_app, tiny_llama):
     at.button(key="genpage_step_next").click().run()
     at.button(key="genpage_step_next").click().run()
     assert at.session_state["genpage_steps"]["ids"] == greedy.token_ids.tolist()
-    label = prediction.token_label(tiny_llama, int(greedy.token_ids[1]))
+    label = token_label(tiny_llama.tokenizer, int(greedy.token_ids[1]))
     assert any(f"Step 2 chose {md_code(label)}" in m.value for m in at.markdown)
     assert html.escape(greedy.token_texts[1]) in at.get("html")[-1].proto.body
     history = at.dataframe[-1].value
@@ -146,7 +166,7 @@ def test_logit_lens_heatmap_has_a_row_per_layer(make_app, tiny_llama):
     at = _open(make_app, "Logit lens")
     heat = _trace(at)
     n_tokens = len(core.tokenize(tiny_llama, widgets.DEFAULT_PROMPT))
-    assert _array(heat["z"]).shape == (tiny_llama.info.layers + 1, min(n_tokens, 32))
+    assert plotly_array(heat["z"]).shape == (tiny_llama.info.layers + 1, min(n_tokens, 32))
 
 
 @pytest.mark.parametrize("tab", TABS)

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-import base64
 import json
 
 import numpy as np
 import pytest
+from plotly_arrays import plotly_array
 
+from ui import widgets
 from ui.model_size_ui import SIZE_TABS
 
 HOSTILE = "</script><script>alert(1)</script> <img src=x onerror=alert(1)> 👍🏽"
@@ -20,13 +21,6 @@ def _open(make_app, page: str, **state):
     at.switch_page(page).run()
     assert not at.exception, at.exception
     return at
-
-
-def _array(value) -> np.ndarray:
-    """A plotly 7 data array (plain list or base64 {"dtype", "bdata"}) as numpy."""
-    if isinstance(value, dict):
-        return np.frombuffer(base64.b64decode(value["bdata"]), dtype=value["dtype"])
-    return np.asarray(value, dtype=float)
 
 
 def _spec(chart) -> dict:
@@ -49,17 +43,17 @@ def test_rnn_page_shows_steps_table_and_three_gradient_curves(make_app):
     spec = _spec(at.get("plotly_chart")[0])
     assert [trace["name"] for trace in spec["data"]] == ["RNN (tanh)", "GRU", "Self-attention"]
     assert spec["layout"]["yaxis"]["type"] == "log"
-    rnn, attention = _array(spec["data"][0]["y"]), _array(spec["data"][2]["y"])
+    rnn, attention = plotly_array(spec["data"][0]["y"]), plotly_array(spec["data"][2]["y"])
     assert len(rnn) == steps and rnn[-1] == pytest.approx(1.0)
     assert rnn[0] < attention[0] / 100  # the first token gets far less gradient through the RNN
 
 
 def test_rnn_page_random_embeddings_and_seed_change_the_numbers(make_app):
     at = _open(make_app, "app_pages/rnn_vs_transformer.py")
-    before = _array(_spec(at.get("plotly_chart")[0])["data"][0]["y"])
+    before = plotly_array(_spec(at.get("plotly_chart")[0])["data"][0]["y"])
     at.radio(key="rnn_embedding").set_value("random").run()
     assert not at.exception
-    after = _array(_spec(at.get("plotly_chart")[0])["data"][0]["y"])
+    after = plotly_array(_spec(at.get("plotly_chart")[0])["data"][0]["y"])
     assert len(after) == len(before) and not np.allclose(after, before)
 
 
@@ -89,7 +83,7 @@ def test_model_size_breakdown_sums_to_the_model_total(make_app):
     components = at.dataframe[0].value
     assert components["parameters"].sum() == 31_392  # the tiny Llama's parameter count
     assert any("31,392, which equals" in c.value for c in at.caption)
-    assert _array(_spec(at.get("plotly_chart")[0])["data"][0]["x"]).sum() == 31_392
+    assert plotly_array(_spec(at.get("plotly_chart")[0])["data"][0]["x"]).sum() == 31_392
 
 
 def test_model_size_shows_formulas_with_the_numbers(make_app):
@@ -161,9 +155,9 @@ def test_lifecycle_lora_counts_on_real_shapes(make_app):
     assert metrics["Full fine-tuning trains"] == "31,392"
 
 
-def test_lifecycle_no_matrix_chosen_is_a_warning(make_app):
+def test_lifecycle_no_matrix_chosen_is_a_warning(make_app, app_env):
     at = _open(make_app, "app_pages/lifecycle.py")
-    at.multiselect(key="life_lora_targets").set_value([]).run()
+    at.multiselect(key=widgets.scoped_key("life_lora_targets", str(app_env))).set_value([]).run()
     assert not at.exception
     assert any("at least one matrix" in w.value for w in at.warning)
 

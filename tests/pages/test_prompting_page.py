@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import base64
 import json
 from pathlib import Path
 
-import numpy as np
 import pytest
+from plotly_arrays import plotly_array
 from streamlit.testing.v1 import AppTest
 
 from core import prompting
@@ -47,13 +46,6 @@ SMALL = {  # short texts: the tiny model's context window is only 128 tokens
 
 def _open_small(app_env) -> AppTest:
     return _open(app_env, SMALL)
-
-
-def _array(value) -> list:
-    """A plotly 7 array from a chart spec: plain list, or base64 with a dtype."""
-    if isinstance(value, dict):
-        return np.frombuffer(base64.b64decode(value["bdata"]), dtype=value["dtype"]).tolist()
-    return list(value)
 
 
 def _texts(at) -> str:
@@ -130,7 +122,7 @@ def test_evaluation_runs_in_batches_and_shows_scores(app_env):
     charts = [json.loads(c.proto.spec) for c in at.get("plotly_chart")]
     assert len(charts) == 2
     assert charts[0]["data"][0]["x"] == ["zero-shot", "one-shot", "few-shot (k=2)"]
-    assert _array(charts[1]["data"][0]["x"]) == [0, 1, 2]  # k chart: the sweep plus the few-shot k
+    assert plotly_array(charts[1]["data"][0]["x"]).tolist() == [0, 1, 2]  # k chart: the sweep plus the few-shot k
     items = at.dataframe[-1].value  # [0] is the examples editor
     assert items["text"].tolist() == ["Fun film", "Bad film", "Dull", "Great"]  # the shot "Loved it" is not scored
     assert {"label", "zero-shot", "zero-shot ✓", "few-shot (k=2) ✓"} <= set(items.columns)
@@ -146,14 +138,6 @@ def test_bundled_set_is_offered_with_its_thirty_items(app_env):
     at = _open(app_env)
     assert at.radio(key="pr_eval_source").value == "bundled"
     assert "30 labelled items, 30 scored" in _texts(at)
-
-
-@pytest.mark.parametrize("bad", [b"", b"review,stars\nok,5\n", b"\x00\x01binary", b"text,label\n"])
-def test_bad_csv_uploads_are_refused_with_a_message(bad):
-    # AppTest cannot drive st.file_uploader, so the parser the page calls is tested directly here.
-    with pytest.raises(ValueError) as error:
-        prompting.parse_labelled_csv(bad)
-    assert any(word in str(error.value) for word in ("empty", "columns", "binary", "no rows"))
 
 
 def test_experiment_loads_back_into_the_editor(app_env):

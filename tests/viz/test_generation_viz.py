@@ -2,22 +2,15 @@
 
 from __future__ import annotations
 
-import base64
+import html
 
 import numpy as np
 import pandas as pd
+from plotly_arrays import plotly_array
 
 from viz import generation as viz
 
 HOSTILE = "</script><script>alert(1)</script><img src=x onerror=alert(1)> 👍"
-
-
-def _values(array) -> np.ndarray:
-    """A plotly array, plain or base64-encoded (plotly 7)."""
-    if isinstance(array, dict):
-        shape = tuple(int(s) for s in array.get("shape", str(len(array["bdata"]))).split(","))
-        return np.frombuffer(base64.b64decode(array["bdata"]), dtype=array["dtype"]).reshape(shape)
-    return np.asarray(array)
 
 
 def _candidates() -> pd.DataFrame:
@@ -31,8 +24,8 @@ def _candidates() -> pd.DataFrame:
 def test_candidate_bars_keep_repeated_labels_on_separate_rows():
     figure = viz.candidates_bar(_candidates())
     bar = figure.data[0]
-    assert _values(bar.y).tolist() == [0, 1, 2, 3]
-    np.testing.assert_allclose(_values(bar.x), [0.5, 0.2, 0.2, 0.1])
+    assert plotly_array(bar.y).tolist() == [0, 1, 2, 3]
+    np.testing.assert_allclose(plotly_array(bar.x), [0.5, 0.2, 0.2, 0.1])
     assert list(figure.layout.yaxis.ticktext) == ["·the", "·a", "·the", "↵"]
     assert figure.layout.yaxis.autorange == "reversed"  # rank 1 on top
     assert list(bar.text) == ["50.0%", "20.0%", "20.0%", "10.0%"]
@@ -45,8 +38,8 @@ def test_filter_bars_grey_out_removed_tokens():
     )
     figure = viz.filter_bars(table, n_kept=2, vocab_size=400)
     before, after = figure.data
-    np.testing.assert_allclose(_values(before.x), [0.6, 0.3, 0.1])
-    np.testing.assert_allclose(_values(after.x), [2 / 3, 1 / 3, 0.0])
+    np.testing.assert_allclose(plotly_array(before.x), [0.6, 0.3, 0.1])
+    np.testing.assert_allclose(plotly_array(after.x), [2 / 3, 1 / 3, 0.0])
     assert list(after.marker.color) == [viz.KEPT_COLOUR, viz.KEPT_COLOUR, viz.REMOVED_COLOUR]
     assert list(after.text)[-1] == "removed"
     assert "2 of 400 tokens kept" in figure.layout.annotations[1].text
@@ -57,10 +50,13 @@ def test_lens_heatmap_puts_layers_on_y_and_positions_on_x():
     tops = [["x", "y", "z"], ["p", "q", "Paris"]]
     figure = viz.lens_heatmap(final, tops, ["·is", "·is", HOSTILE], np.array([4, 5, 6]))
     heat = figure.data[0]
-    np.testing.assert_allclose(_values(heat.z), final)
-    assert _values(heat.x).tolist() == [0, 1, 2]
+    np.testing.assert_allclose(plotly_array(heat.z), final)
+    assert plotly_array(heat.x).tolist() == [0, 1, 2]
     assert np.asarray(heat.text).tolist() == tops
-    assert list(figure.layout.xaxis.ticktext)[:2] == ["4: ·is", "5: ·is"]  # repeated tokens stay apart
+    ticks = list(figure.layout.xaxis.ticktext)
+    # Plotly draws a subset of HTML in tick text: a person must see every label literally.
+    assert [html.unescape(t) for t in ticks] == ["4: ·is", "5: ·is", f"6: {HOSTILE}"]  # repeats stay apart
+    assert not any("<" in t for t in ticks) and "&lt;script&gt;" in ticks[2]
     assert list(figure.layout.yaxis.ticktext) == ["embed", "1"]
 
 

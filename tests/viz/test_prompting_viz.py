@@ -12,7 +12,7 @@ from viz.prompting import accuracy_bars, accuracy_vs_k, completion_tokens_html
 
 
 def test_chips_escape_hostile_tokens_and_show_whitespace():
-    tokens = ["<img src=x onerror=alert(1)>", " </script>", "\n", '"&\'', "🎉"]
+    tokens = ["<img src=x onerror=alert(1)>", "·</script>", "↵", '"&\'', "🎉"]  # labels from core.tokens.token_label
     html = completion_tokens_html(tokens, np.log([0.9, 0.5, 0.1, 0.99, 0.01]))
     assert "<img" not in html and "</script>" not in html
     assert "&lt;img src=x onerror=alert(1)&gt;" in html and "·&lt;/script&gt;" in html
