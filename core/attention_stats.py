@@ -12,6 +12,7 @@ from core.analysis import MAX_ANALYZE_TOKENS, Analysis, analyze
 from core.arrays import frozen
 from core.export import safe_csv
 from core.generation import generate
+from core.induction import induction_scores
 from core.models import LoadedModel
 from core.sampling import GenerationSettings
 from core.tokens import Tokenization, tokenize
@@ -45,11 +46,12 @@ def _check(attention: np.ndarray) -> None:
         raise ValueError(f"Attention must have shape (layer, head, query, key), query == key; got {attention.shape}.")
 
 
-def head_summary(attention: np.ndarray) -> pd.DataFrame:
+def head_summary(attention: np.ndarray, token_ids: np.ndarray | None = None) -> pd.DataFrame:
     """One row per (layer, head): mean row entropy in bits, mean weight on the first key,
-    mean weight on the previous token and mean distance |query - key| weighted by attention.
+    mean weight on the previous token and mean distance |query - key| weighted by attention;
+    with token_ids, also the induction score on this text (NaN when no token repeats).
 
-    attention: (layer, head, query, key).
+    attention: (layer, head, query, key); token_ids: (query,).
     """
     _check(attention)
     layers, heads, n, _ = attention.shape
@@ -65,7 +67,7 @@ def head_summary(attention: np.ndarray) -> pd.DataFrame:
         metrics[3, layer] = (weights * distance_matrix).sum(-1).mean(-1)
     entropy, first, previous, distance = metrics
     grid_layer, grid_head = np.meshgrid(np.arange(layers), np.arange(heads), indexing="ij")
-    return pd.DataFrame(
+    table = pd.DataFrame(
         {
             "layer": grid_layer.ravel(),
             "head": grid_head.ravel(),
@@ -75,6 +77,9 @@ def head_summary(attention: np.ndarray) -> pd.DataFrame:
             "mean_distance": distance.ravel(),
         }
     )
+    if token_ids is not None:
+        table["induction"] = induction_scores(attention, token_ids).ravel()
+    return table
 
 
 def hide_first_token(attention: np.ndarray) -> np.ndarray:

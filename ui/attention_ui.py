@@ -114,7 +114,10 @@ def head_table(text: str, hide_first: bool) -> None:
     st.session_state["attn_table_rows"] = list(zip(summary["layer"].tolist(), summary["head"].tolist()))
     st.caption("Entropy: how spread out a head's attention is (0 bits = one token). First token: weight on "
                "the 'attention sink'. Previous token: weight on the token just before. Distance: how far back "
-               "(or ahead) a head looks on average. Click a column to sort, a row to open that head.")
+               "(or ahead) a head looks on average. Induction: weight from each token that occurred before on the "
+               "token that followed its earlier copy, on your prompt (blank when no token repeats; the "
+               "'Why this token?' page measures it on a repeated random sequence). "
+               "Click a column to sort, a row to open that head.")
     st.dataframe(
         summary, key="attn_table", on_select=_open_head_from_table, selection_mode="single-row", hide_index=True,
         column_config={c: st.column_config.NumberColumn(format="%.3f") for c in summary.columns[2:]},

@@ -12,6 +12,7 @@ PAGES_AND_LIMITS = {
     "app_pages/rnn_vs_transformer.py": ["256 tokens"],
     "app_pages/lifecycle.py": ["measured once per model", "256 tokens"],
     "app_pages/prompting.py": ["200 rows", "2,000 prompts per evaluation"],
+    "app_pages/why.py": ["64 prompt tokens", "2,048 rows × tokens"],
 }
 
 

@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from viz import attention, embeddings, generation, model_pages, prompting, tokens
+from viz import attention, embeddings, generation, model_pages, prompting, tokens, why
 from viz.plotly_text import plotly_text, plotly_texts
 
 BOLD, LINK = "<b>x</b>", '<a href="https://example.com">y</a>'
@@ -72,6 +72,11 @@ FIGURES = {
     "accuracy_bars": lambda: prompting.accuracy_bars(
         {LINK: pd.DataFrame({"strategy": [BOLD], "correct": [1], "scored": [2], "accuracy": [0.5]})}),
     "token_count_chart": lambda: tokens.token_count_chart(list(LABELS), [1, 2, 3, 4]),
+    "why_attribution_bars": lambda: why.attribution_bars(LABELS, {BOLD: [0.1, 0.2, 0.3, 0.4]}, LINK),
+    "why_component_bars": lambda: why.component_bars([0.1, 0.2], [0.3, 0.4], 0.5, BOLD),
+    "why_head_heatmap": lambda: why.head_heatmap(np.ones((2, 3)), BOLD, LINK),
+    "why_patching_heatmap": lambda: why.patching_heatmap(np.ones((2, 4)), LABELS, BOLD),
+    "why_distribution_change": lambda: why.distribution_change(LABELS, [0.4] * 4, [0.1] * 4, LINK),
     "language_cost_chart": lambda: tokens.language_cost_chart([BOLD], [LINK, "b"], np.ones((1, 2), int)),
 }
 

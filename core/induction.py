@@ -1,0 +1,107 @@
+"""Induction heads (Olsson et al. 2022): heads that find an earlier copy of the current token and
+attend to the token that followed it, so a repeated sequence becomes predictable.
+
+The test input is a seeded random token sequence repeated twice. The induction score of a head is
+the attention it pays, from each token with an earlier copy, to the token after that copy; on the
+repeated sequence that is attention from second-half position i to position i − n + 1.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from core import gate
+from core.interventions import Progress, all_heads, log_probs, run_ablated
+from core.models import LoadedModel
+
+MIN_REPEAT, MAX_REPEAT = 4, 48  # cost cap: 2 × 48 tokens, and layers × heads ablated copies for the loss scan
+LOSS_BATCH_TOKENS = 1024  # the loss scan keeps logits for every repeated position, so smaller batches
+
+
+@dataclass(frozen=True)
+class Induction:
+    """Per-head induction scores on a repeated random sequence, and how the model's loss drops."""
+
+    ids: tuple[int, ...]  # [bos] + r + r
+    repeat: int  # n, the length of r
+    scores: np.ndarray  # (layer, head) in [0, 1]
+    loss: np.ndarray  # (pos-1,) cross-entropy of predicting each next token, in nats
+    first_loss: float  # mean loss on the first copy (random: near log vocab)
+    second_loss: float  # mean loss on the repeat (low when induction works)
+
+
+def repeated_sequence(model: LoadedModel, n: int, seed: int = 0) -> tuple[int, ...]:
+    """[bos] + r + r with r n random non-special token ids drawn with the given seed."""
+    if not MIN_REPEAT <= n <= MAX_REPEAT:
+        raise ValueError(f"The repeated sequence has {MIN_REPEAT}–{MAX_REPEAT} tokens; got {n}.")
+    tokenizer = model.tokenizer
+    special = set(tokenizer.all_special_ids)
+    vocab = np.array([i for i in range(min(len(tokenizer), model.info.vocab_size)) if i not in special])
+    r = np.random.default_rng(seed).choice(vocab, size=n, replace=False).tolist()
+    start = [tokenizer.bos_token_id] if tokenizer.bos_token_id is not None else []
+    return tuple(int(i) for i in start + r + r)
+
+
+def induction_scores(attention: np.ndarray, ids: Sequence[int]) -> np.ndarray:
+    """(layer, head) mean attention from each token to the token after its earlier copies.
+
+    attention: (layer, head, query, key); ids: (pos,). NaN where no token repeats.
+    """
+    ids = np.asarray(ids)
+    queries, keys = [], []
+    for query in range(1, len(ids)):
+        earlier = np.flatnonzero(ids[:query] == ids[query]) + 1  # the token after each earlier copy
+        for key in earlier[earlier <= query]:
+            queries.append(query)
+            keys.append(key)
+    if not queries:
+        return np.full(attention.shape[:2], np.nan)
+    weights = attention[:, :, queries, keys]  # (layer, head, pairs)
+    per_query = np.zeros(attention.shape[:2] + (len(ids),))
+    np.add.at(per_query, (slice(None), slice(None), np.array(queries)), weights)
+    return per_query[:, :, sorted(set(queries))].mean(-1)
+
+
+def _token_loss(logits: np.ndarray, ids: Sequence[int]) -> np.ndarray:
+    """(..., pos-1) cross-entropy of each next token; logits (..., pos, vocab)."""
+    logp = log_probs(logits[..., :-1, :])
+    following = np.asarray(ids)[1:]
+    return -logp[..., np.arange(len(following)), following]
+
+
+def induction(model: LoadedModel, n: int = 24, seed: int = 0) -> Induction:
+    """Induction score of every head and the loss on both copies, from one forward pass."""
+    ids = repeated_sequence(model, n, seed)
+    with gate.inference(model):
+        output = model.model(torch.tensor([list(ids)]), output_attentions=True, use_cache=False)
+    if not output.attentions:
+        raise RuntimeError("The model returned no attention weights; load it with eager attention.")
+    attention = torch.cat(output.attentions).float().numpy()  # (layer, head, query, key)
+    loss = _token_loss(output.logits[0].float().numpy(), ids)
+    first = len(ids) - 2 * n  # 1 with a bos token
+    return Induction(ids, n, induction_scores(attention, ids), loss,
+                     float(loss[first:first + n - 1].mean()), float(loss[first + n - 1:].mean()))
+
+
+def loss_drop_scan(model: LoadedModel, ids: Sequence[int], n: int, progress: Progress | None = None) -> np.ndarray:
+    """(layer, head) rise of the mean loss on the repeat when that head is zero-ablated.
+
+    Positive = the head lowers the repeat loss. Batched, about LOSS_BATCH_TOKENS tokens a batch.
+    """
+    heads = all_heads(model)
+    size = max(1, LOSS_BATCH_TOKENS // len(ids))
+    keep = n + 1  # logits predicting the n repeated tokens (and one past the end, dropped)
+    repeat_ids = list(ids)[-keep:]
+    clean = _token_loss(run_ablated(model, ids, [()], keep=keep), repeat_ids)[0].mean()
+    rises = []
+    for start in range(0, len(heads), size):
+        logits = run_ablated(model, ids, [(h,) for h in heads[start:start + size]], keep=keep)
+        rises.extend(_token_loss(logits, repeat_ids).mean(-1) - clean)
+        if progress is not None:
+            done = min(start + size, len(heads))
+            progress(done / len(heads), f"Ablated {done} of {len(heads)} heads on the repeated sequence")
+    return np.asarray(rises).reshape(model.info.layers, model.info.heads)

@@ -1,0 +1,133 @@
+"""The Why this token? page on the tiny Llama: every tab renders and shows what core computes."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from plotly_arrays import plotly_array as _array
+
+from core import interventions, logit_attribution
+from ui import why_ui, widgets
+
+HOSTILE = "<img src=x onerror=alert(1)></script>"  # short: the tiny tokenizer splits it into single bytes
+
+
+def _open(make_app, tab: str, **state):
+    at = make_app()
+    for key, value in state.items():
+        at.session_state[key] = value
+    at.session_state["why_tab"] = tab
+    at.switch_page("app_pages/why.py").run()
+    assert not at.exception, at.exception
+    return at
+
+
+def _chart(at, key: str) -> dict:
+    for chart in at.get("plotly_chart"):
+        if chart.proto.id and key in chart.proto.id:
+            return json.loads(chart.proto.spec)
+    raise AssertionError(f"no chart {key}")
+
+
+@pytest.mark.parametrize("tab, chart", zip(why_ui.TABS, ["why_attr_bars", "why_attr_bars", "why_dla_bars",
+                                                           "why_ablate", None, "why_ind_heat"]))
+def test_every_tab_renders(make_app, tab, chart):
+    at = _open(make_app, tab)
+    if chart is None:  # patching waits for its button (or explains why the prompts do not fit)
+        assert at.text_input(key="why_clean").value == why_ui.CLEAN
+        assert at.button(key="why_patch_run") if not at.warning else "token" in at.warning[0].value
+    else:
+        assert _chart(at, chart)["data"]
+
+
+def test_input_attribution_shows_the_completeness_check(make_app):
+    at = _open(make_app, why_ui.TABS[0])
+    labels = [m.label for m in at.metric]
+    assert "Completeness error" in labels and "Σ attributions" in labels
+    assert any("convergence delta" in c.value for c in at.caption)
+
+
+def test_dla_heatmap_matches_core(make_app, tiny_llama):
+    at = _open(make_app, why_ui.TABS[2])
+    ids = interventions.prompt_ids(tiny_llama, widgets.DEFAULT_PROMPT)
+    logits = interventions.run_ablated(tiny_llama, ids, [()])[0, -1]
+    expected = logit_attribution.logit_attribution(tiny_llama, ids, int(np.argmax(logits)))
+    heat = _chart(at, "why_dla_heads")["data"][0]
+    np.testing.assert_allclose(_array(heat["z"]), expected.heads, atol=1e-5)
+    residual = next(m for m in at.metric if m.label == "Residual")
+    assert abs(float(residual.value)) < 1e-4
+
+
+def test_head_scan_runs_from_its_button(make_app):
+    at = _open(make_app, why_ui.TABS[3], why_heads=["0.1"])
+    at.button(key="why_scan").click().run()
+    assert not at.exception, at.exception
+    scan = _chart(at, "why_scan_chart")["data"][0]
+    assert _array(scan["z"]).shape == (2, 4)
+    assert len(at.dataframe) == 1
+
+
+def test_patching_explains_unequal_lengths(make_app):
+    at = _open(make_app, why_ui.TABS[4], why_corrupt="Hi")
+    assert any("equal token length" in w.value for w in at.warning)
+
+
+def test_patching_and_induction_run(make_app):
+    at = _open(make_app, why_ui.TABS[4], why_clean="The capital of France is", why_corrupt="The capital of Paris is")
+    at.button(key="why_patch_run").click().run()
+    assert not at.exception, at.exception
+    if at.warning:  # the random tiny model may predict the same token for both: the page says so
+        assert "same top prediction" in at.warning[0].value
+    else:
+        assert _chart(at, "why_patch_resid")
+    at = _open(make_app, why_ui.TABS[5])
+    assert _chart(at, "why_ind_heat")
+    assert any(b.label.startswith("Open ") for b in at.button)
+
+
+def test_typed_and_answer_targets(make_app):
+    at = _open(make_app, why_ui.TABS[0], why_target_mode=why_ui.TARGET_MODES[1], why_typed=" Paris and more")
+    assert any("splits into" in c.value for c in at.caption)
+    at = _open(make_app, why_ui.TABS[2], why_target_mode=why_ui.TARGET_MODES[2])
+    assert at.selectbox(key="why_answer_pos").options
+
+
+def test_hostile_prompt_stays_text(make_app):
+    at = _open(make_app, why_ui.TABS[0], prompt=HOSTILE)
+    shaded = [h.proto.body for h in at.get("html")]
+    assert shaded and all("<script>" not in body and "<img" not in body for body in shaded)
+    assert any("&lt;" in body and "&gt;" in body for body in shaded)  # shown, as text
+
+
+def test_bad_input_is_a_warning(make_app):
+    at = _open(make_app, why_ui.TABS[0], prompt="word " * 200)
+    assert any("limited to 64 tokens" in w.value or "context window" in w.value for w in at.warning)
+    at = _open(make_app, why_ui.TABS[0], prompt="   ")
+    assert any("empty" in w.value for w in at.warning)
+
+
+def test_open_button_shows_that_head_on_the_attention_page(make_app):
+    at = _open(make_app, why_ui.TABS[5])
+    button = next(b for b in at.button if b.label.startswith("Open "))
+    layer, head = (int(v) for v in button.label.split()[1].split("."))
+    button.click().run()
+    assert not at.exception, at.exception
+    assert at.selectbox(key="attn_layer").value == layer and at.selectbox(key="attn_head").value == head
+
+
+def test_attention_head_table_has_the_induction_column(make_app, tiny_llama):
+    # The column is the induction score on the user's prompt: a prompt that repeats gives numbers.
+    text = "one two three four one two three four"
+    at = make_app()
+    at.session_state["attn_tab"] = "Head table"
+    at.switch_page("app_pages/attention.py").run()
+    at.text_area(key="prompt").set_value(text).run()
+    assert not at.exception, at.exception
+    frame = at.dataframe[0].value
+    from core import analysis, induction
+
+    result = analysis.analyze(tiny_llama, text)
+    expected = induction.induction_scores(result.attention, result.tokens.ids).ravel()
+    np.testing.assert_allclose(frame["induction"].to_numpy(dtype=float), expected, atol=1e-6)
