@@ -5,7 +5,7 @@ PIP := $(PY) -m pip
 STAMP := $(VENV)/.installed
 PORT ?= 8501
 
-.PHONY: install run test test-fast lint bench clean
+.PHONY: install run test test-fast lint bench bench-load clean
 
 $(PY):
 	python3 -m venv $(VENV)
@@ -38,6 +38,11 @@ test-fast: $(STAMP)
 
 bench: $(STAMP)
 	HF_HUB_OFFLINE=1 $(PY) bench/run_all.py
+
+# A class of browser sessions against one real server on 127.0.0.1 (minutes; not part of `make test`).
+bench-load: $(STAMP)
+	$(PY) -m playwright --version >/dev/null
+	HF_HUB_OFFLINE=1 $(PY) bench/load.py
 
 clean:
 	rm -rf $(VENV)

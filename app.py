@@ -2,9 +2,11 @@
 
 import streamlit as st
 
-from ui import widgets
+from ui import present, share, widgets
 
-st.set_page_config(page_title="LLM Lens", page_icon="🔎", layout="wide")
+# Read before the page config: a presenter's link opens with the sidebar closed.
+st.set_page_config(page_title="LLM Lens", page_icon="🔎", layout="wide",
+                   initial_sidebar_state="collapsed" if share.presenting_requested() else "auto")
 
 # Every page registers here, in the order of the course.
 PAGES = [
@@ -21,5 +23,11 @@ PAGES = [
 ]
 
 page = st.navigation(PAGES)
+# Share links: seed the widgets from the URL once per session, say what was not usable.
+st.session_state[widgets.PAGE] = page.url_path
+share.restore(page.url_path)
+share.show_notices(page.url_path)
 st.session_state["model_name"] = widgets.model_selector()
+present.toggle()
 page.run()
+share.publish(page.url_path)  # after the page: the link holds every choice it made

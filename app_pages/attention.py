@@ -5,11 +5,11 @@ import streamlit as st
 from core import attention_stats
 from core.analysis import MAX_ANALYZE_TOKENS
 from ui import attention_ui as ui
-from ui import cache, widgets
+from ui import cache, present, widgets
 from viz import bertviz_offline
 
 st.title("👀 Attention")
-st.markdown(
+present.explain(
     "**Self-attention** lets each token build its meaning from the tokens it attends to. Every layer has several "
     "**heads**, each with its own pattern. Below: the weights of the real model on your prompt."
 )
@@ -27,12 +27,13 @@ hide_first, combine = ui.view_controls()
 view = widgets.computed_or_stop(None, cache.get_attention_view, widgets.model_key(), text, hide_first, combine)
 labels = analysis.tokens.labels[view.first_position:]
 layer, head = ui.pick_layer_head(view)
+source = (widgets.model_key(), text, hide_first, combine)  # cached figures are keyed by these plain values
 
 tabs = st.tabs(ui.TABS, key="attn_tab", on_change="rerun")  # lazy: only the open tab runs
 sections = (
-    lambda: ui.one_head(view, labels, layer, head),
-    lambda: ui.layer_heads(view, labels, layer),
-    lambda: ui.overview(view),
+    lambda: ui.one_head(source, layer, head),
+    lambda: ui.layer_heads(source, layer),
+    lambda: ui.overview(source),
     lambda: ui.from_token(view, labels, layer, head),
     lambda: ui.head_table(text, hide_first),
     lambda: ui.bertviz_section(model.info, text),

@@ -3,11 +3,11 @@
 import streamlit as st
 
 from core import embeddings as emb
-from ui import cache, embeddings_ui, widgets
+from ui import cache, embeddings_ui, present, widgets
 from ui.widgets import model_key
 
 st.title("🧭 Embeddings")
-st.markdown(
+present.explain(
     "The first layer of a model is a lookup table: each token id picks one row, a vector of numbers "
     "(its **embedding**). Tokens with related meanings get vectors that point in similar directions. "
     "Then every layer mixes in context, so the same word ends up with different vectors in different sentences."

@@ -4,11 +4,11 @@ import streamlit as st
 
 from core.analysis import MAX_ANALYZE_TOKENS
 from core.lens import MAX_LENS_POSITIONS
-from ui import cache, generation_ui, widgets
+from ui import cache, generation_ui, present, widgets
 from ui.settings import MAX_NEW_TOKENS_LIMIT, generation_settings
 
 st.title("🎲 Generation")
-st.markdown(
+present.explain(
     "A language model does one thing: given the text so far, it gives every token in its vocabulary a "
     "probability of coming **next**. A completion is that prediction repeated, one token at a time; the "
     "generation settings decide how each next token is picked from the distribution."
@@ -26,10 +26,7 @@ widgets.limits_caption(
 )
 widgets.computed_or_stop("Running the model on the prompt…", cache.get_analysis, widgets.model_key(), prompt)
 
-tabs = st.tabs(
-    ["Next token", "Settings on the same logits", "Step through", "Greedy vs sampling", "Logit lens"],
-    key="genpage_tab", on_change="rerun",
-)
+tabs = st.tabs(generation_ui.TABS, key="genpage_tab", on_change="rerun")
 # Only the open tab runs: the logit lens and generation cost seconds nobody should wait for unseen.
 sections = [
     lambda: generation_ui.next_token_section(model, prompt),

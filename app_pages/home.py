@@ -2,10 +2,10 @@
 
 import streamlit as st
 
-from ui import widgets
+from ui import present, widgets
 
 st.title("🔎 LLM Lens")
-st.markdown(
+present.explain(
     "See how a large language model works from the inside, on a real transformer, offline. "
     "Type a prompt once; it follows you to every page."
 )

@@ -2,14 +2,14 @@
 
 import streamlit as st
 
-from ui import cache, widgets
+from ui import cache, present, widgets
 from ui import lifecycle_ui as section
 from ui.markdown import md_text
 from ui.widgets import model_key
 
 st.title("🚀 Lifecycle")
-st.markdown("How an LLM project reaches users. Tick each stage as you go; every stage links to the page of "
-            "LLM Lens that shows it.")
+present.explain("How an LLM project reaches users. Tick each stage as you go; every stage links to the page of "
+                "LLM Lens that shows it.")
 model = widgets.current_model()
 
 st.header("The project checklist")

@@ -3,23 +3,26 @@
 import streamlit as st
 
 from core import prompt_eval, prompting
-from ui import widgets
+from ui import lessons_ui, present, widgets
 from ui.prompting_eval_ui import evaluation_section
 from ui.prompting_ui import compare_columns, task_inputs
 from ui.settings import MAX_NEW_TOKENS_LIMIT, generation_settings
 
 st.title("🧪 Prompt strategies")
-st.markdown(
+present.explain(
     "The same model, the same query, three prompts: no example (**zero-shot**), one labelled example "
     "(**one-shot**) or several (**few-shot**). The examples in the prompt are the only thing that changes: "
     "this is *in-context learning*. Then score each strategy over a labelled set."
 )
+st.caption(f"The query and each shot's text are limited to {prompting.MAX_PART_TOKENS} tokens: a sentence or a "
+           "paragraph to classify fits easily, and eight shots plus the query stay a few seconds of CPU.")
 model = widgets.current_model()
 widgets.require_decoder(model)
 widgets.limits_caption(
     f"labelled sets of up to {prompting.MAX_ROWS} rows", f"{prompt_eval.MAX_PROMPTS:,} prompts per evaluation",
     f"up to {MAX_NEW_TOKENS_LIMIT} new tokens per answer",
 )
+lessons_ui.picker("prompting")
 inputs = task_inputs()
 with st.expander("Generation settings (shared with the Generation page)"):
     # Labels are one word: a small budget and a newline stop keep CPU decoding quick.

@@ -3,12 +3,12 @@
 import streamlit as st
 
 from core.rnn_compare import HIDDEN_RANGE, MAX_RNN_TOKENS
-from ui import cache, widgets
+from ui import cache, present, widgets
 from ui.widgets import model_key
 from viz.model_pages import gradient_decay_chart
 
 st.title("🔁 RNN vs Transformer")
-st.markdown(
+present.explain(
     "Before 2017, language models were **recurrent**: they read one token at a time, carrying a hidden state "
     "forward. Below, a small `nn.RNN`, an `nn.GRU` and one **self-attention** layer (all with seeded random "
     "weights) read your sentence, and autograd measures how much of the last output's gradient reaches each token."
@@ -29,7 +29,7 @@ result = widgets.computed_or_stop(
 
 st.dataframe(result.table(), hide_index=True, key="rnn_table")
 gradients = {"RNN (tanh)": result.rnn_gradient, "GRU": result.gru_gradient, "Self-attention": result.attention_gradient}
-st.plotly_chart(gradient_decay_chart(result.labels, gradients), key="rnn_gradient_chart")
+st.plotly_chart(present.styled(gradient_decay_chart(result.labels, gradients)), key="rnn_gradient_chart")
 st.latex(r"\text{RNN: } h_t = \tanh(W_{ih} x_t + W_{hh} h_{t-1}) \quad\Rightarrow\quad "
          r"\frac{\partial h_n}{\partial x_1} = \Big(\prod_{t=2}^{n} \frac{\partial h_t}{\partial h_{t-1}}\Big)"
          r"\frac{\partial h_1}{\partial x_1}")

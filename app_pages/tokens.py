@@ -4,11 +4,11 @@ import streamlit as st
 
 from core.tokenizers_compare import MAX_TIKTOKEN_RUN_BYTES
 from core.tokens import MAX_CHARS
-from ui import cache, tokens_ui, widgets
+from ui import cache, present, tokens_ui, widgets
 from viz.tokens import MAX_CHIPS
 
 st.title("🔤 Tokens")
-st.markdown(
+present.explain(
     "A model never sees letters. Its tokenizer cuts the text into **tokens**, pieces from a fixed "
     "vocabulary, and the model reads only their ids. Common words are one token; rare words, names and "
     "other scripts are split into several pieces, down to single bytes."

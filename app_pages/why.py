@@ -3,11 +3,11 @@
 import streamlit as st
 
 from core import attribution, interventions
+from ui import present, widgets
 from ui import why_ui as ui
-from ui import widgets
 
 st.title("🔬 Why this token?")
-st.markdown(
+present.explain(
     "Every other page shows *what* the model does. Here: *why*. Which words of the prompt drove the next "
     "token, which layers and heads pushed it up, and what breaks when a head is switched off."
 )

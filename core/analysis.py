@@ -5,10 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-import torch
 
-from core import gate
-from core.arrays import frozen
+from core import batching
 from core.models import LoadedModel
 from core.tokens import Tokenization, tokenize
 
@@ -62,21 +60,13 @@ def analyze(
     """Run the model once on text, keeping attention, hidden states and next-token logits."""
     tokens = tokenize(model, text, add_special_tokens=add_special_tokens)
     check_length(model, len(tokens), max_tokens)
-    input_ids = torch.from_numpy(tokens.ids).unsqueeze(0)
-    with gate.inference(model):
-        output = model.model(input_ids, output_attentions=True, output_hidden_states=True)
-        embeddings = model.model.get_input_embeddings()(input_ids)[0]
-    if not output.attentions:
-        raise RuntimeError("The model returned no attention weights; load it with eager attention.")
-    attention = torch.cat(output.attentions, dim=0)  # (layer, head, query, key)
-    hidden = torch.cat(output.hidden_states, dim=0)  # (layer+1, pos, d_model)
-    logits = getattr(output, "logits", None)
+    forward = batching.BATCHER.forward(model, tokens.ids)  # batched with other sessions' waiting prompts
     return Analysis(
         model_name=model.name,
         tokens=tokens,
-        attention=frozen(attention, np.float32),
-        hidden_states=frozen(hidden, np.float32),
-        embeddings=frozen(embeddings, np.float32),
-        next_token_logits=None if logits is None else frozen(logits[0, -1], np.float32),
+        attention=forward.attention,
+        hidden_states=forward.hidden_states,
+        embeddings=forward.embeddings,
+        next_token_logits=forward.next_token_logits,
     )
 

@@ -29,25 +29,42 @@ class InferenceGate:
     @contextmanager
     def hold(self, key: object) -> Iterator[None]:
         """Wait for this key's turn, run the body alone for that key, then let the next one in."""
+        with self.hold_unless(key, None):
+            yield
+
+    @contextmanager
+    def hold_unless(self, key: object, served: threading.Event | None) -> Iterator[bool]:
+        """Like hold, but leave the queue early when `served` is set (another request did our work).
+
+        Yields True when this thread holds the gate, False when it left because `served` was set.
+        Batching uses it: a leader computes the waiting requests with its own and sets their events.
+        """
         held: set = self._held()
         if key in held:  # nested call on the same thread (e.g. generate inside analyze_with_answer)
-            yield
+            yield True
             return
         ticket = object()
         with self._condition:
             queue = self._queues.setdefault(key, deque())
             queue.append(ticket)
+        turn = False
         try:
-            self._wait_turn(queue, ticket)
-            held.add(key)
-            yield
+            turn = self._wait_turn(queue, ticket, served)
+            if turn:
+                held.add(key)
+            yield turn
         finally:
-            held.discard(key)
+            if turn:
+                held.discard(key)
             with self._condition:
                 queue.remove(ticket)
                 if not queue:
                     self._queues.pop(key, None)
                 self._condition.notify_all()
+
+    def is_held(self, key: object) -> bool:
+        """Whether this thread holds the gate for key right now."""
+        return key in self._held()
 
     def waiting(self, key: object) -> int:
         """How many computations hold or wait for this key right now."""
@@ -64,11 +81,13 @@ class InferenceGate:
         finally:
             self._local.report = previous
 
-    def _wait_turn(self, queue: deque, ticket: object) -> None:
+    def _wait_turn(self, queue: deque, ticket: object, served: threading.Event | None) -> bool:
         report: WaitReport | None = getattr(self._local, "report", None)
         last_ahead = None
         while True:
             with self._condition:
+                if served is not None and served.is_set():
+                    return False
                 if queue[0] is ticket:
                     break
                 ahead = queue.index(ticket)
@@ -79,6 +98,7 @@ class InferenceGate:
             report(ahead)  # outside the lock: the callback may draw on a page
         if last_ahead is not None and report is not None:
             report(0)
+        return True
 
     def _held(self) -> set:
         if not hasattr(self._local, "held"):

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from core import gate
+from core import devices, gate
 from core.analysis import check_length
 from core.models import LoadedModel
 from core.padding import pad_batch
@@ -124,14 +124,18 @@ class _Run:
     def _forward(self, input_ids, mask, positions, cache):
         # inference_mode per call, not around the loop: a context held open across `yield`
         # would leak into the caller's code while the generator is paused.
+        # logits_to_keep=1: only the last position's logits, so a prefill of 8 samples × 512 tokens
+        # holds 8 × vocab floats instead of 8 × 512 × vocab (0.8 GB for SmolLM2) while the stream pauses.
+        move = lambda tensor: devices.to_model(self.model, tensor)  # noqa: E731
         with gate.inference(self.model):
             return self.model.model(
-                input_ids=input_ids, attention_mask=mask, position_ids=positions, cache=cache, use_cache=True
+                input_ids=move(input_ids), attention_mask=move(mask), position_ids=move(positions), cache=cache,
+                use_cache=True, logits_to_keep=1,
             )
 
     def _advance(self, logits: torch.Tensor) -> torch.Tensor:
         """Pick the next token of every row and record it; finished rows are fed padding."""
-        logits = logits.float()
+        logits = logits.float().cpu()  # sampling (seeded CPU generators) and bookkeeping run on the CPU
         chosen = choose_next(logits, self.settings, self.generators)
         logprobs = torch.log_softmax(logits, dim=-1).gather(1, chosen[:, None])[:, 0]
         for row, token in enumerate(chosen.tolist()):

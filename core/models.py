@@ -11,7 +11,7 @@ from pathlib import Path
 
 import torch
 
-from core import model_cache, padding
+from core import devices, model_cache, padding
 
 Progress = Callable[[float, str], None]
 
@@ -132,6 +132,7 @@ def load_model(name: str | None = None, progress: Progress | None = None) -> Loa
     name = name or DEFAULT_MODEL
     kind = check_model_name(name)
     configure_threads()
+    target = devices.device()  # read first: a bad LLM_LENS_DEVICE fails before a long load
     report = progress or (lambda fraction, message: None)
     if kind == "bundled":
         spec = BUNDLED[name]
@@ -141,12 +142,12 @@ def load_model(name: str | None = None, progress: Progress | None = None) -> Loa
             model, tokenizer = model_cache.load_gguf_cached(path, report, notes=notes)
         else:
             model, tokenizer = model_cache.load_folder(str(path), report)
-        return _finish(name, model, tokenizer, f"package {spec.package}", spec.description, tuple(notes))
+        return _finish(name, model.to(target), tokenizer, f"package {spec.package}", spec.description, tuple(notes))
     if kind == "folder":
         model, tokenizer = model_cache.load_user_folder(name, report)
-        return _finish(Path(name).name, model, tokenizer, "local folder", "Local model folder.")
+        return _finish(Path(name).name, model.to(target), tokenizer, "local folder", "Local model folder.")
     model, tokenizer = model_cache.load_from_hub(name, report)
-    return _finish(name, model, tokenizer, name, "Model from the Hugging Face hub.")
+    return _finish(name, model.to(target), tokenizer, name, "Model from the Hugging Face hub.")
 
 
 def check_model_name(name: str) -> str:

@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from core import gate
+from core import devices, gate
 from core.analysis import check_length, softmax
 from core.arrays import frozen
 from core.generation import GenerationStep
@@ -155,7 +155,8 @@ def predict_step(model: LoadedModel, prompt: str, chosen_ids: tuple[int, ...] = 
     ids = np.concatenate([prompt_ids, np.asarray(chosen_ids, dtype=np.int64)])
     check_length(model, len(ids), None, what="Prompt plus chosen tokens")
     with gate.inference(model):
-        logits = frozen(model.model(torch.from_numpy(ids)[None]).logits[0, -1].clone(), np.float32)
+        output = model.model(devices.to_model(model, torch.from_numpy(ids)[None]), logits_to_keep=1)
+        logits = frozen(output.logits[0, -1].clone(), np.float32)
     text = prompt + model.tokenizer.decode(list(chosen_ids), skip_special_tokens=False)
     return StepPrediction(prompt, tuple(int(i) for i in chosen_ids), text, logits)
 

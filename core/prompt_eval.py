@@ -1,21 +1,51 @@
-"""Score prompt strategies over a labelled set: batched generation, accuracy per k and per shuffle."""
+"""Score prompt strategies over a labelled set: rank the labels or generate and match, per k and per order."""
 
 from __future__ import annotations
 
+import os
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 
+from core import eval_metrics, label_scoring
+from core.eval_report import Evaluation, score, summarise
 from core.generation import generate
 from core.models import LoadedModel
-from core.prompting import Example, build_prompt, check_examples, extract_answer, normalize_label
+from core.prompting import Example, build_prompt, check_examples, check_token_caps, extract_answer, normalize_label
 from core.sampling import GenerationSettings
 
+__all__ = ["EvalRequest", "Evaluation", "Run", "evaluate", "plan_runs", "scorable_items", "score", "split_prompts"]
+
 Progress = Callable[[float, str], None]
-MAX_PROMPTS = 2_000  # about half an hour of CPU at the measured batched rate; beyond that, sample fewer
+ShouldStop = Callable[[], bool]
+MAX_PROMPTS = 2_000  # about half an hour of CPU when generating; beyond that, sample fewer
 STRATEGIES = ("zero-shot", "one-shot", "few-shot")
+MODES = {"rank": "Rank the labels", "generate": "Generate and match"}
+NORMALISATIONS = {"sum": "Sum of the label's log-probs", "token": "Mean log-prob per label token"}
+MAX_KNOWN_PREFIXES = 8  # KV caches kept for reuse within one job: ~8 MB each at 170 tokens on SmolLM2
+GENERATE_BATCH = 12  # prompts per batched generate call: enough to amortise the weights read, small enough to stream
+
+
+@dataclass(frozen=True)
+class EvalRequest:
+    """Everything an evaluation depends on, as plain hashable values (a cache key for the page)."""
+
+    instruction: str
+    examples: tuple[Example, ...]
+    items: tuple[Example, ...]  # (text, label) pairs to score
+    settings: GenerationSettings  # used by "generate" mode
+    few_k: int
+    ks: tuple[int, ...] = ()
+    shuffles: int = 1
+    fmt: str = "plain"
+    seed: int = 0
+    mode: str = "rank"  # see MODES
+    normalise: str = "sum"  # rank mode: see NORMALISATIONS
+    prefix_cache: bool = True  # run instruction + shots once per run and share their KV cache
+    shot_influence: bool = True  # rank mode: leave each few-shot shot out in turn
 
 
 @dataclass(frozen=True)
@@ -25,17 +55,6 @@ class Run:
     k: int
     shuffle: int  # 0 is the table's own order; 1, 2, … are seeded permutations
     shots: tuple[Example, ...]
-
-
-@dataclass(frozen=True)
-class Evaluation:
-    """Every prediction and its summaries. Items used as shots are never among the scored rows."""
-
-    predictions: pd.DataFrame  # one row per (item, k, shuffle): item, k, shuffle, answer, label, correct
-    strategies: pd.DataFrame  # strategy, k, correct, scored, accuracy (table order of the examples)
-    curve: pd.DataFrame  # k, mean, std, min, max, runs: accuracy against the number of shots
-    items: pd.DataFrame  # text, label, then each strategy's answer and whether it is correct
-    excluded: int  # labelled items dropped because they are also shots
 
 
 def plan_runs(
@@ -66,66 +85,239 @@ def scorable_items(items: pd.DataFrame, examples: Sequence[Example]) -> tuple[pd
     return items[keep].reset_index(drop=True), int((~keep).sum())
 
 
-def evaluate(
-    model: LoadedModel,
-    instruction: str,
-    examples: Sequence[Example],
-    items: pd.DataFrame,
-    settings: GenerationSettings,
-    few_k: int,
-    ks: Sequence[int] = (),
-    shuffles: int = 1,
-    fmt: str = "plain",
-    seed: int = 0,
-    batch_size: int = 12,
-    progress: Progress | None = None,
-) -> Evaluation:
-    """Generate an answer for every (item, run) in batches and score them against the labels."""
-    examples = check_examples(examples)
-    scored, excluded = scorable_items(items, examples)
+def label_choices(examples: Sequence[Example], gold: Sequence[str]) -> tuple[str, ...]:
+    """The labels to rank: the examples' labels, then any other gold label, each spelling once."""
+    seen: dict[str, str] = {}
+    for label in [label for _, label in examples] + list(gold):
+        seen.setdefault(normalize_label(label), label.strip())
+    return tuple(seen.values())
+
+
+def split_prompts(
+    instruction: str, shots: Sequence[Example], queries: Sequence[str], fmt: str, tokenizer=None
+) -> tuple[str, list[str]]:
+    """(shared prefix, one suffix per query) with prefix + suffix == build_prompt(...) for each query.
+
+    The prefix is what every prompt of this run shares, cut just before the whitespace that starts
+    the query's own text ("…\\n\\nText:" | " query\\nLabel:"): a word never straddles the cut, so
+    its tokens are normally a token-exact prefix too (the scorer checks, and falls back if not).
+    """
+    prompts = [build_prompt(instruction, shots, q, fmt, tokenizer, allow_empty=True) for q in queries]
+    probes = [build_prompt(instruction, shots, q, fmt, tokenizer) for q in ("A", "B")]
+    common = os.path.commonprefix([*probes, *prompts])
+    cut = len(common)
+    while cut > 0 and not (not common[cut - 1].isspace() and probes[0][cut].isspace()):
+        cut -= 1
+    return common[:cut], [p[cut:] for p in prompts]
+
+
+def evaluate(model: LoadedModel, request: EvalRequest, progress: Progress | None = None,
+             should_stop: ShouldStop | None = None) -> Evaluation:
+    """Score every (item, run) and summarise; should_stop ends it early with the runs finished so far."""
+    started = time.perf_counter()
+    examples, scored, excluded, runs = _checked(model, request)
+    labels = label_choices(examples, scored["label"])
+    report = progress or (lambda fraction, message: None)
+    if request.mode == "generate" and not request.prefix_cache:
+        rows, partial, tokens = _generate_whole_prompts(model, request, runs, scored, report, should_stop)
+    else:
+        rows, partial, tokens = _run_each(model, request, runs, scored, labels, report, should_stop)
+    influence = None
+    if request.mode == "rank" and request.shot_influence and not partial:
+        few = [r for r in rows if r["k"] == request.few_k and r["shuffle"] == 0]
+        baseline = (float(np.mean([r["gold_logprob"] for r in few])), float(np.mean([r["correct"] for r in few])))
+        influence, more = shot_influence(model, request, examples, scored, labels, baseline, report, should_stop)
+        tokens += more
+        partial = influence is None
+    report(1.0, "Scored" if not partial else "Stopped: showing the runs finished so far")
+    return summarise(pd.DataFrame(rows), scored, request.few_k, labels, request.mode, excluded,
+                     influence, partial, time.perf_counter() - started, tokens)
+
+
+def _checked(model: LoadedModel, request: EvalRequest) -> tuple[list[Example], pd.DataFrame, int, list[Run]]:
+    """(examples, scored items, excluded count, runs) after every check; ValueError names the problem."""
+    if request.mode not in MODES or request.normalise not in NORMALISATIONS:
+        raise ValueError(f"Unknown mode or normalisation; choose from {', '.join(MODES)} and "
+                         f"{', '.join(NORMALISATIONS)}.")
+    examples = check_examples(request.examples)
+    check_token_caps(model.tokenizer, examples, None)
+    scored, excluded = scorable_items(pd.DataFrame(list(request.items), columns=["text", "label"]), examples)
     if scored.empty:
         raise ValueError("Every labelled item is also a shot: nothing is left to score.")
-    runs = plan_runs(examples, ks, few_k, shuffles, seed)
-    jobs = [(r, i, build_prompt(instruction, run.shots, text, fmt, model.tokenizer))
-            for r, run in enumerate(runs) for i, text in enumerate(scored["text"])]
-    unique = sorted({prompt for _, _, prompt in jobs}, key=len)  # similar lengths share a batch: less padding
-    if len(unique) > MAX_PROMPTS:
-        raise ValueError(f"This evaluation needs {len(unique):,} prompts; the limit is {MAX_PROMPTS:,}. "
+    for row, text in enumerate(scored["text"], start=1):
+        try:
+            check_token_caps(model.tokenizer, [], text)
+        except ValueError as error:
+            raise ValueError(f"Labelled item {row}: {error}") from None
+    runs = _strategies_first(plan_runs(examples, request.ks, request.few_k, request.shuffles, request.seed),
+                             request.few_k)
+    extra = request.few_k if request.mode == "rank" and request.shot_influence else 0
+    needed = (len(runs) + extra) * len(scored)
+    if needed > MAX_PROMPTS:
+        raise ValueError(f"This evaluation needs {needed:,} prompts; the limit is {MAX_PROMPTS:,}. "
                          "Use fewer items, shot counts or shuffles.")
-    answers = _generate_all(model, unique, settings, batch_size, progress or (lambda f, m: None))
-    rows = [(i, runs[r].k, runs[r].shuffle, answers[prompt], scored["label"][i]) for r, i, prompt in jobs]
-    predictions = pd.DataFrame(rows, columns=["item", "k", "shuffle", "answer", "label"])
-    predictions["correct"] = predictions["answer"].map(normalize_label) == predictions["label"].map(normalize_label)
-    return score(predictions, scored, few_k, excluded)
+    return examples, scored, excluded, runs
 
 
-def _generate_all(
-    model: LoadedModel, prompts: list[str], settings: GenerationSettings, batch_size: int, progress: Progress
-) -> dict[str, str]:
+def _strategies_first(runs: list[Run], few_k: int) -> list[Run]:
+    """The three strategy columns (table order) first, so a stopped run still fills them."""
+    first = {(0, 0), (1, 0), (few_k, 0)}
+    return [r for r in runs if (r.k, r.shuffle) in first] + [r for r in runs if (r.k, r.shuffle) not in first]
+
+
+def _run_each(model, request: EvalRequest, runs, scored: pd.DataFrame, labels, report: Progress,
+              should_stop) -> tuple[list[dict], bool, int]:
+    """Every run with its own prefix computed once; rank or generate after it. Stops between batches."""
+    rows, tokens, texts = [], 0, list(scored["text"])
+    known: list[label_scoring.Prefix] = []  # this job's prefixes: later runs reuse their shared tokens
+    for number, run in enumerate(runs):
+        def on_batch(done: int, total: int, number: int = number, run: Run = run) -> None:
+            report((number + done / total) / len(runs), f"Run {number + 1} of {len(runs)} (k = {run.k}, "
+                   f"order {run.shuffle + 1}): batch {done} of {total}")
+
+        try:
+            if request.mode == "rank":
+                new, used = _rank_run(model, request, run, texts, list(scored["label"]), labels, on_batch,
+                                      should_stop, known)
+            else:
+                new, used = _generate_run(model, request, run, texts, list(scored["label"]), on_batch, should_stop)
+        except label_scoring.Cancelled:
+            return rows, True, tokens
+        rows += new
+        tokens += used
+    return rows, False, tokens
+
+
+def _shared_prefix(model, text: str, request: EvalRequest, known: list):
+    """The run's prefix computed from the longest part it shares with earlier ones (or plain text)."""
+    if not request.prefix_cache:
+        return text
+    prefix = label_scoring.prefill(model, text, known)
+    known[:] = [prefix, *known][:MAX_KNOWN_PREFIXES]
+    return prefix
+
+
+def _rank_run(model, request: EvalRequest, run: Run, texts, gold, labels, on_batch, should_stop, known):
+    # Contextual calibration is reported per strategy: only those runs score the content-free inputs.
+    calibrate = run.shuffle == 0 and run.k in (0, 1, request.few_k)
+    queries = texts + (list(eval_metrics.CONTENT_FREE) if calibrate else [])
+    text, suffixes = split_prompts(request.instruction, run.shots, queries, request.fmt, model.tokenizer)
+    prefix = _shared_prefix(model, text, request, known)
+    scores = label_scoring.score_labels(model, prefix, suffixes, labels, delimiter=_delimiter(request.fmt),
+                                        use_cache=request.prefix_cache, should_stop=should_stop,
+                                        on_batch=on_batch)
+    probabilities = scores.probabilities(request.normalise)
+    items = probabilities[: len(texts)]
+    calibrated = eval_metrics.contextual_calibration(items, probabilities[len(texts):]) if calibrate else items
+    folded = [normalize_label(label) for label in labels]
+    rows = []
+    for item, (label, p, q) in enumerate(zip(gold, items, calibrated)):
+        choice, fixed, truth = int(np.argmax(p)), int(np.argmax(q)), folded.index(normalize_label(label))
+        rows.append({"item": item, "k": run.k, "shuffle": run.shuffle, "answer": labels[choice], "label": label,
+                     "predicted": labels[choice], "correct": choice == truth, "confidence": float(p[choice]),
+                     "gold_logprob": float(scores.logprob[item, truth]),
+                     "calibrated": labels[fixed] if calibrate else None,
+                     "calibrated_correct": fixed == truth if calibrate else None, "cached": bool(scores.cached[item]),
+                     **{f"p({name})": float(value) for name, value in zip(labels, p)}})
+    return rows, scores.tokens_run
+
+
+def _generate_run(model, request: EvalRequest, run: Run, texts, gold, on_batch, should_stop):
+    prefix, suffixes = split_prompts(request.instruction, run.shots, texts, request.fmt, model.tokenizer)
+    completions = label_scoring.generate_after_prefix(model, prefix, suffixes, request.settings, GENERATE_BATCH,
+                                                      should_stop=should_stop, on_batch=on_batch)
+    rows = [_generated_row(item, run, extract_answer(text), label)
+            for item, (text, label) in enumerate(zip(completions, gold))]
+    return rows, 0
+
+
+def _generated_row(item: int, run: Run, answer: str, label: str) -> dict:
+    return {"item": item, "k": run.k, "shuffle": run.shuffle, "answer": answer, "label": label,
+            "correct": normalize_label(answer) == normalize_label(label)}
+
+
+def _delimiter(fmt: str) -> str:
+    # Plain shots read "Label: positive"; chat shots put the bare label in the assistant turn.
+    return " " if fmt == "plain" else ""
+
+
+def _generate_whole_prompts(model, request: EvalRequest, runs, scored, report: Progress, should_stop):
+    """The original path: every full prompt generated, batches sorted by length across runs."""
+    jobs = [(run, i, build_prompt(request.instruction, run.shots, text, request.fmt, model.tokenizer))
+            for run in runs for i, text in enumerate(scored["text"])]
+    unique = sorted({prompt for _, _, prompt in jobs}, key=len)  # similar lengths share a batch: less padding
     answers: dict[str, str] = {}
-    for start in range(0, len(prompts), batch_size):
-        progress(start / len(prompts), f"Prompts {start + 1:,}–{min(start + batch_size, len(prompts)):,} "
-                                       f"of {len(prompts):,}")
-        batch = prompts[start : start + batch_size]
-        for prompt, completion in zip(batch, generate(model, batch, settings)):
+    for start in range(0, len(unique), GENERATE_BATCH):
+        if should_stop is not None and should_stop():
+            break
+        report(start / len(unique), f"Prompts {start + 1:,}–{min(start + GENERATE_BATCH, len(unique)):,} "
+                                    f"of {len(unique):,}")
+        batch = unique[start : start + GENERATE_BATCH]
+        for prompt, completion in zip(batch, generate(model, batch, request.settings)):
             answers[prompt] = extract_answer(completion.text)
-    progress(1.0, f"Scored {len(prompts):,} prompts")
-    return answers
+    rows = [_generated_row(i, run, answers[prompt], scored["label"][i]) for run, i, prompt in jobs if prompt in answers]
+    counts = pd.Series([(r["k"], r["shuffle"]) for r in rows], dtype=object).value_counts()
+    finished = {run for run, count in counts.items() if count == len(scored)}  # a partial run is not shown
+    return [r for r in rows if (r["k"], r["shuffle"]) in finished], len(answers) < len(unique), 0
 
 
-def score(predictions: pd.DataFrame, items: pd.DataFrame, few_k: int, excluded: int = 0) -> Evaluation:
-    """Summaries of a prediction table (columns item, k, shuffle, answer, label, correct)."""
-    per_run = predictions.groupby(["k", "shuffle"])["correct"].mean().rename("accuracy").reset_index()
-    curve = per_run.groupby("k")["accuracy"].agg(["mean", "std", "min", "max", "count"]).reset_index()
-    curve = curve.rename(columns={"count": "runs"})
-    curve["std"] = curve["std"].fillna(0.0)  # one run (k = 0) has no spread
-    table_order = predictions[predictions["shuffle"] == 0]
-    summary, columns = [], {"text": items["text"], "label": items["label"]}
-    for name, k in zip(STRATEGIES, (0, 1, few_k)):
-        rows = table_order[table_order["k"] == k].set_index("item").reindex(items.index)
-        label = f"{name} (k={k})" if name == "few-shot" else name
-        summary.append((label, k, int(rows["correct"].sum()), len(rows), float(rows["correct"].mean())))
-        columns[label] = rows["answer"]
-        columns[f"{label} ✓"] = rows["correct"].astype(bool)
-    strategies = pd.DataFrame(summary, columns=["strategy", "k", "correct", "scored", "accuracy"])
-    return Evaluation(predictions, strategies, curve, pd.DataFrame(columns), excluded)
+def shot_influence(model, request: EvalRequest, examples, scored: pd.DataFrame, labels,
+                   baseline: tuple[float, float], report: Progress, should_stop) -> tuple[pd.DataFrame | None, int]:
+    """Leave each few-shot shot out in turn: change in mean gold log-prob and accuracy (with − without).
+
+    baseline: (mean gold log-prob, accuracy) of the few-shot run with every shot. Costs k prefix
+    computations plus k passes of the suffixes, thanks to the prefix cache. None when stopped.
+    """
+    shots = tuple(examples[: request.few_k])
+    texts, gold = list(scored["text"]), list(scored["label"])
+    folded = [normalize_label(label) for label in labels]
+    truth = np.array([folded.index(normalize_label(label)) for label in gold])
+    outcomes, tokens, known = [], 0, []
+    full, _ = split_prompts(request.instruction, shots, texts[:1], request.fmt, model.tokenizer)
+    _shared_prefix(model, full, request, known)  # a left-out prompt shares the shots before its gap
+    for left_out in range(len(shots)):
+        kept = tuple(s for i, s in enumerate(shots) if i != left_out)
+        text, suffixes = split_prompts(request.instruction, kept, texts, request.fmt, model.tokenizer)
+        prefix = _shared_prefix(model, text, request, list(known))  # a copy: only the full prefix is reused
+        report(0.99, f"Which shot helped: leaving out shot {left_out + 1} of {len(shots)}")
+        try:
+            scores = label_scoring.score_labels(model, prefix, suffixes, labels, _delimiter(request.fmt),
+                                                request.prefix_cache, should_stop=should_stop)
+        except label_scoring.Cancelled:
+            return None, tokens
+        tokens += scores.tokens_run
+        chosen = scores.scores(request.normalise).argmax(axis=1)
+        outcomes.append((scores.logprob[np.arange(len(texts)), truth].mean(), (chosen == truth).mean()))
+    (base_logprob, base_accuracy), rest = baseline, outcomes
+    return pd.DataFrame({
+        "shot": np.arange(1, len(shots) + 1), "text": [t for t, _ in shots], "label": [label for _, label in shots],
+        "delta_logprob": [base_logprob - lp for lp, _ in rest],
+        "delta_accuracy": [base_accuracy - acc for _, acc in rest],
+    }), tokens
+
+
+def estimate_seconds(model: LoadedModel, request: EvalRequest, speed: label_scoring.Throughput) -> float:
+    """Seconds the evaluation should take at a measured speed: the tokens it will run, plus decoding steps.
+
+    With the prefix cache a run costs its prefix once plus every suffix; without, every full prompt.
+    Generating adds max_new_tokens steps per batch. ValueError when the request itself is invalid.
+    """
+    examples = check_examples(request.examples)
+    scored, _ = scorable_items(pd.DataFrame(list(request.items), columns=["text", "label"]), examples)
+    runs = plan_runs(examples, request.ks, request.few_k, request.shuffles, request.seed)
+    if request.mode == "rank" and request.shot_influence:
+        runs += [Run(request.few_k - 1, 0, examples[: request.few_k - 1])] * request.few_k
+    queries = list(scored["text"]) + (list(eval_metrics.CONTENT_FREE) if request.mode == "rank" else [])
+    tokens = sum(_run_tokens(model.tokenizer, request, run, queries) for run in runs)  # a little over: see _rank_run
+    steps = 0
+    if request.mode == "generate":
+        steps = -(-len(runs) * len(scored) // GENERATE_BATCH) * request.settings.max_new_tokens
+    return tokens / speed.tokens_per_second + steps * speed.seconds_per_step
+
+
+def _run_tokens(tokenizer, request: EvalRequest, run: Run, queries: list[str]) -> int:
+    prefix, suffixes = split_prompts(request.instruction, run.shots, queries, request.fmt, tokenizer)
+    count = [len(ids) for ids in tokenizer([prefix or " ", *suffixes])["input_ids"]]
+    if request.prefix_cache:
+        return count[0] + sum(count[1:])
+    return count[0] * len(suffixes) + sum(count[1:])

@@ -20,6 +20,10 @@ MAX_UPLOAD_BYTES = 1_000_000
 MAX_ROWS = 200  # each row is scored once per strategy, shot count and shuffle: keep runs minutes long
 MAX_ITEM_CHARS = 2_000
 EXPERIMENT_VERSION = 1
+# Per query and per shot text. Classification inputs are a sentence or a paragraph: the presets'
+# longest is under 20 tokens, and 256 tokens is about 1,000 characters of English. A cap this size
+# keeps 8 shots plus the query near 2,300 tokens at most, a few seconds of CPU per prompt.
+MAX_PART_TOKENS = 256
 
 Example = tuple[str, str]  # (text, label)
 
@@ -56,14 +60,16 @@ def load_eval_set(task: Task) -> pd.DataFrame:
 
 
 def build_prompt(
-    instruction: str, examples: Sequence[Example], query: str, fmt: str = "plain", tokenizer=None
+    instruction: str, examples: Sequence[Example], query: str, fmt: str = "plain", tokenizer=None,
+    allow_empty: bool = False,
 ) -> str:
     """One prompt: instruction, then each example as Text/Label, then the query awaiting its label.
 
     "plain" is a completion prompt ending in "Label:"; "chat" puts the instruction in the system
     message and each example as a user turn answered by an assistant turn (needs a tokenizer).
+    allow_empty admits an empty query (a content-free input of contextual calibration).
     """
-    if not query.strip():
+    if not query.strip() and not allow_empty:
         raise ValueError("The query is empty: type a text to classify.")
     if fmt == "plain":
         blocks = [f"Text: {text}\nLabel: {label}" for text, label in examples]
@@ -92,6 +98,17 @@ def strategy_prompts(
     if not 1 <= few_k <= len(examples):
         raise ValueError(f"Few-shot needs between 1 and {len(examples)} shots (the number of examples); got {few_k}.")
     return tuple(build_prompt(instruction, examples[:k], query, fmt, tokenizer) for k in (0, 1, few_k))
+
+
+def check_token_caps(tokenizer, examples: Sequence[Example], query: str | None) -> None:
+    """ValueError naming the limit when the query or a shot's text has more than MAX_PART_TOKENS tokens."""
+    parts = [("The query", query)] if query is not None else []
+    parts += [(f"Example {n}", text) for n, (text, _) in enumerate(examples, start=1)]
+    for what, text in parts:
+        count = len(tokenizer(text, add_special_tokens=False)["input_ids"])
+        if count > MAX_PART_TOKENS:
+            raise ValueError(f"{what} has {count:,} tokens; the limit is {MAX_PART_TOKENS:,} per query or shot "
+                             "(plenty for a sentence to classify). Shorten it.")
 
 
 def check_examples(examples: Sequence[Example]) -> list[Example]:

@@ -8,7 +8,7 @@ import streamlit as st
 import core
 from core import attention_stats
 from core.models import BUNDLED, DEFAULT_MODEL
-from ui import cache, widgets
+from ui import cache, present, widgets
 from ui.markdown import md_text
 from viz import attention as viz
 from viz import bertviz_offline
@@ -37,7 +37,8 @@ def view_controls() -> tuple[bool, str]:
 
 
 def _select_index(label: str, names: tuple[str, ...], key: str, prefix: str) -> int:
-    if st.session_state.get(key, 0) >= len(names):  # options shrank (e.g. averaging): start over
+    if st.session_state.get(key, 0) >= len(names):  # options shrank (e.g. averaging), or a link asked too much
+        widgets.linked_out_of_range(key, f"{prefix} {st.session_state[key]}", f"{len(names)} to choose from")
         st.session_state[key] = 0
     return st.selectbox(label, range(len(names)), format_func=lambda i: f"{prefix} {names[i]}", key=key)
 
@@ -56,27 +57,25 @@ def _title(view: attention_stats.AttentionView, layer: int, head: int) -> str:
     return f"Layer {view.layer_labels[layer]}, head {view.head_labels[head]}"
 
 
-def one_head(view: attention_stats.AttentionView, labels: tuple[str, ...], layer: int, head: int) -> None:
+# source = (model name, text, hide_first, combine): the plain values the cached figures are keyed by.
+def one_head(source: tuple[str, str, bool, str], layer: int, head: int) -> None:
     """The heatmap of one head, with how to read it."""
     st.caption("Each row is a token reading the others (query); each column a token being read (key). "
                "Rows sum to 1. Hover a cell for the two tokens and the weight.")
-    figure = viz.attention_heatmap(view.weights[layer, head], labels, _title(view, layer, head), view.first_position)
-    st.plotly_chart(figure, key="attn_one_head")
+    st.plotly_chart(present.styled(cache.get_head_heatmap(*source, layer, head)), key="attn_one_head")
 
 
-def layer_heads(view: attention_stats.AttentionView, labels: tuple[str, ...], layer: int) -> None:
+def layer_heads(source: tuple[str, str, bool, str], layer: int) -> None:
     """All heads of the chosen layer side by side: multi-head attention at a glance."""
     st.caption("Multi-head attention: each head learns its own pattern over the same tokens.")
-    figure = viz.head_grid(view.weights[layer], labels, view.head_labels, f"Layer {view.layer_labels[layer]}",
-                           view.first_position)
-    st.plotly_chart(figure, key="attn_layer_heads")
+    st.plotly_chart(present.styled(cache.get_layer_grid(*source, layer)), key="attn_layer_heads")
 
 
-def overview(view: attention_stats.AttentionView) -> None:
+def overview(source: tuple[str, str, bool, str]) -> None:
     """Every layer × head as thumbnails; clicking one opens that head."""
     st.caption("Every layer × head as a thumbnail (hover to see which). Spot a pattern, then click the thumbnail "
                "to open that head.")
-    st.plotly_chart(viz.layers_heads_overview(view.weights, view.layer_labels, view.head_labels), key="attn_overview",
+    st.plotly_chart(present.styled(cache.get_overview(*source)), key="attn_overview",
                     on_select=_open_head_from_overview, selection_mode="points")
 
 
@@ -132,7 +131,7 @@ def bertviz_section(info: core.ModelInfo, text: str) -> None:
     default = sorted({0, info.layers // 2, info.layers - 1})
     layers = st.multiselect("Layers to include", range(info.layers), default=default,
                             key=widgets.model_scoped("attn_bv_layers"))
-    with st.spinner("Preparing bertviz…"):
+    with widgets.model_wait("Preparing bertviz…"):
         analysis = cache.get_bertviz_analysis(name, text)
     shown, total = len(analysis.tokens), len(cache.get_tokens(name, text))
     st.caption(
@@ -167,7 +166,7 @@ def encoder_vs_decoder(text: str) -> None:
     for column, name in zip(st.columns(2), (ENCODER, DEFAULT_MODEL)):
         with column:
             try:
-                with st.spinner(f"Running {name}…"):
+                with widgets.model_wait(f"Running {name}…"):
                     cache.get_model(name)
                     averaged = cache.get_attention_view(name, text, False, "layers")
                     labels = cache.get_analysis(name, text).tokens.labels
@@ -175,7 +174,7 @@ def encoder_vs_decoder(text: str) -> None:
                 widgets.show_error(error)
                 continue
             figure = viz.attention_heatmap(averaged.weights[0].mean(0), labels, f"{name}: mean of all heads, layers")
-            st.plotly_chart(figure, key=f"attn_compare_{name}")
+            st.plotly_chart(present.styled(figure), key=f"attn_compare_{name}")
             st.caption(BUNDLED[name].description)
 
 
@@ -189,7 +188,7 @@ def generated_text(info: core.ModelInfo, text: str) -> None:
     if not right.toggle("Generate and show attention", key="attn_generate"):
         return
     try:
-        with st.spinner("Generating and re-reading prompt plus answer…"):
+        with widgets.model_wait("Generating and re-reading prompt plus answer…"):
             answered = cache.get_answered_attention(widgets.model_key(), text, int(new_tokens))
     except ValueError as error:
         widgets.show_error(error)
@@ -206,7 +205,7 @@ def generated_text(info: core.ModelInfo, text: str) -> None:
     st.caption("Rows below the dashed line are the answer's tokens: each was predicted from the tokens before it. "
                "Raw weights of one head: the toggles above do not apply here.")
     figure = viz.attention_heatmap(weights, labels, f"Layer {layer}, head {head}: prompt + answer", boundary=start)
-    st.plotly_chart(figure, key="attn_generated")
+    st.plotly_chart(present.styled(figure), key="attn_generated")
     st.dataframe(attention_stats.top_attended(weights, labels, range(start, len(labels))), hide_index=True)
 
 

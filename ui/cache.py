@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+import inspect
 import os
 import threading
 from collections.abc import Callable, Iterator
@@ -10,9 +12,46 @@ import pandas as pd
 import streamlit as st
 
 import core
-from core import attention_stats, embeddings, lens, prediction, tokenizers_compare
+from core import attention_stats, embeddings, lens, prediction, result_cache, tokenizers_compare
 from core.analysis import MAX_ANALYZE_TOKENS
+from viz import attention as attention_viz
 from viz import bertviz_offline
+
+# --- One byte budget for the big per-prompt results (LLM_LENS_CACHE_MB) ---------------------
+# Attention is layer × head × pos² floats (283 MB for one 512-token SmolLM2 prompt), so counting
+# entries bounds nothing: these results share one budget measured in bytes of their arrays.
+DEFAULT_CACHE_MB = 4096  # a 24 GB machine: ~1 GB model, ~2 GB for 30 sessions and a forward pass, ample slack
+
+
+def cache_budget_mb() -> int:
+    """LLM_LENS_CACHE_MB as a whole number of megabytes (default DEFAULT_CACHE_MB)."""
+    wanted = os.environ.get("LLM_LENS_CACHE_MB", "").strip()
+    if not wanted:
+        return DEFAULT_CACHE_MB
+    if not wanted.isdigit() or int(wanted) < 1:
+        raise ValueError(f"LLM_LENS_CACHE_MB={wanted!r} must be a whole number of megabytes, such as 4096.")
+    return int(wanted)
+
+
+RESULTS = result_cache.ByteBudgetCache(cache_budget_mb() * 2**20)
+
+
+def _by_bytes(func: Callable) -> Callable:
+    """Cache func's results (keyed by its plain-valued arguments) in the shared byte budget.
+
+    Like st.cache_resource, two sessions asking for the same key at once share one computation;
+    unlike it, the bound is in bytes, so 2 long prompts weigh as much as 200 short ones.
+    """
+    signature = inspect.signature(func)
+
+    @functools.wraps(func)
+    def cached(*args, **kwargs):
+        bound = signature.bind(*args, **kwargs)
+        bound.apply_defaults()  # get_x(a) and get_x(a, default) are one entry
+        return RESULTS.get((func.__name__, *bound.arguments.values()), lambda: func(*args, **kwargs))
+
+    return cached
+
 
 # --- Model slots -----------------------------------------------------------------------------
 # A per-name holder, so loading runs outside the cached function and can drive a progress bar the
@@ -59,7 +98,7 @@ def get_tokens(model_name: str, text: str, add_special_tokens: bool = True) -> c
     return core.tokenize(get_model(model_name), text, add_special_tokens=add_special_tokens)
 
 
-@st.cache_resource(show_spinner=False, max_entries=8)
+@_by_bytes
 def get_analysis(model_name: str, text: str, max_tokens: int = MAX_ANALYZE_TOKENS) -> core.Analysis:
     """One forward pass with attention and hidden states; large, so few entries are kept."""
     return core.analyze(get_model(model_name), text, max_tokens=max_tokens)
@@ -68,10 +107,37 @@ def get_analysis(model_name: str, text: str, max_tokens: int = MAX_ANALYZE_TOKEN
 # --- Attention page -------------------------------------------------------------------------
 
 
-@st.cache_resource(show_spinner=False, max_entries=2)  # up to 283 MB each at 512 tokens
+@_by_bytes  # up to 283 MB each at 512 tokens
 def get_attention_view(model_name: str, text: str, hide_first: bool, combine: str) -> attention_stats.AttentionView:
     """Attention after the page toggles (hide first token, average, rollout); frozen, so shared."""
     return attention_stats.attention_view(get_analysis(model_name, text).attention, hide_first, combine)
+
+
+# Figures built from cached data, cached too (keyed by the same plain values): a class on one
+# prompt builds each figure once, not once per session. st.plotly_chart only reads a figure.
+@st.cache_resource(show_spinner=False, max_entries=64)
+def get_head_heatmap(model_name: str, text: str, hide_first: bool, combine: str, layer: int, head: int) -> object:
+    """The one-head heatmap of the attention page (a plotly figure, read-only once built)."""
+    view = get_attention_view(model_name, text, hide_first, combine)
+    labels = get_analysis(model_name, text).tokens.labels[view.first_position:]
+    title = f"Layer {view.layer_labels[layer]}, head {view.head_labels[head]}"
+    return attention_viz.attention_heatmap(view.weights[layer, head], labels, title, view.first_position)
+
+
+@st.cache_resource(show_spinner=False, max_entries=32)
+def get_layer_grid(model_name: str, text: str, hide_first: bool, combine: str, layer: int) -> object:
+    """Every head of one layer side by side (a plotly figure)."""
+    view = get_attention_view(model_name, text, hide_first, combine)
+    labels = get_analysis(model_name, text).tokens.labels[view.first_position:]
+    return attention_viz.head_grid(view.weights[layer], labels, view.head_labels, f"Layer {view.layer_labels[layer]}",
+                                   view.first_position)
+
+
+@st.cache_resource(show_spinner=False, max_entries=16)
+def get_overview(model_name: str, text: str, hide_first: bool, combine: str) -> object:
+    """Every layer × head as thumbnails (a plotly figure)."""
+    view = get_attention_view(model_name, text, hide_first, combine)
+    return attention_viz.layers_heads_overview(view.weights, view.layer_labels, view.head_labels)
 
 
 @st.cache_data(show_spinner=False, max_entries=16)
@@ -82,13 +148,13 @@ def get_head_summary(model_name: str, text: str, hide_first: bool) -> pd.DataFra
     return attention_stats.head_summary(view.weights, ids)
 
 
-@st.cache_resource(show_spinner=False, max_entries=4)
+@_by_bytes
 def get_answered_attention(model_name: str, prompt: str, new_tokens: int) -> attention_stats.AnsweredAttention:
     """A short greedy answer, then one forward pass over prompt plus answer."""
     return attention_stats.analyze_with_answer(get_model(model_name), prompt, new_tokens)
 
 
-@st.cache_resource(show_spinner=False, max_entries=4)
+@_by_bytes
 def get_bertviz_analysis(model_name: str, text: str) -> core.Analysis:
     """Analysis of the start of text that fits bertviz's token cap (the whole text when short)."""
     if len(get_tokens(model_name, text)) <= bertviz_offline.MAX_TOKENS:
@@ -160,7 +226,7 @@ def get_context_fit(model_name: str, text: str, reserved: int, side: str) -> tok
     return tokenizers_compare.context_fit(tokens, overhead, reserved, model.info.context_window, side)
 
 
-@st.cache_resource(show_spinner=False, max_entries=8)
+@_by_bytes
 def get_token_states(model_name: str, text: str) -> embeddings.TokenStates:
     """Static embeddings and every layer's hidden states for the text (one forward pass)."""
     return embeddings.embed_text(get_model(model_name), text)
@@ -237,13 +303,13 @@ def stream_generation(
             get_generation_stream.clear(model_name, prompts, settings)
 
 
-@st.cache_resource(show_spinner=False, max_entries=64)
+@_by_bytes
 def get_step_prediction(model_name: str, prompt: str, chosen_ids: tuple[int, ...]) -> prediction.StepPrediction:
     """Next-token logits after the prompt plus the tokens chosen so far (one forward pass)."""
     return prediction.predict_step(get_model(model_name), prompt, chosen_ids)
 
 
-@st.cache_resource(show_spinner=False, max_entries=8)
+@_by_bytes
 def get_logit_lens(model_name: str, text: str) -> lens.LogitLens:
     """Every layer's would-be prediction for the last positions of text, from its cached analysis."""
     return lens.logit_lens(get_model(model_name), get_analysis(model_name, text))
@@ -322,34 +388,103 @@ def get_strategy_completions(
     return slot["completions"]
 
 
+# --- Prompt strategies: evaluations (one worker per identical request, shared by every session) ---
+
+
 @st.cache_resource(show_spinner=False, max_entries=8)
-def _evaluation_slot(model_name: str, request: tuple) -> dict:
-    # request: the plain-valued arguments of prompt_eval.evaluate (see get_prompt_evaluation).
+def _evaluation_slot(model_name: str, request) -> dict:
+    # request: a prompt_eval.EvalRequest (frozen, plain values). The slot outlives script reruns, so
+    # the evaluation runs in a worker thread: a Stop click (a rerun) cannot kill it half-way, a second
+    # session asking for the same request finds it running and watches its progress, and it runs once.
+    return {"lock": threading.Lock(), "stop": threading.Event(), "running": False, "progress": (0.0, "Starting…")}
+
+
+def prompt_evaluation(model_name: str, request) -> dict:
+    """The evaluation's shared state: running (bool), progress (fraction, message), result, error."""
+    return _evaluation_slot(model_name, request)
+
+
+def start_prompt_evaluation(model: core.LoadedModel, model_name: str, request, estimate: float) -> None:
+    """Start the evaluation in a worker thread unless it is running or has a complete result.
+
+    estimate: the uncorrected estimate in seconds; the finished run's real time corrects later ones.
+    """
+    slot = _evaluation_slot(model_name, request)
+    with slot["lock"]:  # two sessions pressing Evaluate at once start one worker
+        done = "result" in slot and not slot["result"].partial
+        if slot["running"] or done:
+            return
+        slot.update(running=True, progress=(0.0, "Starting…"), error=None)
+        slot["stop"].clear()
+    threading.Thread(target=_run_evaluation, args=(model, model_name, request, slot, estimate),
+                     daemon=True).start()
+
+
+def stop_prompt_evaluation(model_name: str, request) -> None:
+    """Ask the running evaluation to stop after its current batch (it keeps what it scored)."""
+    _evaluation_slot(model_name, request)["stop"].set()
+
+
+def _run_evaluation(model: core.LoadedModel, model_name: str, request, slot: dict, estimate: float) -> None:
+    from core import prompt_eval
+
+    def progress(fraction: float, message: str) -> None:
+        slot["progress"] = (min(max(fraction, 0.0), 1.0), message)
+
+    def waits(ahead: int) -> None:
+        if ahead:
+            slot["progress"] = (slot["progress"][0], f"Waiting for the model: {ahead} computation(s) ahead")
+
+    try:
+        with core.gate.report_waits_to(waits):
+            result = prompt_eval.evaluate(model, request, progress, slot["stop"].is_set)
+        slot["result"] = result
+        if not result.partial:  # measured / estimated: corrects the next estimate of this kind
+            key = (model_name, request.mode, request.prefix_cache)
+            _speed_corrections()[key] = result.seconds / max(estimate, 1e-6)
+    except ValueError as error:
+        slot["error"] = str(error)
+    finally:
+        slot["running"] = False
+
+
+@st.cache_resource(show_spinner=False, max_entries=3)
+def get_throughput(model_name: str):
+    """One timed forward and decoding step of this model (about a second), the base of time estimates."""
+    from core import label_scoring
+
+    return label_scoring.measure_throughput(get_model(model_name))
+
+
+@st.cache_resource(show_spinner=False)
+def _speed_corrections() -> dict:
+    # (model, mode, prefix cache) -> measured seconds / estimated seconds of the last finished run.
     return {}
 
 
-def has_prompt_evaluation(model_name: str, request: tuple) -> bool:
-    """Whether this exact evaluation already ran (then showing it needs no button press)."""
-    return "result" in _evaluation_slot(model_name, request)
-
-
-def get_prompt_evaluation(model_name: str, request: tuple, _progress: Callable[[float, str], None] | None = None):
-    """Scores of every strategy over a labelled set (slow: batched generation with a progress bar).
-
-    request = (instruction, examples, items, settings, few_k, ks, shuffles, fmt, seed), all plain
-    values: examples and items are tuples of (text, label) pairs.
-    """
+@st.cache_data(show_spinner=False, max_entries=32)
+def get_base_estimate(model_name: str, request) -> float:
+    """Seconds the evaluation takes at the measured throughput (tokenizes every prompt: cached)."""
     from core import prompt_eval
 
-    slot = _evaluation_slot(model_name, request)
-    if "result" not in slot:
-        instruction, examples, items, settings, few_k, ks, shuffles, fmt, seed = request
-        frame = pd.DataFrame(list(items), columns=["text", "label"])
-        slot["result"] = prompt_eval.evaluate(
-            get_model(model_name), instruction, list(examples), frame, settings, few_k, ks=ks,
-            shuffles=shuffles, fmt=fmt, seed=seed, progress=_progress,
-        )
-    return slot["result"]
+    return prompt_eval.estimate_seconds(get_model(model_name), request, get_throughput(model_name))
+
+
+def get_evaluation_estimate(model_name: str, request) -> tuple[float, float, bool]:
+    """(base seconds, corrected seconds, whether a finished evaluation of this kind corrected it)."""
+    base = get_base_estimate(model_name, request)
+    correction = _speed_corrections().get((model_name, request.mode, request.prefix_cache))
+    return base, base * (correction or 1.0), correction is not None
+
+
+@st.cache_resource(show_spinner=False, max_entries=32)
+def get_query_label_scores(model_name: str, prompts: tuple[str, ...], labels: tuple[str, ...], fmt: str):
+    """The labels ranked after each of the three strategy prompts (one small batched forward per prompt)."""
+    from core import label_scoring
+
+    model = get_model(model_name)
+    delimiter = " " if fmt == "plain" else ""
+    return [label_scoring.score_labels(model, "", [prompt], labels, delimiter) for prompt in prompts]
 
 
 # --- "Why this token?" page -----------------------------------------------------------------

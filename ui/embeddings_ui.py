@@ -9,7 +9,7 @@ import streamlit as st
 import core
 from core.embeddings import MAX_NEIGHBOURS, TokenStates
 from core.export import safe_csv
-from ui import cache, widgets
+from ui import cache, present, widgets
 from ui.markdown import md_text
 from ui.widgets import model_key
 from viz import embeddings as viz
@@ -40,9 +40,10 @@ def matrix_csv(matrix: np.ndarray, labels, first: int = 0) -> str:
 def vectors_section(states: TokenStates) -> None:
     """Each token's input embedding as a heatmap row, and its length."""
     labels = states.tokens.labels
-    st.plotly_chart(viz.embedding_heatmap(states.embeddings, labels, "Input embedding of each token"),
+    st.plotly_chart(present.styled(viz.embedding_heatmap(states.embeddings, labels, "Input embedding of each token")),
                     key="emb_heatmap")
-    st.plotly_chart(viz.vector_norms_chart(np.linalg.norm(states.embeddings, axis=1), labels), key="emb_norms")
+    st.plotly_chart(present.styled(viz.vector_norms_chart(np.linalg.norm(states.embeddings, axis=1), labels)),
+                    key="emb_norms")
     st.download_button("Download token embeddings (CSV)", vectors_csv(states.embeddings, labels),
                        file_name="token_embeddings.csv", mime="text/csv", key="emb_csv_vectors")
 
@@ -64,9 +65,10 @@ def position_section(model: core.LoadedModel, n_positions: int) -> None:
     )
     labels = [""] * n_positions  # rows are positions, not tokens
     cols = st.columns(2)
-    cols[0].plotly_chart(viz.embedding_heatmap(positions, labels, "Position embeddings"), key="emb_positions")
+    cols[0].plotly_chart(present.styled(viz.embedding_heatmap(positions, labels, "Position embeddings")),
+                         key="emb_positions")
     similarity = cache.get_position_similarity(model_key(), n_positions)
-    cols[1].plotly_chart(viz.similarity_heatmap(similarity, labels, "Similarity between positions"),
+    cols[1].plotly_chart(present.styled(viz.similarity_heatmap(similarity, labels, "Similarity between positions")),
                          key="emb_position_similarity")
 
 
@@ -95,7 +97,7 @@ def projection_section(text: str, states: TokenStates, layer: int, skip: bool) -
     views = ((cols[0], -1, "Token embeddings (no context)"), (cols[1], layer, f"After layer {layer}"))
     for col, source, title in views:
         projection = cache.get_projection(model_key(), text, source, dims, skip)
-        col.plotly_chart(viz.pca_scatter(projection.coords, labels, projection.explained, title, first),
+        col.plotly_chart(present.styled(viz.pca_scatter(projection.coords, labels, projection.explained, title, first)),
                          key=f"emb_pca_{'static' if source < 0 else 'layer'}")
 
 
@@ -107,7 +109,7 @@ def similarity_section(text: str, states: TokenStates, layer: int, skip: bool) -
     for col, source, title in ((cols[0], -1, "Token embeddings"), (cols[1], layer, f"Layer {layer}")):
         matrix = cache.get_similarity(model_key(), text, source, skip)
         name = "static" if source < 0 else f"layer{layer}"
-        col.plotly_chart(viz.similarity_heatmap(matrix, labels, f"Cosine similarity: {title}", first),
+        col.plotly_chart(present.styled(viz.similarity_heatmap(matrix, labels, f"Cosine similarity: {title}", first)),
                          key=f"emb_sim_{name}")
         col.download_button(f"Download {title.lower()} similarity (CSV)", matrix_csv(matrix, labels, first),
                             file_name=f"similarity_{name}.csv", mime="text/csv", key=f"emb_csv_sim_{name}")
@@ -123,7 +125,7 @@ def repeated_section(text: str, states: TokenStates) -> None:
         st.info("No token appears twice in this prompt. Try: “I sat on the river bank. I opened a bank account.”")
         return
     shown = dict(list(pairs.items())[:12])  # more lines than this is unreadable
-    st.plotly_chart(viz.layer_similarity_chart(shown, states.tokens.labels), key="emb_repeated")
+    st.plotly_chart(present.styled(viz.layer_similarity_chart(shown, states.tokens.labels)), key="emb_repeated")
     st.caption("Try a word with two meanings: “I sat on the river bank. I opened a bank account.”")
 
 
@@ -143,7 +145,8 @@ def neighbours_section(states: TokenStates) -> None:
     except ValueError as error:
         widgets.show_error(error)
         return
-    st.plotly_chart(viz.neighbours_chart(found.labels, found.scores, found.query_label), key="emb_neighbours")
+    st.plotly_chart(present.styled(viz.neighbours_chart(found.labels, found.scores, found.query_label)),
+                    key="emb_neighbours")
 
 
 def sentences_section() -> None:
@@ -157,7 +160,7 @@ def sentences_section() -> None:
         widgets.show_error(error)
         return
     labels = [s if len(s) <= 28 else s[:27] + "…" for s in result.sentences]
-    st.plotly_chart(viz.similarity_heatmap(result.similarity, labels, "Sentence similarity (cosine)"),
+    st.plotly_chart(present.styled(viz.similarity_heatmap(result.similarity, labels, "Sentence similarity (cosine)")),
                     key="emb_sentence_sim")
     st.download_button("Download sentence similarity (CSV)", matrix_csv(result.similarity, result.sentences),
                        file_name="sentence_similarity.csv", mime="text/csv", key="emb_csv_sentences")

@@ -12,12 +12,13 @@ from core import prediction
 from core.analysis import softmax
 from core.generation import eos_ids
 from core.tokens import token_label
-from ui import cache, widgets
+from ui import cache, present, widgets
 from ui.markdown import md_code
 from viz import generation as viz
 
 MAX_STEPS = 64  # step-through is for watching a few tokens appear, not for long texts
 MAX_SAMPLES = 8
+TABS = ("Next token", "Settings on the same logits", "Step through", "Greedy vs sampling", "Logit lens")
 
 
 def next_token_section(model: core.LoadedModel, text: str) -> None:
@@ -26,7 +27,7 @@ def next_token_section(model: core.LoadedModel, text: str) -> None:
     k = st.slider("Candidates to show", 3, 30, 10, key="genpage_top_n")
     table = prediction.top_candidates(model, logits, k)
     left, right = st.columns([3, 2])
-    left.plotly_chart(viz.candidates_bar(table), key="genpage_candidates_chart")
+    left.plotly_chart(present.styled(viz.candidates_bar(table)), key="genpage_candidates_chart")
     right.dataframe(
         table, hide_index=True, key="genpage_candidates_table",
         column_config={"probability": st.column_config.NumberColumn(format="%.4f"),
@@ -64,7 +65,7 @@ def settings_section(model: core.LoadedModel, text: str, settings: core.Generati
     cols[2].metric("Entropy after", f"{dist.entropy_after:.2f} bits")
     cols[3].metric("Top token after", f"{dist.after.max():.1%}", help=f"{dist.before.max():.1%} before")
     table = prediction.distribution_table(model, dist, k=20)
-    st.plotly_chart(viz.filter_bars(table, dist.n_kept, len(logits)), key="genpage_filter_chart")
+    st.plotly_chart(present.styled(viz.filter_bars(table, dist.n_kept, len(logits))), key="genpage_filter_chart")
     st.caption(
         "Grey bars are removed by the filters. Moving a slider re-filters these same logits: "
         "the model does not run again."
@@ -94,7 +95,7 @@ def step_section(model: core.LoadedModel, prompt: str, settings: core.Generation
     """One token per click: candidates at this step, the chosen token and its probability."""
     state = _step_state(widgets.model_key(), prompt)
     ids = tuple(state["ids"])
-    with st.spinner("Running the model on the text so far…"):
+    with widgets.model_wait("Running the model on the text so far…"):
         step = cache.get_step_prediction(widgets.model_key(), prompt, ids)
     finished = bool(ids) and ids[-1] in eos_ids(model)
     cols = st.columns(3)
@@ -118,7 +119,8 @@ def step_section(model: core.LoadedModel, prompt: str, settings: core.Generation
     if finished:
         st.success("The model chose its end-of-text token: the completion is finished.")
         return
-    st.plotly_chart(viz.candidates_bar(prediction.top_candidates(model, step.logits, 10)), key="genpage_step_chart")
+    st.plotly_chart(present.styled(viz.candidates_bar(prediction.top_candidates(model, step.logits, 10))),
+                    key="genpage_step_chart")
 
 
 def _step_state(model_name: str, prompt: str) -> dict:
@@ -180,10 +182,11 @@ def _stream_into(model, slots: list, prompts: tuple[str, ...], settings: core.Ge
     """Show a generation run growing in its slots; returns the completions, or None after an error."""
     try:
         completions = None
-        for step in cache.stream_generation(widgets.model_key(), prompts, settings):
-            for slot, prompt, text in zip(slots, prompts, step.texts):
-                slot.code(prompt + text, language=None, wrap_lines=True)
-            completions = step.completions
+        with widgets.model_wait(None):  # a paused stream waits at the gate between steps: say so
+            for step in cache.stream_generation(widgets.model_key(), prompts, settings):
+                for slot, prompt, text in zip(slots, prompts, step.texts):
+                    slot.code(prompt + text, language=None, wrap_lines=True)
+                completions = step.completions
     except ValueError as error:
         widgets.show_error(error)
         return None
@@ -197,10 +200,11 @@ def _stream_into(model, slots: list, prompts: tuple[str, ...], settings: core.Ge
 
 def lens_section(model: core.LoadedModel, text: str) -> None:
     """Logit-lens heatmap: the final prediction's probability at every layer and position."""
-    with st.spinner("Reading every layer through the unembedding…"):
+    with widgets.model_wait("Reading every layer through the unembedding…"):
         lens = cache.get_logit_lens(widgets.model_key(), text)
     st.plotly_chart(
-        viz.lens_heatmap(lens.final_probs, lens.top_labels, lens.labels, lens.positions), key="genpage_lens_chart"
+        present.styled(viz.lens_heatmap(lens.final_probs, lens.top_labels, lens.labels, lens.positions)),
+        key="genpage_lens_chart",
     )
     shown = f"the last {len(lens.positions)} positions" if lens.positions[0] > 0 else "every position"
     st.caption(

@@ -11,7 +11,7 @@ import core
 from core import prompting
 from ui import cache, widgets
 from ui.markdown import md_text
-from viz.prompting import completion_tokens_html
+from viz.prompting import completion_tokens_html, label_probabilities_html
 
 TITLES = ("Zero-shot", "One-shot", "Few-shot")
 
@@ -89,6 +89,7 @@ def task_inputs() -> TaskInputs:
 def compare_columns(model: core.LoadedModel, inputs: TaskInputs, settings: core.GenerationSettings) -> None:
     """Three columns: each strategy's full prompt, its completion streamed live, answer and token chips."""
     try:
+        prompting.check_token_caps(model.tokenizer, prompting.check_examples(inputs.examples), inputs.query)
         prompts = prompting.strategy_prompts(
             inputs.instruction, inputs.examples, inputs.query, inputs.few_k, inputs.fmt, model.tokenizer
         )
@@ -110,7 +111,7 @@ def compare_columns(model: core.LoadedModel, inputs: TaskInputs, settings: core.
             slot.code(text + "▌", language=None, wrap_lines=True)
 
     try:
-        with st.spinner("Generating the three completions as one batch…"):
+        with widgets.model_wait("Generating the three completions as one batch…"):
             completions = cache.get_strategy_completions(widgets.model_key(), prompts, settings, _on_step=on_step)
     except ValueError as error:
         widgets.show_error(error)
@@ -120,6 +121,20 @@ def compare_columns(model: core.LoadedModel, inputs: TaskInputs, settings: core.
         slot.code(completion.text or " ", language=None, wrap_lines=True)
         with column:
             _answer(completion, labels)
+    _ranked_labels(columns, prompts, tuple(labels), inputs.fmt)
+
+
+def _ranked_labels(columns, prompts: tuple[str, ...], labels: tuple[str, ...], fmt: str) -> None:
+    """Under each column: the model's probability for each label as the continuation of that prompt."""
+    try:
+        ranked = cache.get_query_label_scores(widgets.model_key(), prompts, labels, fmt)
+    except ValueError as error:
+        widgets.show_error(error)
+        return
+    for column, scores in zip(columns, ranked):
+        with column:
+            st.caption("Ranked labels: P(label | prompt), renormalised over the labels")
+            st.html(label_probabilities_html(labels, scores.probabilities()[0]))
 
 
 def _answer(completion: core.Completion, labels: list[str]) -> None:

@@ -8,7 +8,7 @@ import streamlit as st
 import core
 from core.export import safe_csv
 from core.tokenizers_compare import CUT_SIDES, LANGUAGE_SAMPLES, MAX_TIKTOKEN_RUN_BYTES, added_mask
-from ui import cache, widgets
+from ui import cache, present, widgets
 from ui.markdown import md_code, md_text
 from viz import tokens as viz
 
@@ -86,7 +86,7 @@ def context_section(model: core.LoadedModel, text: str) -> None:
     except ValueError as error:  # the chat template can push a text at the character limit over it
         widgets.show_error(error)
         return
-    st.plotly_chart(viz.context_gauge(fit), key="tokens_gauge")
+    st.plotly_chart(present.styled(viz.context_gauge(fit)), key="tokens_gauge")
     summary = (
         f"{fit.prompt:,} prompt + {fit.overhead:,} template + {fit.reserved:,} answer = "
         f"**{fit.total:,}** of {fit.window:,} tokens"
@@ -127,12 +127,13 @@ def compare_section(text: str) -> None:
     if refusal:
         widgets.show_error(ValueError(refusal + " The OpenAI tokenizers are left out; the others are shown."))
     views = cache.get_tokenizer_comparison(widgets.model_key(), text, refusal is None)
-    st.plotly_chart(viz.token_count_chart([v.name for v in views], [v.count for v in views]), key="tokens_compare")
+    st.plotly_chart(present.styled(viz.token_count_chart([v.name for v in views], [v.count for v in views])),
+                    key="tokens_compare")
     for view in views:
         with st.expander(f"{md_text(view.name)}: {view.count:,} tokens · {view.kind} · vocabulary {view.vocab_size:,}"):
             st.html(viz.token_chips_html(view.tokens, show="none", max_chips=COMPARE_CHIPS))
     languages, names, counts = cache.get_language_costs(widgets.model_key())
-    st.plotly_chart(viz.language_cost_chart(languages, names, counts), key="tokens_languages")
+    st.plotly_chart(present.styled(viz.language_cost_chart(languages, names, counts)), key="tokens_languages")
     st.caption(
         f"The OpenAI tokenizers run in pure Python here: they take runs without spaces of up to "
         f"{MAX_TIKTOKEN_RUN_BYTES:,} bytes and a bounded amount of merging work per text (about half a second)."

@@ -3,19 +3,23 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import TypeVar
 
 import streamlit as st
 
 import core
+from core import gate
 from core.models import DEFAULT_MODEL
-from ui import cache
+from ui import cache, lessons_ui
 from ui.markdown import md_text
 
 T = TypeVar("T")
 CUSTOM = "Other: local folder or hub id…"
 DEFAULT_PROMPT = "The capital of France is Paris. The capital of Germany is"
+PAGE = "page_path"  # the url path of the page this run shows ("" for Home), set by app.py
+LINKED = "share_linked"  # session keys a share link set (ui.share), checked once against the model
 
 
 def default_model() -> str:
@@ -95,7 +99,8 @@ def require_decoder(model: core.LoadedModel) -> None:
 
 
 def prompt_input(label: str = "Prompt", height: int = 110) -> str:
-    """The shared prompt box: the same text follows the user from page to page."""
+    """The shared prompt box (with the page's lesson presets above it): the same text follows the user."""
+    lessons_ui.picker(st.session_state.get(PAGE, ""))
     return st.text_area(
         label, value=DEFAULT_PROMPT, key="prompt", height=height, persist_state="session",
         help="Typed once, it follows you to the other pages. Ctrl+Enter applies it.",
@@ -105,9 +110,7 @@ def prompt_input(label: str = "Prompt", height: int = 110) -> str:
 def computed_or_stop(message: str | None, compute: Callable[..., T], *args) -> T:
     """Run a cached core call under a spinner; on bad input show the reason and stop the page."""
     try:
-        if message is None:
-            return compute(*args)
-        with st.spinner(message):
+        with model_wait(message):
             return compute(*args)
     except ValueError as error:
         show_error(error)
@@ -117,6 +120,45 @@ def computed_or_stop(message: str | None, compute: Callable[..., T], *args) -> T
 def limits_caption(*limits: str) -> None:
     """The caps of a page's model work, stated where the reader sees them (larger input gets a message)."""
     st.caption("Limits on a shared server: " + " · ".join(limits) + ".")
+
+
+def linked_out_of_range(key: str, what: str, valid: str) -> None:
+    """Say so when a value a share link set (e.g. layer 99) does not exist for this model or view."""
+    linked = st.session_state.get(LINKED, set())
+    if key in linked:
+        linked.discard(key)
+        st.warning(f"The link asked for {what}, which does not exist here ({valid}); showing the default.", icon="🔗")
+
+
+# --- Place in the model's queue (shared server: one computation per model at a time) ---
+
+
+def queue_text(ahead: int) -> str:
+    """What a waiting page says: '⏳ Waiting for the model: 2 requests ahead'."""
+    return f"⏳ Waiting for the model: {ahead} request{'s' if ahead != 1 else ''} ahead"
+
+
+@contextmanager
+def model_wait(message: str | None) -> Iterator[None]:
+    """A spinner (when message is given) plus, while the body waits at the model's gate, a line
+    saying how many requests are ahead; it updates as the queue moves and goes when the turn comes."""
+    place = st.empty()
+
+    def report(ahead: int) -> None:
+        if ahead > 0:
+            place.caption(queue_text(ahead))
+        else:
+            place.empty()
+
+    try:
+        with gate.report_waits_to(report):
+            if message is None:
+                yield
+            else:
+                with st.spinner(message):
+                    yield
+    finally:
+        place.empty()
 
 
 def show_error(error: Exception) -> None:

@@ -90,3 +90,100 @@ def accuracy_bars(runs: Mapping[str, pd.DataFrame]) -> go.Figure:
         showlegend=len(runs) > 1,
     )
     return figure
+
+
+# --- Evaluation views: label probabilities, confusion, bias, reliability, which shot helped ------
+
+
+_safe = plotly_text  # quote=True would show a typed " as &quot;: plotly does not decode that entity
+
+
+def label_probabilities_html(labels: Sequence[str], probabilities: Sequence[float]) -> str:
+    """One bar per label, longest first, with its probability ("positive 0.82 · negative 0.18" as bars)."""
+    pairs = sorted(zip(labels, np.asarray(probabilities, dtype=float)), key=lambda pair: -pair[1])
+    rows = [
+        f'<div style="display:flex;align-items:center;gap:6px;font-family:monospace">'
+        f'<span style="min-width:7em;white-space:pre-wrap">{html.escape(str(label))}</span>'
+        f'<span style="display:inline-block;height:0.9em;width:{100 * p:.1f}%;max-width:60%;'
+        f'background:{_probability_colour(p)};border:1px solid #888"></span>{p:.2f}</div>'
+        for label, p in pairs
+    ]
+    text = html.escape(" · ".join(f"{label} {p:.2f}" for label, p in pairs))
+    return f'<div class="llm-lens-label-probs" title="{text}">{"".join(rows)}</div>'
+
+
+def confusion_heatmap(table: pd.DataFrame, title: str) -> go.Figure:
+    """Counts of (true label, predicted label); the diagonal is right. table: rows true, columns predicted."""
+    rows, columns = [str(r) for r in table.index], [str(c) for c in table.columns]
+    values = table.to_numpy(dtype=float)
+    figure = go.Figure(go.Heatmap(
+        z=values, x=list(range(len(columns))), y=list(range(len(rows))), colorscale="Blues", showscale=False,
+        text=values.astype(int), texttemplate="%{text}",
+        customdata=[[(_safe(r), _safe(c)) for c in columns] for r in rows],
+        hovertemplate="true %{customdata[0]}, predicted %{customdata[1]}: %{z}<extra></extra>",
+    ))
+    figure.update_xaxes(title="predicted", tickmode="array", tickvals=list(range(len(columns))),
+                        ticktext=[_safe(c) for c in columns], side="bottom")
+    figure.update_yaxes(title="true label", tickmode="array", tickvals=list(range(len(rows))),
+                        ticktext=[_safe(r) for r in rows], autorange="reversed")
+    figure.update_layout(title=_safe(title), height=320, margin=dict(l=10, r=10, t=50, b=40))
+    return figure
+
+
+def label_bias_bars(table: pd.DataFrame) -> go.Figure:
+    """How often each label is predicted against how often it is true. table: label, predicted, true."""
+    labels = [_safe(label) for label in table["label"]]
+    figure = go.Figure([
+        go.Bar(x=labels, y=table["predicted"], name="predicted", marker_color=SERIES_COLOURS[1],
+               hovertemplate="%{x}: predicted for %{y:.0%} of items<extra></extra>"),
+        go.Bar(x=labels, y=table["true"], name="true", marker_color=SERIES_COLOURS[0],
+               hovertemplate="%{x}: true for %{y:.0%} of items<extra></extra>"),
+    ])
+    figure.update_yaxes(title="share of items", tickformat=".0%", range=[0, 1.05])
+    figure.update_layout(title="Label bias: predicted vs true", barmode="group", height=320,
+                         margin=dict(l=10, r=10, t=50, b=40), legend=dict(orientation="h", y=-0.25))
+    return figure
+
+
+def reliability_diagram(table: pd.DataFrame, ece: float) -> go.Figure:
+    """Accuracy per confidence bin against the diagonal of perfect calibration.
+
+    table: low, high, count, confidence, accuracy (one row per bin; empty bins have NaN).
+    """
+    filled = table[table["count"] > 0]
+    centres = (filled["low"] + filled["high"]) / 2
+    figure = go.Figure([
+        go.Bar(x=centres, y=filled["accuracy"], width=filled["high"] - filled["low"], name="accuracy",
+               marker_color=SERIES_COLOURS[0], customdata=np.stack([filled["count"], filled["confidence"]], axis=-1),
+               hovertemplate=("confidence %{x:.2f}: %{y:.0%} right of %{customdata[0]} "
+                              "(mean confidence %{customdata[1]:.2f})<extra></extra>")),
+        go.Scatter(x=[0, 1], y=[0, 1], mode="lines", name="perfectly calibrated",
+                   line=dict(dash="dash", color="#888")),
+    ])
+    figure.update_xaxes(title="confidence (probability of the predicted label)", range=[0, 1])
+    figure.update_yaxes(title="accuracy", tickformat=".0%", range=[0, 1.05])
+    figure.update_layout(title=f"Reliability diagram (ECE {ece:.3f})", height=340,
+                         margin=dict(l=10, r=10, t=50, b=40), legend=dict(orientation="h", y=-0.25))
+    return figure
+
+
+def shot_influence_bars(table: pd.DataFrame) -> go.Figure:
+    """Per shot: change in mean gold-label log-prob and in accuracy when the shot is in the prompt.
+
+    table: shot, text, label, delta_logprob, delta_accuracy. Positive = the shot helped.
+    """
+    from plotly.subplots import make_subplots
+
+    names = [f"shot {n}" for n in table["shot"]]
+    hover = [_safe(f"{text} → {label}") for text, label in zip(table["text"], table["label"])]
+    figure = make_subplots(rows=1, cols=2, subplot_titles=("Δ mean log P(gold label)", "Δ accuracy"))
+    for col, column, fmt in ((1, "delta_logprob", "%{y:+.3f}"), (2, "delta_accuracy", "%{y:+.0%}")):
+        values = table[column].to_numpy(dtype=float)
+        figure.add_trace(go.Bar(
+            x=names, y=values, customdata=hover, showlegend=False,
+            marker_color=[SERIES_COLOURS[2] if v >= 0 else "#d62728" for v in values],
+            hovertemplate=f"%{{x}}: {fmt}<br>%{{customdata}}<extra></extra>"), row=1, col=col)
+    figure.update_yaxes(tickformat="+.0%", row=1, col=2)
+    figure.update_layout(title="Which shot helped (with the shot − without it)", height=340,
+                         margin=dict(l=10, r=10, t=70, b=40))
+    return figure

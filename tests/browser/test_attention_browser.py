@@ -36,12 +36,12 @@ def test_heatmap_then_offline_bertviz_with_a_hostile_prompt(page, server_url):
 
     page.get_by_role("tab", name="bertviz").click()
     wait_idle(page)
-    frame = page.frame_locator('[data-testid="stIFrame"]')
+    frame = page.frame_locator('[data-testid="stMain"] [data-testid="stIFrame"]')
     frame.locator("svg").first.wait_for(timeout=60_000)  # d3 drew: require.js, jQuery, d3 all loaded offline
     words = " ".join(frame.locator("svg text").all_text_contents())
     assert "script" in words and "img" in words and "alert" in words
     assert frame.locator("img").count() == 0 and frame.locator("script", has_text="alert(1)").count() == 0
-    height = page.locator('[data-testid="stIFrame"]').bounding_box()["height"]
+    height = page.locator('[data-testid="stMain"] [data-testid="stIFrame"]').bounding_box()["height"]
     assert height > 300  # sized to its content, not a default 150 px frame
 
     page.get_by_role("tab", name="All layers").click()

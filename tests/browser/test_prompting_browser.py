@@ -30,7 +30,7 @@ def test_compare_shows_three_completions_and_hostile_query_stays_text(page, serv
     assert page.locator(".llm-lens-chips").count() == 3
     # The query is shown verbatim in every prompt block (open the first one to see it).
     page.get_by_text("Prompt ·").first.click()
-    code = page.locator('[data-testid="stCode"]').first.inner_text()
+    code = page.locator('[data-testid="stMain"] [data-testid="stCode"]').first.inner_text()
     assert HOSTILE in code, code[-300:]
     assert page.locator("img[src='x']").count() == 0
     page.screenshot(path=str(tmp_path / "prompting.png"), full_page=True)
@@ -64,16 +64,24 @@ def test_csv_upload_bad_file_gets_a_message_and_good_file_is_scored(page, server
 
     good = tmp_path / "reviews.csv"
     good.write_text("text,label\n\"Wonderful, moving film\",positive\nA total bore,negative\n"
-                    "<b>Loved</b> it 😍,positive\n", encoding="utf-8")
+                    "<b>Loved</b> it 😍,positive\nX marks the spot,<b>x</b>\n", encoding="utf-8")
     _csv_input(page).set_input_files(str(good))  # replaces it
     wait_idle(page, timeout_ms=240_000)
-    page.get_by_text("3 labelled items, 3 scored").wait_for(timeout=60_000)
+    page.get_by_text("4 labelled items, 4 scored").wait_for(timeout=60_000)
     page.get_by_role("button", name="Evaluate").click()
     page.wait_for_selector('[data-testid="stPlotlyChart"]', timeout=600_000)
     wait_idle(page, timeout_ms=600_000)
-    assert page.locator('[data-testid="stPlotlyChart"]').count() == 2
+    page.get_by_text("Reliability diagram").first.wait_for(timeout=60_000)
+    page.get_by_text("Confusion: few-shot").first.wait_for(timeout=60_000)
+    # bars, k chart, confusion, label bias, reliability, which shot helped
+    assert page.locator('[data-testid="stPlotlyChart"]').count() == 6
     assert page.get_by_role("button", name="Download predictions (CSV)").count() == 1
     assert page.dialogs == [] and page.locator("b:text('Loved')").count() == 0
+    # The hostile label is a label choice: its tick in the confusion matrix reads as typed, never bold.
+    ticks = page.locator('[data-testid="stPlotlyChart"] svg text').all_text_contents()
+    assert "<b>x</b>" in ticks, ticks[:40]
+    bold = page.locator('[data-testid="stPlotlyChart"] svg tspan[style*="bold"]').all_text_contents()
+    assert "x" not in bold, bold
     page.screenshot(path=str(tmp_path / "evaluation.png"), full_page=True)
     assert_no_exception(page)
 

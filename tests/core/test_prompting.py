@@ -93,6 +93,10 @@ def test_normalize_and_match_labels():
     assert prompting.match_label("Positive sentiment", ["positive", "negative"]) is None
 
 
+def _pairs(items: pd.DataFrame) -> tuple[tuple[str, str], ...]:
+    return tuple(items[["text", "label"]].itertuples(index=False, name=None))
+
+
 def _predictions(rows):
     frame = pd.DataFrame(rows, columns=["item", "k", "shuffle", "answer", "label"])
     frame["correct"] = frame["answer"].map(prompting.normalize_label) == frame["label"].map(prompting.normalize_label)
@@ -143,8 +147,10 @@ def test_evaluate_on_tiny_model_batches_and_excludes_shots(tiny_llama, monkeypat
     items = pd.DataFrame({"text": ["Loved it", "so good", "bad film", "meh", "wow"],
                           "label": ["positive", "positive", "negative", "negative", "positive"]})
     settings = GenerationSettings(max_new_tokens=3, stop=("\n",))
-    result = prompt_eval.evaluate(tiny_llama, INSTRUCTION, EXAMPLES, items, settings, few_k=3, ks=[0, 2],
-                                  shuffles=2, batch_size=8)
+    monkeypatch.setattr(prompt_eval, "GENERATE_BATCH", 8)
+    request = prompt_eval.EvalRequest(INSTRUCTION, tuple(EXAMPLES), _pairs(items), settings, few_k=3, ks=(0, 2),
+                                      shuffles=2, mode="generate", prefix_cache=False)
+    result = prompt_eval.evaluate(tiny_llama, request)
     assert result.excluded == 1
     assert "Loved it" not in set(result.items["text"])
     runs = prompt_eval.plan_runs(EXAMPLES, [0, 2], 3, 2)
@@ -157,14 +163,16 @@ def test_evaluate_on_tiny_model_batches_and_excludes_shots(tiny_llama, monkeypat
     assert set(result.predictions["k"]) == {0, 1, 2, 3}
     assert result.strategies["scored"].tolist() == [4, 4, 4]
     assert result.curve["runs"].tolist() == [1, 2, 2, 2]
-    again = prompt_eval.evaluate(tiny_llama, INSTRUCTION, EXAMPLES, items, settings, few_k=3, ks=[0, 2], shuffles=2)
+    again = prompt_eval.evaluate(tiny_llama, request)
     pd.testing.assert_frame_equal(result.predictions, again.predictions)  # greedy: deterministic
 
 
 def test_evaluate_refuses_when_every_item_is_a_shot(tiny_llama):
     items = pd.DataFrame({"text": ["Loved it"], "label": ["positive"]})
+    settings = GenerationSettings(max_new_tokens=2)
+    request = prompt_eval.EvalRequest(INSTRUCTION, tuple(EXAMPLES), _pairs(items), settings, 1)
     with pytest.raises(ValueError, match="nothing is left"):
-        prompt_eval.evaluate(tiny_llama, INSTRUCTION, EXAMPLES, items, GenerationSettings(max_new_tokens=2), 1)
+        prompt_eval.evaluate(tiny_llama, request)
 
 
 def test_bundled_sets_have_thirty_items_disjoint_from_shots():
@@ -255,7 +263,9 @@ def test_real_model_sentiment_scores_higher_few_shot_than_zero_shot(smollm2):
     items = prompting.load_eval_set(task).iloc[:16]  # half the set keeps this test to about a minute
     assert set(items["label"]) == {"positive", "negative"}
     settings = GenerationSettings(max_new_tokens=5, stop=("\n",))
-    result = prompt_eval.evaluate(smollm2, task.instruction, task.examples, items, settings, task.few_k, batch_size=16)
+    request = prompt_eval.EvalRequest(task.instruction, task.examples, _pairs(items), settings, task.few_k,
+                                      mode="generate", prefix_cache=False)
+    result = prompt_eval.evaluate(smollm2, request)
     accuracy = dict(zip(result.strategies["k"], result.strategies["accuracy"]))
     assert result.strategies["scored"].tolist() == [16, 16, 16]
     assert accuracy[task.few_k] >= accuracy[0] + 0.3, result.strategies

@@ -89,7 +89,7 @@ def test_head_table_row_opens_that_head(make_app, monkeypatch):
 
 def test_bertviz_tab_embeds_offline_html_with_escaped_tokens(make_app):
     at = _open(make_app, "</script><script>alert(1)</script>", attn_tab="bertviz")
-    frames = at.get("iframe")
+    frames = at.main.get("iframe")  # the sidebar holds one more: the share link's Copy button
     assert len(frames) == 1
     page = frames[0].proto.srcdoc
     assert "cdnjs" not in page and "require.config" not in page
@@ -99,14 +99,14 @@ def test_bertviz_tab_embeds_offline_html_with_escaped_tokens(make_app):
 
 def test_bertviz_html_is_cached_between_reruns(make_app):
     at = _open(make_app, attn_tab="bertviz")
-    first = at.get("iframe")[0].proto.srcdoc
+    first = at.main.get("iframe")[0].proto.srcdoc
     at.toggle(key="attn_hide_first").set_value(True).run()
-    assert at.get("iframe")[0].proto.srcdoc == first  # same random id: the frame does not reload
+    assert at.main.get("iframe")[0].proto.srcdoc == first  # same random id: the frame does not reload
 
 
 def test_bertviz_with_no_layers_says_so(make_app, app_env):
     at = _open(make_app, attn_tab="bertviz", **{widgets.scoped_key("attn_bv_layers", str(app_env)): []})
-    assert not at.get("iframe")
+    assert not at.main.get("iframe")
     assert any("at least one layer" in w.value for w in at.warning)
 
 

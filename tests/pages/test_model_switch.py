@@ -41,14 +41,14 @@ def test_bertviz_layers_follow_the_model(monkeypatch, deep_llama_path, tiny_bert
     deep = at.multiselect(key=widgets.scoped_key("attn_bv_layers", str(deep_llama_path)))
     assert deep.options == [str(i) for i in range(6)] and deep.value == [0, 3, 5]
     deep.set_value([4, 5]).run()
-    assert at.get("iframe"), at.warning
+    assert at.main.get("iframe"), at.warning
     _switch_to(at, tiny_bert_path)
     small = at.multiselect(key=widgets.scoped_key("attn_bv_layers", str(tiny_bert_path)))
     assert small.options == ["0", "1"] and small.value == [0, 1]  # the encoder's own default, not [4, 5]
-    assert at.get("iframe") and not at.warning
+    assert at.main.get("iframe") and not at.warning
     _switch_to(at, deep_llama_path)  # and back: valid choices for the deep model again
     again = at.multiselect(key=widgets.scoped_key("attn_bv_layers", str(deep_llama_path)))
-    assert again.options == deep.options and set(again.value) <= set(range(6)) and at.get("iframe")
+    assert again.options == deep.options and set(again.value) <= set(range(6)) and at.main.get("iframe")
 
 
 def test_lora_targets_follow_the_model(monkeypatch, tiny_llama_path, tiny_bert_path):

@@ -72,6 +72,8 @@ def test_page_shows_three_strategy_columns_with_prompts_and_answers(app_env):
     assert [m.label for m in at.metric if m.label == "Answer"] == ["Answer"] * 3
     chips = [h.proto.body for h in at.get("html") if "llm-lens-chips" in h.proto.body]
     assert len(chips) == 3
+    ranked = [h.proto.body for h in at.get("html") if "llm-lens-label-probs" in h.proto.body]
+    assert len(ranked) == 3 and all("positive" in r and "negative" in r for r in ranked)
     labels = [e.proto.label for e in at.expander if "of 128 tokens" in e.proto.label]
     counts = [int(label.split("·")[1].split("of")[0].replace(",", "")) for label in labels]
     assert len(counts) == 3 and counts[0] < counts[1] < counts[2] <= 128
@@ -112,26 +114,93 @@ def test_too_many_shots_gets_a_message_not_a_crash(app_env):
     assert "between 1 and" in _texts(at)
 
 
-def test_evaluation_runs_in_batches_and_shows_scores(app_env):
+def _charts(at) -> dict[str, dict]:
+    """Plotly specs by title (the figure title's text)."""
+    specs = [json.loads(c.proto.spec) for c in at.get("plotly_chart")]
+    return {spec["layout"].get("title", {}).get("text", ""): spec for spec in specs}
+
+
+def _items_table(at, mode: str):
+    """The per-item table in a scoring mode's tab."""
+    tab = next(t for t in at.tabs if t.label == prompting_eval_ui.prompt_eval.MODES[mode])
+    return next(d.value for d in tab.dataframe if "text" in d.value.columns)
+
+
+def test_evaluation_ranks_labels_and_shows_every_view(app_env):
     at = _open_small(app_env)
     assert at.radio(key="pr_eval_source").value == "loaded"
     assert "5 labelled items, 4 scored (1 are also shots" in _texts(at)
+    assert "Estimated time: Rank the labels about" in _texts(at)
     at.number_input(key="pr_shuffles").set_value(2)
     at.button(key="pr_evaluate").click().run()
     assert not at.exception, at.exception
-    charts = [json.loads(c.proto.spec) for c in at.get("plotly_chart")]
-    assert len(charts) == 2
-    assert charts[0]["data"][0]["x"] == ["zero-shot", "one-shot", "few-shot (k=2)"]
-    assert plotly_array(charts[1]["data"][0]["x"]).tolist() == [0, 1, 2]  # k chart: the sweep plus the few-shot k
-    items = at.dataframe[-1].value  # [0] is the examples editor
+    charts = _charts(at)
+    assert charts["Accuracy per strategy"]["data"][0]["x"] == ["zero-shot", "one-shot", "few-shot (k=2)"]
+    assert plotly_array(charts["Accuracy against shots (k)"]["data"][0]["x"]).tolist() == [0, 1, 2]
+    confusion = charts["Confusion: few-shot (k=2)"]["data"][0]
+    assert plotly_array(confusion["z"]).sum() == 4  # every scored item lands in one cell
+    assert any(t.startswith("Reliability diagram (ECE") for t in charts)
+    assert "Label bias: predicted vs true" in charts
+    assert "Which shot helped (with the shot − without it)" in charts
+    items = _items_table(at, "rank")
     assert items["text"].tolist() == ["Fun film", "Bad film", "Dull", "Great"]  # the shot "Loved it" is not scored
-    assert {"label", "zero-shot", "zero-shot ✓", "few-shot (k=2) ✓"} <= set(items.columns)
+    probabilities = items["few-shot (k=2) probabilities"].tolist()
+    for text in probabilities:  # "positive 0.73 · negative 0.27": two labels, summing to one
+        values = [float(part.rsplit(" ", 1)[1]) for part in text.split(" · ")]
+        assert len(values) == 2 and sum(values) == pytest.approx(1.0, abs=0.011)
     metrics = {m.label: m.value for m in at.metric}
-    right = items["one-shot ✓"].sum()
-    assert metrics["one-shot"] == f"{right / 4:.0%}"
-    # A rerun shows the same scores without a new button press (the result is cached by its inputs).
-    at.run()
-    assert len(at.get("plotly_chart")) == 2 and len(at.dataframe) == 2
+    assert metrics["one-shot"] == f"{items['one-shot ✓'].sum() / 4:.0%}"
+    assert any("before → after contextual calibration" in m.label for m in at.metric)
+    at.run()  # a rerun shows the same result without a new press (the worker's result is shared)
+    assert "Accuracy per strategy" in _charts(at)
+
+
+def test_both_modes_side_by_side(app_env):
+    at = _open_small(app_env)
+    at.button_group(key="pr_eval_modes").set_value(["rank", "generate"])
+    at.button(key="pr_evaluate").click().run()
+    assert not at.exception, at.exception
+    bars = _charts(at)["Accuracy per strategy"]["data"]
+    assert [b["name"] for b in bars] == ["Rank the labels", "Generate and match"]
+    assert [t.label for t in at.tabs] == ["Rank the labels", "Generate and match"]
+    generated = _items_table(at, "generate")
+    assert "few-shot (k=2) probabilities" not in generated.columns and "few-shot (k=2)" in generated.columns
+
+
+def test_hostile_label_is_text_in_tables_and_charts(app_env):
+    hostile = "<b>x</b>"
+    experiment = {**SMALL, "examples": [["Loved it", hostile], ["Hated it", "negative"], ["Great fun", hostile]],
+                  "items": [["Fun film", hostile], ["Bad film", "negative"]]}
+    at = _open(app_env, experiment)
+    at.button(key="pr_evaluate").click().run()
+    assert not at.exception, at.exception
+    for element in at.get("html"):
+        assert "<b>x" not in element.proto.body
+    assert any("&lt;b&gt;x&lt;/b&gt;" in h.proto.body for h in at.get("html"))
+    confusion = _charts(at)["Confusion: few-shot (k=2)"]
+    assert "&lt;b&gt;x&lt;/b&gt;" in confusion["layout"]["xaxis"]["ticktext"]
+
+
+def test_query_over_the_token_cap_is_refused_before_any_work(app_env):
+    at = _open_small(app_env)
+    at.text_area(key=f"pr_query_{at.session_state['pr_version']}").input("word " * (prompting.MAX_PART_TOKENS + 5))
+    at.button(key="pr_compare").click().run()
+    assert not at.exception, at.exception
+    assert f"the limit is {prompting.MAX_PART_TOKENS} per query or shot" in _texts(at)
+    assert not [m for m in at.metric if m.label == "Answer"]  # nothing was generated
+
+
+def test_experiment_json_written_before_scoring_modes_still_loads(app_env):
+    old = {  # the format of the previous release: no mode, results with strategies, curve and items only
+        **SMALL, "shuffles": 2, "shuffle_seed": 0, "settings": {"max_new_tokens": 5, "do_sample": False},
+        "results": {"strategies": [{"strategy": "zero-shot", "k": 0, "correct": 1, "scored": 4, "accuracy": 0.25}],
+                    "curve": [{"k": 0, "mean": 0.25, "std": 0.0, "min": 0.25, "max": 0.25, "runs": 1}],
+                    "items": [{"text": "Fun film", "label": "positive", "zero-shot": "good", "zero-shot ✓": False}]},
+    }
+    at = _open(app_env, old, "old.json")
+    assert at.button_group(key="pr_eval_modes").value == ["rank"]  # the default: nothing to restore
+    traces = [t.get("name") for c in at.get("plotly_chart") for t in json.loads(c.proto.spec)["data"]]
+    assert "Loaded: old.json" in traces
 
 
 def test_bundled_set_is_offered_with_its_thirty_items(app_env):
@@ -154,7 +223,7 @@ def test_experiment_loads_back_into_the_editor(app_env):
     assert prompts[0] == "Say positive or negative.\n\nText: Not bad at all\nLabel:"
     assert prompts[2].count("Text:") == 3
     assert at.toggle(key="gen_do_sample").value is True
-    traces = [t["name"] for c in at.get("plotly_chart") for t in json.loads(c.proto.spec)["data"]]
+    traces = [t.get("name") for c in at.get("plotly_chart") for t in json.loads(c.proto.spec)["data"]]
     assert "Loaded: mine.json" in traces  # saved results shown before any new evaluation
 
 
@@ -179,3 +248,20 @@ def test_long_empty_or_emoji_queries_get_messages_not_crashes(app_env, query):
     else:  # a short mixed-script query fits the tiny context window: three answers, no message
         assert [m.label for m in at.metric if m.label == "Answer"] == ["Answer"] * 3 and not at.warning
         assert sum(query in c.value for c in at.code) == 3
+
+
+def test_a_stopped_evaluation_shows_its_partial_results(app_env, monkeypatch):
+    from core import prompt_eval
+
+    real, checks = prompt_eval.evaluate, []
+
+    def stop_after_two_batches(model, request, progress=None, should_stop=None):
+        return real(model, request, progress, lambda: checks.append(1) or len(checks) > 2)
+
+    monkeypatch.setattr(prompt_eval, "evaluate", stop_after_two_batches)
+    at = _open_small(app_env)
+    at.number_input(key="pr_shuffle_seed").set_value(777)  # a request no other test ran
+    at.button(key="pr_evaluate").click().run()
+    assert not at.exception, at.exception
+    assert any("was stopped: these are partial results" in w.value for w in at.warning)
+    assert _charts(at)["Accuracy per strategy"]["data"][0]["x"] == ["zero-shot", "one-shot"]

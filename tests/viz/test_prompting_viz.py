@@ -66,3 +66,53 @@ def test_accuracy_bars_label_each_strategy_with_counts():
     assert figure.layout.showlegend is False
     both = accuracy_bars({"This run": table, "Loaded": table.assign(accuracy=[0.2, 0.2, 0.2])})
     assert both.layout.barmode == "group" and both.layout.showlegend is True and len(both.data) == 2
+
+
+# --- Evaluation views ---
+
+
+def test_label_probabilities_escape_labels_and_sort_by_probability():
+    from viz.prompting import label_probabilities_html
+
+    html = label_probabilities_html(["<b>x</b>", "negative"], [0.18, 0.82])
+    assert "<b>x" not in html and "&lt;b&gt;x&lt;/b&gt;" in html
+    assert html.index("negative") < html.index("&lt;b&gt;")  # most likely first
+    assert "0.82" in html and "0.18" in html and 'title="negative 0.82 · &lt;b&gt;x&lt;/b&gt; 0.18"' in html
+
+
+def test_confusion_heatmap_keeps_repeated_looking_labels_apart_and_escaped():
+    from viz.prompting import confusion_heatmap
+
+    table = pd.DataFrame([[3, 1, 0], [0, 2, 1]], index=["a", "<i>b</i>"], columns=["a", "<i>b</i>", "(no label)"])
+    figure = confusion_heatmap(table, "Confusion: few-shot")
+    heat = figure.data[0]
+    assert np.asarray(heat.z).tolist() == [[3, 1, 0], [0, 2, 1]]
+    assert list(figure.layout.xaxis.ticktext) == ["a", "&lt;i&gt;b&lt;/i&gt;", "(no label)"]
+    assert list(figure.layout.yaxis.ticktext) == ["a", "&lt;i&gt;b&lt;/i&gt;"]
+    assert list(heat.x) == [0, 1, 2]  # integer positions: labels never merge
+
+
+def test_reliability_diagram_draws_filled_bins_and_the_diagonal():
+    from core.eval_metrics import reliability
+    from viz.prompting import reliability_diagram
+
+    table = reliability(np.array([0.95, 0.95, 0.55]), np.array([True, False, True]))
+    figure = reliability_diagram(table, 0.3)
+    bars, diagonal = figure.data
+    assert list(bars.y) == pytest.approx([1.0, 0.5]) and list(bars.x) == pytest.approx([0.55, 0.95])
+    assert list(diagonal.x) == [0, 1] and list(diagonal.y) == [0, 1]
+    assert "ECE 0.300" in figure.layout.title.text
+
+
+def test_label_bias_and_shot_influence_bars():
+    from viz.prompting import label_bias_bars, shot_influence_bars
+
+    bias = label_bias_bars(pd.DataFrame({"label": ["a", "b"], "predicted": [0.9, 0.1], "true": [0.5, 0.5]}))
+    assert [t.name for t in bias.data] == ["predicted", "true"] and list(bias.data[0].y) == [0.9, 0.1]
+    table = pd.DataFrame({"shot": [1, 2], "text": ["<b>t</b>", "u"], "label": ["x", "y"],
+                          "delta_logprob": [0.4, -0.1], "delta_accuracy": [0.25, 0.0]})
+    figure = shot_influence_bars(table)
+    logprob, accuracy = figure.data
+    assert list(logprob.y) == pytest.approx([0.4, -0.1]) and list(accuracy.y) == pytest.approx([0.25, 0.0])
+    assert logprob.marker.color[0] != logprob.marker.color[1]  # helped vs hurt
+    assert "<b>" not in logprob.customdata[0]

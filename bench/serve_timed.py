@@ -1,0 +1,87 @@
+"""`streamlit run` with server-side timing lines, for the load benchmark (bench/load.py).
+
+Run as `python bench/serve_timed.py app.py --server.port P ...` with LLM_LENS_TIMING_LOG=FILE.
+Each line of FILE is `<event> <session> <monotonic seconds> <extra>`:
+  start / finish  a script run starts / stops (in its script thread);
+  batch           one padded analyze forward ended, extra = its prompts and seconds;
+  sent            that run's `script_finished` message leaves for the browser (event-loop thread),
+                  extra = bytes of the run's messages and the server's thread count then.
+The gap finish → sent is delivery delay: messages waiting for the event loop (GIL held by script
+threads, many threads, big messages). Only Streamlit's own hooks are wrapped; the app is unchanged.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import threading
+import time
+from collections import defaultdict
+
+_LOG_LOCK = threading.Lock()
+_BYTES: dict[str, int] = defaultdict(int)
+
+
+def _write(event: str, session: str, extra: str = "") -> None:
+    line = f"{event} {session} {time.monotonic():.4f} {extra}\n"
+    with _LOG_LOCK, open(os.environ["LLM_LENS_TIMING_LOG"], "a") as sink:
+        sink.write(line)
+
+
+def _install() -> None:
+    from streamlit.runtime import runtime
+    from streamlit.runtime.scriptrunner import script_runner
+
+    events = script_runner.ScriptRunnerEvent
+    original_init = script_runner.ScriptRunner.__init__
+
+    def init(self, *args, **kwargs):
+        original_init(self, *args, **kwargs)
+
+        def on_event(sender, event, **_):
+            if event == events.SCRIPT_STARTED:
+                _write("start", sender._session_id)
+            elif event in (events.SCRIPT_STOPPED_WITH_SUCCESS, events.SCRIPT_STOPPED_FOR_RERUN,
+                           events.SCRIPT_STOPPED_WITH_COMPILE_ERROR):
+                _write("finish", sender._session_id, event.name)
+
+        self._timing_receiver = on_event  # blinker keeps weak references: hold it on the runner
+        self.on_event.connect(on_event)
+
+    original_send = runtime.Runtime._send_message
+
+    def send(self, session_info, msg):
+        session = session_info.session.id
+        _BYTES[session] += msg.ByteSize()
+        if msg.WhichOneof("type") == "script_finished":
+            _write("sent", session, f"{_BYTES.pop(session, 0)} {threading.active_count()}")
+        return original_send(self, session_info, msg)
+
+    script_runner.ScriptRunner.__init__ = init
+    runtime.Runtime._send_message = send
+    _install_batch_log()
+
+
+def _install_batch_log() -> None:
+    # `batch - <end> <prompts> <seconds>`: how many analyze requests each padded forward served.
+    sys.path.insert(0, os.getcwd())
+    from core import batching
+
+    original_run = batching.AnalyzeBatcher._run
+
+    def run(self, model, batch):
+        started = time.monotonic()
+        try:
+            return original_run(self, model, batch)
+        finally:
+            _write("batch", "-", f"{len(batch)} {time.monotonic() - started:.3f}")
+
+    batching.AnalyzeBatcher._run = run
+
+
+if __name__ == "__main__":
+    _install()
+    from streamlit.web import cli
+
+    sys.argv = ["streamlit", "run", *sys.argv[1:]]
+    sys.exit(cli.main())
