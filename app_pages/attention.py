@@ -2,8 +2,11 @@
 
 import streamlit as st
 
+from core import attention_stats
+from core.analysis import MAX_ANALYZE_TOKENS
 from ui import attention_ui as ui
 from ui import cache, present, widgets
+from viz import bertviz_offline
 
 st.title("👀 Attention")
 present.explain(
@@ -12,6 +15,11 @@ present.explain(
 )
 model = widgets.current_model()
 text = widgets.prompt_input()
+widgets.limits_caption(
+    f"{MAX_ANALYZE_TOKENS} tokens per prompt (attention is layers × heads × tokens² weights: 283 MB at 512 "
+    "tokens for SmolLM2)", f"bertviz: {bertviz_offline.MAX_TOKENS} tokens",
+    f"generated answers: {attention_stats.MAX_ANSWER_TOKENS} tokens",
+)
 analysis = widgets.computed_or_stop("Running the model on your prompt…", cache.get_analysis, widgets.model_key(), text)
 st.caption(f"{len(analysis.tokens)} tokens · {model.info.layers} layers × {model.info.heads} heads "
            f"({'causal: a token sees only earlier ones' if model.info.is_decoder else 'bidirectional'})")

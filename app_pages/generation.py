@@ -2,8 +2,10 @@
 
 import streamlit as st
 
+from core.analysis import MAX_ANALYZE_TOKENS
+from core.lens import MAX_LENS_POSITIONS
 from ui import cache, generation_ui, present, remote_ui, widgets
-from ui.settings import generation_settings
+from ui.settings import MAX_NEW_TOKENS_LIMIT, generation_settings
 
 st.title("🎲 Generation")
 present.explain(
@@ -22,6 +24,11 @@ with st.sidebar:
 if backend is not None:
     remote_ui.generation_section(backend, prompt, settings)
     st.stop()
+widgets.limits_caption(
+    f"{MAX_ANALYZE_TOKENS} tokens per prompt", f"step-through: {generation_ui.MAX_STEPS} steps",
+    f"{generation_ui.MAX_SAMPLES} samples × {MAX_NEW_TOKENS_LIMIT} new tokens (CPU decoding: about 13 tokens/s)",
+    f"logit lens: the last {MAX_LENS_POSITIONS} positions",
+)
 widgets.computed_or_stop("Running the model on the prompt…", cache.get_analysis, widgets.model_key(), prompt)
 
 tabs = st.tabs(generation_ui.TABS, key="genpage_tab", on_change="rerun")

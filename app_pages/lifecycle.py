@@ -4,6 +4,7 @@ import streamlit as st
 
 from ui import cache, present, widgets
 from ui import lifecycle_ui as section
+from ui.markdown import md_text
 from ui.widgets import model_key
 
 st.title("🚀 Lifecycle")
@@ -17,7 +18,7 @@ section.checklist()
 st.header("Fine-tuning cost: full vs LoRA")
 st.markdown("LoRA freezes the model and learns a low-rank update **W + B·A** for chosen matrices: B is d_out × r, "
             "A is r × d_in, so each adapted matrix trains r × (d_in + d_out) numbers instead of d_in × d_out. "
-            f"Shapes below are {model.info.name}'s real ones.")
+            f"Shapes below are {md_text(model.info.name)}'s real ones.")
 with st.spinner("Reading layer shapes…"):
     anatomy = cache.get_anatomy(model_key())
 section.lora_section(anatomy)

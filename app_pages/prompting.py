@@ -2,11 +2,11 @@
 
 import streamlit as st
 
-from core import prompting
+from core import prompt_eval, prompting
 from ui import lessons_ui, present, remote_eval_ui, remote_ui, widgets
 from ui.prompting_eval_ui import evaluation_section
 from ui.prompting_ui import compare_columns, task_inputs
-from ui.settings import generation_settings
+from ui.settings import MAX_NEW_TOKENS_LIMIT, generation_settings
 
 st.title("🧪 Prompt strategies")
 present.explain(
@@ -20,6 +20,10 @@ backend = st.session_state.get("served_backend")  # set by the sidebar when a se
 if backend is None:
     model = widgets.current_model()
     widgets.require_decoder(model)
+    widgets.limits_caption(
+        f"labelled sets of up to {prompting.MAX_ROWS} rows", f"{prompt_eval.MAX_PROMPTS:,} prompts per evaluation",
+        f"up to {MAX_NEW_TOKENS_LIMIT} new tokens per answer",
+    )
 lessons_ui.picker("prompting")
 inputs = task_inputs()
 with st.expander("Generation settings (shared with the Generation page)"):

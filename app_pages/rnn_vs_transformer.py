@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from core.rnn_compare import HIDDEN_RANGE
+from core.rnn_compare import HIDDEN_RANGE, MAX_RNN_TOKENS
 from ui import cache, present, widgets
 from ui.widgets import model_key
 from viz.model_pages import gradient_decay_chart
@@ -20,6 +20,8 @@ embedding = cols[0].radio("Token vectors", ["model", "random"], key="rnn_embeddi
                           format_func={"model": "the model's embeddings", "random": "seeded random"}.get)
 hidden = cols[1].slider("Hidden size", *HIDDEN_RANGE, 32, key="rnn_hidden")
 seed = cols[2].number_input("Seed", 0, 10_000, 0, key="rnn_seed")
+widgets.limits_caption(f"{MAX_RNN_TOKENS} tokens (the RNN steps once per token and backpropagation runs "
+                       "back through every step)")
 result = widgets.computed_or_stop(
     "Running the networks and backpropagating…",
     cache.get_rnn_comparison, model_key(), text, embedding, int(hidden), int(seed),

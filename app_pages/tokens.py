@@ -2,7 +2,10 @@
 
 import streamlit as st
 
+from core.tokenizers_compare import MAX_TIKTOKEN_RUN_BYTES
+from core.tokens import MAX_CHARS
 from ui import cache, present, tokens_ui, widgets
+from viz.tokens import MAX_CHIPS
 
 st.title("🔤 Tokens")
 present.explain(
@@ -12,6 +15,8 @@ present.explain(
 )
 model = widgets.current_model()
 text = widgets.prompt_input()
+widgets.limits_caption(f"{MAX_CHARS:,} characters per text", f"chips for the first {MAX_CHIPS:,} tokens",
+                       f"OpenAI tokenizers: runs without spaces of up to {MAX_TIKTOKEN_RUN_BYTES:,} bytes")
 tokens = widgets.computed_or_stop("Tokenizing…", cache.get_tokens, widgets.model_key(), text)
 
 st.subheader("Your text as tokens")

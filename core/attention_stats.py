@@ -10,6 +10,7 @@ import pandas as pd
 
 from core.analysis import MAX_ANALYZE_TOKENS, Analysis, analyze
 from core.arrays import frozen
+from core.export import safe_csv
 from core.generation import generate
 from core.induction import induction_scores
 from core.models import LoadedModel
@@ -201,7 +202,7 @@ def head_csv(weights: np.ndarray, labels: tuple[str, ...]) -> str:
     weights: (query, key).
     """
     names = [f"{i}: {label}" for i, label in enumerate(labels)]
-    return pd.DataFrame(weights, index=pd.Index(names, name="query \\ key"), columns=names).to_csv()
+    return safe_csv(pd.DataFrame(weights, index=pd.Index(names, name="query \\ key"), columns=names), index=True)
 
 
 def attention_npz(analysis: Analysis) -> bytes:

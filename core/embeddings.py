@@ -12,6 +12,7 @@ from core import gate
 from core.analysis import check_length
 from core.arrays import frozen
 from core.models import LoadedModel
+from core.padding import pad_batch
 from core.tokens import Tokenization, check_text, token_label, tokenize
 
 MAX_EMBED_TOKENS = 512
@@ -200,7 +201,7 @@ def sentence_embeddings(model: LoadedModel, sentences: Sequence[str]) -> Sentenc
         raise ValueError(f"{len(sentences)} sentences; the limit is {MAX_SENTENCES}.")
     for sentence in sentences:
         check_text(sentence)
-    batch = model.tokenizer(list(sentences), padding=True, return_tensors="pt")
+    batch = pad_batch(model.tokenizer, sentences)  # never padding=: the tokenizer is shared
     if batch["input_ids"].shape[1] > MAX_SENTENCE_TOKENS:
         raise ValueError(f"A sentence has {batch['input_ids'].shape[1]:,} tokens; the limit is {MAX_SENTENCE_TOKENS}.")
     with gate.inference(model):

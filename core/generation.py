@@ -12,8 +12,14 @@ import torch
 from core import devices, gate
 from core.analysis import check_length
 from core.models import LoadedModel
+from core.padding import pad_batch
 from core.sampling import GenerationSettings, choose_next
 from core.tokens import check_text, token_label
+
+# One batched run's cost: the prefill reads every row's padded prompt at once (eager attention
+# keeps rows × heads × width² weights per layer), then each step decodes every row.
+MAX_BATCH_PROMPT_TOKENS = 16_384  # rows × padded prompt tokens: two full context windows
+MAX_BATCH_NEW_TOKENS = 4_096  # rows × max_new_tokens: 8 samples × 256 tokens is 2,048
 
 
 @dataclass(frozen=True)
@@ -57,6 +63,21 @@ def stream_generate(
     yield from run.steps()
 
 
+def check_batch(rows: int, width: int, max_new_tokens: int) -> None:
+    """ValueError naming the limit when one batched run would cost more than a shared server allows."""
+    if rows * width > MAX_BATCH_PROMPT_TOKENS:
+        raise ValueError(
+            f"{rows} prompts × {width:,} tokens = {rows * width:,} prompt tokens in one run; the limit is "
+            f"{MAX_BATCH_PROMPT_TOKENS:,} (time and memory of the first step grow with it). "
+            "Use fewer or shorter prompts."
+        )
+    if rows * max_new_tokens > MAX_BATCH_NEW_TOKENS:
+        raise ValueError(
+            f"{rows} completions × {max_new_tokens:,} new tokens = {rows * max_new_tokens:,} tokens to decode; the "
+            f"limit is {MAX_BATCH_NEW_TOKENS:,} (CPU decoding runs at about 13 steps a second)."
+        )
+
+
 class _Run:
     """State of one batched decoding run; lives only for the call, never on the shared model."""
 
@@ -70,7 +91,8 @@ class _Run:
         self.model, self.prompts = model, prompts
         self.settings = settings.normalized(model.info.vocab_size)
         tokenizer = model.tokenizer
-        self.batch = tokenizer(prompts, padding=True, padding_side="left", return_tensors="pt")
+        self.batch = pad_batch(tokenizer, prompts, side="left")  # never padding=: the tokenizer is shared
+        check_batch(*self.batch["input_ids"].shape, self.settings.max_new_tokens)
         lengths = self.batch["attention_mask"].sum(dim=1)
         check_length(model, int(lengths.max()) + 1, None, what="Prompt plus one new token")
         room = model.info.context_window - int(self.batch["input_ids"].shape[1])

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
 import shutil
 import socket
@@ -16,6 +17,7 @@ from safetensors import SafetensorError
 from transformers import AutoConfig, AutoModel, AutoModelForCausalLM, AutoTokenizer
 
 Progress = Callable[[float, str], None]
+log = logging.getLogger(__name__)
 
 # Other attention kernels return no attention weights, which every view here needs.
 LOAD_OPTIONS = {"dtype": torch.float32, "attn_implementation": "eager"}
@@ -61,6 +63,19 @@ def load_folder(path: str, report: Progress, **hub_options) -> tuple[torch.nn.Mo
     return model, tokenizer
 
 
+def load_user_folder(path: str, report: Progress) -> tuple[torch.nn.Module, object]:
+    """load_folder for a folder typed in the sidebar: a broken folder is a message without server paths."""
+    try:
+        return load_folder(path, report)
+    except (OSError, ValueError, KeyError, RuntimeError, SafetensorError) as error:
+        # transformers' messages quote full paths; the user gets the folder's name and the kind of error.
+        log.warning("Could not load model folder %s: %r", path, error)
+        raise ValueError(
+            f"Could not load the model folder '{Path(path).name}' ({error.__class__.__name__}): it needs "
+            "config.json, the weights (safetensors) and the tokenizer files of a Hugging Face model."
+        ) from None
+
+
 def hub_reachable(timeout: float = 3.0) -> bool:
     """Whether the hub answers at all; checked first because its client retries for ~45 s."""
     from huggingface_hub import constants
@@ -92,8 +107,14 @@ def load_from_hub(model_id: str, report: Progress) -> tuple[torch.nn.Module, obj
         ) from error
 
 
-def load_gguf_cached(gguf_path: Path, report: Progress) -> tuple[torch.nn.Module, object]:
-    """Load from the safetensors cache; (re)build it from the GGUF file if missing or corrupt."""
+def load_gguf_cached(
+    gguf_path: Path, report: Progress, notes: list[str] | None = None
+) -> tuple[torch.nn.Module, object]:
+    """Load from the safetensors cache; (re)build it from the GGUF file if missing or corrupt.
+
+    A cache folder that cannot be written (read-only, full) is not an error: the model is used as
+    parsed and a sentence saying so is appended to notes.
+    """
     target = cache_dir_for(gguf_path)
     if target.exists():
         try:
@@ -101,11 +122,19 @@ def load_gguf_cached(gguf_path: Path, report: Progress) -> tuple[torch.nn.Module
             return load_folder(str(target), report)
         except (OSError, ValueError, RuntimeError, SafetensorError):
             shutil.rmtree(target, ignore_errors=True)  # corrupt copy: rebuild below
-    return convert_gguf(gguf_path, target, report)
+    return convert_gguf(gguf_path, target, report, notes)
 
 
-def convert_gguf(gguf_path: Path, target: Path, report: Progress) -> tuple[torch.nn.Module, object]:
-    """Parse the GGUF file (slow, pure Python), then save a float32 copy atomically."""
+CACHE_NOT_WRITTEN = (
+    "The model cache folder is read-only or full, so no fast-loading copy was saved: the model was read from "
+    "its package (about 30 s) and stays in memory while the server runs; the next server start reads it again."
+)
+
+
+def convert_gguf(
+    gguf_path: Path, target: Path, report: Progress, notes: list[str] | None = None
+) -> tuple[torch.nn.Module, object]:
+    """Parse the GGUF file (slow, pure Python), then save a float32 copy atomically (if the cache allows)."""
     folder, filename = str(gguf_path.parent), gguf_path.name
     report(0.05, "First start: reading the GGUF tokenizer (about 10 s)…")
     tokenizer = AutoTokenizer.from_pretrained(folder, gguf_file=filename)
@@ -113,7 +142,12 @@ def convert_gguf(gguf_path: Path, target: Path, report: Progress) -> tuple[torch
     model = AutoModelForCausalLM.from_pretrained(folder, gguf_file=filename, **LOAD_OPTIONS)
     _check_attention(model)
     report(0.85, "Saving a fast-loading copy to the cache…")
-    _save_atomically(model, tokenizer, target)
+    try:
+        _save_atomically(model, tokenizer, target)
+    except (OSError, SafetensorError) as error:  # read-only or full: the parsed model is still good
+        log.warning("Could not write the model cache %s: %r", target, error)
+        if notes is not None:
+            notes.append(CACHE_NOT_WRITTEN)
     report(1.0, "Model ready.")
     return model, tokenizer
 
@@ -125,11 +159,11 @@ def _save_atomically(model, tokenizer, target: Path) -> None:
         del model.config.quantization_config
     target.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=".partial-", dir=target.parent))
-    try:
+    try:  # a full disk fails inside save_pretrained: remove the partial copy, then re-raise
         model.save_pretrained(staging)
         tokenizer.save_pretrained(staging)
         os.replace(staging, target)  # readers never see a half-written folder
-    except OSError:
+    except (OSError, SafetensorError):  # safetensors reports a full disk as its own error
         shutil.rmtree(staging, ignore_errors=True)
         if not target.exists():  # else another process finished the same copy first
             raise

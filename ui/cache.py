@@ -6,7 +6,7 @@ import functools
 import inspect
 import os
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 import pandas as pd
 import streamlit as st
@@ -53,19 +53,42 @@ def _by_bytes(func: Callable) -> Callable:
     return cached
 
 
-@st.cache_resource(show_spinner=False, max_entries=3)
-def _model_slot(name: str) -> dict:
-    # A per-name holder, so loading runs outside the cached function and can drive a progress
-    # bar the page owns (cached functions may not update elements created outside them).
+# --- Model slots -----------------------------------------------------------------------------
+# A per-name holder, so loading runs outside the cached function and can drive a progress bar the
+# page owns (cached functions may not update elements created outside them). The bundled models and
+# the default are pinned: a typo or a stranger's folder can never evict them. Other names share two
+# slots, and only after check_model_name accepted them; a load that fails gives its slot back.
+OTHER_MODEL_SLOTS = 2
+
+
+@st.cache_resource(show_spinner=False)  # unbounded, but only bundled names and the default get here
+def _pinned_slot(name: str) -> dict:
     return {"lock": threading.Lock()}
+
+
+@st.cache_resource(show_spinner=False, max_entries=OTHER_MODEL_SLOTS)
+def _other_slot(name: str) -> dict:
+    return {"lock": threading.Lock()}
+
+
+def is_pinned(name: str) -> bool:
+    """Bundled models and the server's default model keep their slot for the life of the process."""
+    return name in core.models.BUNDLED or name == (os.environ.get("LLM_LENS_MODEL") or core.models.DEFAULT_MODEL)
 
 
 def get_model(name: str, _progress: Callable[[float, str], None] | None = None) -> core.LoadedModel:
     """The loaded model, loaded once per process and shared read-only by every session."""
-    slot = _model_slot(name)
+    core.models.check_model_name(name)  # a typo or a refused name fails here, before taking a slot
+    pinned = is_pinned(name)
+    slot = _pinned_slot(name) if pinned else _other_slot(name)
     with slot["lock"]:  # two sessions asking at once load the model once
         if "model" not in slot:
-            slot["model"] = core.load_model(name, progress=_progress)
+            try:
+                slot["model"] = core.load_model(name, progress=_progress)
+            except Exception:
+                if not pinned:
+                    _other_slot.clear(name)
+                raise
     return slot["model"]
 
 
@@ -164,9 +187,21 @@ def get_tokenizer(name: str) -> object:
 
 
 @st.cache_resource(show_spinner=False, max_entries=16)
-def get_tokenizer_comparison(model_name: str, text: str) -> tuple[tokenizers_compare.TokenizerView, ...]:
-    """The text through the model's, the bundled and the two OpenAI tokenizers."""
-    return tokenizers_compare.compare_tokenizers(text, _comparison_tokenizers(model_name))
+def get_tokenizer_comparison(
+    model_name: str, text: str, include_openai: bool = True
+) -> tuple[tokenizers_compare.TokenizerView, ...]:
+    """The text through the model's, the bundled and (unless left out) the two OpenAI tokenizers."""
+    return tokenizers_compare.compare_tokenizers(text, _comparison_tokenizers(model_name), include_openai)
+
+
+@st.cache_data(show_spinner=False, max_entries=32)
+def get_openai_refusal(text: str) -> str | None:
+    """Why the OpenAI tokenizers would take too long on this text, or None when they can run."""
+    try:
+        tokenizers_compare.check_tiktoken_cost(text)
+    except ValueError as error:
+        return str(error)
+    return None
 
 
 @st.cache_resource(show_spinner=False, max_entries=4)
@@ -256,6 +291,18 @@ def get_generation_stream(
     return prediction.RecordedStream(core.stream_generate(get_model(model_name), list(prompts), settings))
 
 
+def stream_generation(
+    model_name: str, prompts: tuple[str, ...], settings: core.GenerationSettings
+) -> Iterator[core.generation.GenerationStep]:
+    """The cached generation run's steps; a run that failed is dropped, so the next rerun recomputes."""
+    stream = get_generation_stream(model_name, prompts, settings)
+    try:
+        yield from stream
+    finally:
+        if stream.failed:
+            get_generation_stream.clear(model_name, prompts, settings)
+
+
 @_by_bytes
 def get_step_prediction(model_name: str, prompt: str, chosen_ids: tuple[int, ...]) -> prediction.StepPrediction:
     """Next-token logits after the prompt plus the tokens chosen so far (one forward pass)."""
@@ -289,7 +336,7 @@ def get_anatomy(model_name: str):
 
 @st.cache_resource(show_spinner=False, max_entries=2)
 def _quantization_slot(model_name: str) -> dict:
-    # Like _model_slot: the measurement runs outside the cached function so it can drive the
+    # Like the model slots: the measurement runs outside the cached function so it can drive the
     # page's progress bar; the lock makes two sessions asking at once measure only once.
     return {"lock": threading.Lock()}
 
@@ -321,7 +368,7 @@ def get_position_similarity(model_name: str, n_positions: int) -> object:
 
 @st.cache_resource(show_spinner=False, max_entries=32)
 def _strategy_slot(model_name: str, prompts: tuple[str, ...], settings: core.GenerationSettings) -> dict:
-    # Like _model_slot: generation streams outside the cached function, into the page's columns.
+    # Like the model slots: generation streams outside the cached function, into the page's columns.
     # Greedy and seeded runs are deterministic, so one slot can serve every session.
     return {}
 

@@ -8,7 +8,9 @@ import streamlit as st
 
 import core
 from core.embeddings import MAX_NEIGHBOURS, TokenStates
+from core.export import safe_csv
 from ui import cache, present, widgets
+from ui.markdown import md_text
 from ui.widgets import model_key
 from viz import embeddings as viz
 
@@ -26,13 +28,13 @@ def vectors_csv(vectors: np.ndarray, labels, first: int = 0) -> str:
     table = pd.DataFrame(np.asarray(vectors), columns=[f"dim_{i}" for i in range(np.shape(vectors)[1])])
     table.insert(0, "token", list(labels))
     table.insert(0, "position", range(first, first + len(table)))
-    return table.to_csv(index=False)
+    return safe_csv(table)
 
 
 def matrix_csv(matrix: np.ndarray, labels, first: int = 0) -> str:
     """CSV of an (n, n) matrix with 'pos:token' row and column names."""
     names = [f"{first + i}:{label}" for i, label in enumerate(labels)]
-    return pd.DataFrame(np.asarray(matrix), index=names, columns=names).to_csv()
+    return safe_csv(pd.DataFrame(np.asarray(matrix), index=names, columns=names), index=True)
 
 
 def vectors_section(states: TokenStates) -> None:
@@ -51,14 +53,14 @@ def position_section(model: core.LoadedModel, n_positions: int) -> None:
     positions = cache.get_position_embeddings(model_key(), n_positions)
     if positions is None:
         st.info(
-            f"**{model.info.name} uses rotary position embeddings (RoPE).** There is no position vector to "
+            f"**{md_text(model.info.name)} uses rotary position embeddings (RoPE).** There is no position vector to "
             "add to the token embedding: inside every attention layer, queries and keys are rotated by an "
             "angle that grows with the position, so attention scores depend on how far apart two tokens are. "
             "The same word has the same input embedding at any position."
         )
         return
     st.markdown(
-        f"**{model.info.name} learned one position vector per position** (up to "
+        f"**{md_text(model.info.name)} learned one position vector per position** (up to "
         f"{model.info.context_window:,}); it is added to the token embedding before the first layer."
     )
     labels = [""] * n_positions  # rows are positions, not tokens

@@ -13,6 +13,7 @@ from core.analysis import softmax
 from core.generation import eos_ids
 from core.tokens import token_label
 from ui import cache, present, widgets
+from ui.markdown import md_code
 from viz import generation as viz
 
 MAX_STEPS = 64  # step-through is for watching a few tokens appear, not for long texts
@@ -44,7 +45,7 @@ def next_token_section(model: core.LoadedModel, text: str) -> None:
         return
     first = f"first of its {odds.n_tokens} tokens, " if odds.n_tokens > 1 else ""
     st.markdown(
-        f"Token `{odds.label}` ({first}id {odds.token_id}): probability **{odds.probability:.4%}**, "
+        f"Token {md_code(odds.label)} ({first}id {odds.token_id}): probability **{odds.probability:.4%}**, "
         f"log-probability {odds.logprob:.3f}, rank **{odds.rank:,}** of {len(logits):,}."
     )
 
@@ -109,7 +110,7 @@ def step_section(model: core.LoadedModel, prompt: str, settings: core.Generation
     labels = [token_label(model.tokenizer, i) for i in ids]
     st.html(viz.completion_html(prompt, [model.tokenizer.decode([i]) for i in ids], state["probs"]))
     if ids:
-        st.markdown(f"Step {len(ids)} chose `{labels[-1]}` with probability **{state['probs'][-1]:.2%}**.")
+        st.markdown(f"Step {len(ids)} chose {md_code(labels[-1])} with probability **{state['probs'][-1]:.2%}**.")
         with st.expander(f"All {len(ids)} steps"):
             st.dataframe(
                 {"step": range(1, len(ids) + 1), "token": labels, "id": list(ids), "probability": state["probs"]},
@@ -180,10 +181,9 @@ def samples_section(model: core.LoadedModel, prompt: str, settings: core.Generat
 def _stream_into(model, slots: list, prompts: tuple[str, ...], settings: core.GenerationSettings):
     """Show a generation run growing in its slots; returns the completions, or None after an error."""
     try:
-        stream = cache.get_generation_stream(widgets.model_key(), prompts, settings)
         completions = None
         with widgets.model_wait(None):  # a paused stream waits at the gate between steps: say so
-            for step in stream:
+            for step in cache.stream_generation(widgets.model_key(), prompts, settings):
                 for slot, prompt, text in zip(slots, prompts, step.texts):
                     slot.code(prompt + text, language=None, wrap_lines=True)
                 completions = step.completions

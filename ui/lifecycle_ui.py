@@ -7,10 +7,10 @@ from dataclasses import dataclass
 import pandas as pd
 import streamlit as st
 
-from core import memory
+from core import memory, quantize
 from core.anatomy import Anatomy, default_lora_targets
 from core.quantize import QuantizationReport
-from ui import cache
+from ui import cache, widgets
 from ui.model_size_ui import formula
 from ui.widgets import model_key, model_scoped
 from viz.lifecycle import lifecycle_progress_html
@@ -110,6 +110,9 @@ def _training_comparison(full: int, lora: int) -> None:
 def quantization_section() -> None:
     """Run (once per model) and show the float vs int8 comparison, with a progress bar while it runs."""
     name = model_key()
+    widgets.limits_caption("measured once per model while the server runs, then shared by every session",
+                           "one measurement at a time", f"a fixed sample text of at most {quantize.MAX_TOKENS} tokens",
+                           f"{quantize.TIMING_RUNS} timed runs each way")
     if not cache.has_quantization(name):
         if not st.button("Quantize a copy to int8 and measure", key="life_quantize"):
             st.caption("For SmolLM2 this takes about 10–40 s on a laptop CPU (copy, quantize, save both, time both).")

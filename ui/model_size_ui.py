@@ -9,6 +9,7 @@ import core
 from core import memory
 from core.anatomy import Anatomy
 from ui import widgets
+from ui.markdown import md_text
 from viz.model_pages import memory_chart, parameter_breakdown_chart
 
 FORMATS = list(memory.BYTES_PER_PARAM)
@@ -116,7 +117,7 @@ def custom_size_input(info: core.ModelInfo) -> tuple[int, tuple[int, int, int]] 
     except ValueError as error:
         widgets.show_error(error)
         return None
-    st.caption(f"{text.strip()} = {params:,} parameters. The KV cache also needs the architecture "
+    st.caption(f"{md_text(text.strip())} = {params:,} parameters. The KV cache also needs the architecture "
                "(defaults: the loaded model's; Llama-2-7B would be 32 layers × 32 KV heads × 128).")
     cols = st.columns(3)
     key = widgets.model_scoped  # the defaults are the loaded model's: another model starts from its own
@@ -131,7 +132,7 @@ def families_section(info: core.ModelInfo) -> None:
     st.dataframe(FAMILIES, hide_index=True, key="size_families")
     family = "Decoder-only" if info.is_decoder else "Encoder-only"
     st.markdown(
-        f"The loaded model, **{info.name}**, is **{family}**. An encoder-decoder (the original 2017 "
+        f"The loaded model, **{md_text(info.name)}**, is **{family}**. An encoder-decoder (the original 2017 "
         "Transformer, T5, BART) reads the input with a bidirectional encoder; its decoder then writes the output "
         "one token at a time, attending to the encoder's states through cross-attention. No encoder-decoder is "
         "bundled, so it is explained here rather than run."

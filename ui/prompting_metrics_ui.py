@@ -7,6 +7,7 @@ import streamlit as st
 
 from core import prompt_eval
 from core.eval_metrics import CONTENT_FREE
+from core.export import safe_csv
 from viz.prompting import confusion_heatmap, label_bias_bars, reliability_diagram, shot_influence_bars
 
 EXPLAIN = {
@@ -41,7 +42,7 @@ def mode_details(mode: str, result: prompt_eval.Evaluation) -> None:
     st.dataframe(_strategy_table(result), hide_index=True, key=f"pr_strategies_{mode}")
     checks = {c: st.column_config.CheckboxColumn(c) for c in result.items.columns if c.endswith("✓")}
     st.dataframe(result.items, hide_index=True, column_config=checks, key=f"pr_items_{mode}")
-    st.download_button("Download predictions (CSV)", result.predictions.to_csv(index=False),
+    st.download_button("Download predictions (CSV)", safe_csv(result.predictions),
                        f"predictions-{mode}.csv", "text/csv", key=f"pr_download_csv_{mode}", on_click="ignore",
                        help="One row per item, shot count and order; rank mode adds p(label) per label.")
     strategy = st.radio("Details for", list(result.confusions), horizontal=True, key=f"pr_detail_{mode}",

@@ -10,6 +10,7 @@ import streamlit as st
 import core
 from core import prompting
 from ui import cache, widgets
+from ui.markdown import md_text
 from viz.prompting import completion_tokens_html, label_probabilities_html
 
 TITLES = ("Zero-shot", "One-shot", "Few-shot")
@@ -140,7 +141,7 @@ def _answer(completion: core.Completion, labels: list[str]) -> None:
     answer = prompting.extract_answer(completion.text)
     matched = prompting.match_label(answer, labels)
     st.metric("Answer", answer or "(empty)", help="The first line of the completion, stripped.")
-    st.caption(f"Matches the label **{matched}**." if matched else "Not one of the example labels.")
+    st.caption(f"Matches the label **{md_text(matched)}**." if matched else "Not one of the example labels.")
     st.html(completion_tokens_html(completion.token_labels, completion.logprobs))
     st.caption(f"{len(completion.token_ids)} tokens · batch of 3 took {completion.seconds:.1f} s · "
                f"stopped: {completion.finish_reason}")

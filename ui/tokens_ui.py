@@ -6,8 +6,10 @@ import pandas as pd
 import streamlit as st
 
 import core
-from core.tokenizers_compare import CUT_SIDES, LANGUAGE_SAMPLES, added_mask
+from core.export import safe_csv
+from core.tokenizers_compare import CUT_SIDES, LANGUAGE_SAMPLES, MAX_TIKTOKEN_RUN_BYTES, added_mask
 from ui import cache, present, widgets
+from ui.markdown import md_code, md_text
 from viz import tokens as viz
 
 COMPARE_CHIPS = 400  # per tokenizer: enough to read, small enough for four side by side
@@ -59,7 +61,7 @@ def table_section(tokens: core.Tokenization) -> None:
     table = token_table(tokens)
     st.dataframe(table, hide_index=True, height=260, key="tokens_table")
     st.download_button(
-        "Download tokens (CSV)", table.to_csv(index=False), file_name="tokens.csv", mime="text/csv",
+        "Download tokens (CSV)", safe_csv(table), file_name="tokens.csv", mime="text/csv",
         key="tokens_csv",
     )
 
@@ -115,20 +117,27 @@ def chat_section(text: str) -> None:
     st.caption(
         "Chat models were trained on conversations marked up with special tokens. The template adds "
         "them, role names and sometimes a default system message, all of which use context. "
-        f"Added special tokens: {', '.join(f'`{s}`' for s in dict.fromkeys(wrap.added_special)) or 'none'}."
+        f"Added special tokens: {', '.join(md_code(s) for s in dict.fromkeys(wrap.added_special)) or 'none'}."
     )
 
 
 def compare_section(text: str) -> None:
     """Token counts of the same text for four tokenizers, their chips, and the cost across languages."""
-    views = cache.get_tokenizer_comparison(widgets.model_key(), text)
+    refusal = cache.get_openai_refusal(text)
+    if refusal:
+        widgets.show_error(ValueError(refusal + " The OpenAI tokenizers are left out; the others are shown."))
+    views = cache.get_tokenizer_comparison(widgets.model_key(), text, refusal is None)
     st.plotly_chart(present.styled(viz.token_count_chart([v.name for v in views], [v.count for v in views])),
                     key="tokens_compare")
     for view in views:
-        with st.expander(f"{view.name}: {view.count:,} tokens · {view.kind} · vocabulary {view.vocab_size:,}"):
+        with st.expander(f"{md_text(view.name)}: {view.count:,} tokens · {view.kind} · vocabulary {view.vocab_size:,}"):
             st.html(viz.token_chips_html(view.tokens, show="none", max_chips=COMPARE_CHIPS))
     languages, names, counts = cache.get_language_costs(widgets.model_key())
     st.plotly_chart(present.styled(viz.language_cost_chart(languages, names, counts)), key="tokens_languages")
+    st.caption(
+        f"The OpenAI tokenizers run in pure Python here: they take runs without spaces of up to "
+        f"{MAX_TIKTOKEN_RUN_BYTES:,} bytes and a bounded amount of merging work per text (about half a second)."
+    )
     st.caption(
         " · ".join(f"{language}: {sample}" for language, sample in LANGUAGE_SAMPLES.items())
         + ". A low WordPiece count can mean `[UNK]` tokens: characters outside its vocabulary are lost, not cheap."

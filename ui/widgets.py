@@ -13,6 +13,7 @@ import core
 from core import gate
 from core.models import DEFAULT_MODEL
 from ui import cache, lessons_ui
+from ui.markdown import md_text
 
 T = TypeVar("T")
 CUSTOM = "Other: local folder or hub id…"
@@ -42,19 +43,31 @@ def model_scoped(key: str) -> str:
 
 
 def model_selector() -> str:
-    """Sidebar choice of model; returns the name or path to load."""
-    options = list(dict.fromkeys([default_model(), *core.list_models(), CUSTOM]))
+    """Sidebar choice of model; returns the name or path to load.
+
+    LLM_LENS_ALLOW_OTHER_MODELS decides what "Other" offers: any folder or hub id (default), the
+    operator's allow-list as plain choices, or nothing beyond the bundled models.
+    """
+    allowed = core.models.other_models_allowed()
+    extra = [CUSTOM] if allowed is None else list(allowed)
+    options = list(dict.fromkeys([default_model(), *core.list_models(), *extra]))
     choice = st.sidebar.selectbox(
-        "Model", options, key="model_choice", persist_state="session",
-        help="Both bundled models run offline. A local folder or a hub id (online only) works too.",
+        "Model", options, key="model_choice", persist_state="session", format_func=display_name,
+        help="Both bundled models run offline."
+        + (" A local folder or a hub id (online only) works too." if allowed is None else ""),
     )
     if choice != CUSTOM:
         return choice
     custom = st.sidebar.text_input(
         "Model folder or hub id", key="model_custom", persist_state="session",
-        placeholder="/path/to/model or org/model",
+        placeholder="/path/to/model or org/model", max_chars=300,
     )
     return custom.strip() or default_model()
+
+
+def display_name(name: str) -> str:
+    """A model choice as the sidebar shows it: a folder by its own name, never the server path to it."""
+    return os.path.basename(name.rstrip("/")) if name.startswith(("/", "~", ".")) else name
 
 
 def current_model() -> core.LoadedModel:
@@ -64,13 +77,15 @@ def current_model() -> core.LoadedModel:
     try:
         if name in loaded:
             return cache.get_model(name)
-        with st.status(f"Loading {name}…", expanded=True) as status:
+        with st.status(f"Loading {md_text(display_name(name))}…", expanded=True) as status:
             bar = st.progress(0.0)
             model = cache.get_model(name, _progress=lambda f, msg: bar.progress(f, text=msg))
-            status.update(label=f"{model.info.name} loaded", state="complete", expanded=False)
+            status.update(label=f"{md_text(model.info.name)} loaded", state="complete", expanded=False)
     except ValueError as error:
-        st.error(str(error))
+        st.error(md_text(error))
         st.stop()
+    for note in model.warnings:  # once per session: later reruns take the early return above
+        st.warning(md_text(note), icon="⚠️")
     loaded.add(name)
     return model
 
@@ -78,7 +93,8 @@ def current_model() -> core.LoadedModel:
 def require_decoder(model: core.LoadedModel) -> None:
     """Stop a page that needs next-token prediction when the chosen model is an encoder."""
     if not model.info.is_decoder:
-        st.info(f"{model.info.name} is an encoder: it reads text but does not generate it. Choose a decoder model.")
+        st.info(f"{md_text(model.info.name)} is an encoder: it reads text but does not generate it. "
+                "Choose a decoder model.")
         st.stop()
 
 
@@ -99,6 +115,11 @@ def computed_or_stop(message: str | None, compute: Callable[..., T], *args) -> T
     except ValueError as error:
         show_error(error)
         st.stop()
+
+
+def limits_caption(*limits: str) -> None:
+    """The caps of a page's model work, stated where the reader sees them (larger input gets a message)."""
+    st.caption("Limits on a shared server: " + " · ".join(limits) + ".")
 
 
 def linked_out_of_range(key: str, what: str, valid: str) -> None:
@@ -142,12 +163,13 @@ def model_wait(message: str | None) -> Iterator[None]:
 
 def show_error(error: Exception) -> None:
     """A bad-input message from core/, shown as a warning that names the limit."""
-    st.warning(str(error), icon="⚠️")
+    st.warning(md_text(error), icon="⚠️")  # messages quote user input: never Markdown
 
 
 def model_card(info: core.ModelInfo) -> None:
     """Key facts of the loaded model as metrics (readable on a projector)."""
-    st.markdown(f"**{info.name}** · {info.architecture} · {info.kind}-only · {info.description}")
+    st.markdown(f"**{md_text(info.name)}** · {md_text(info.architecture)} · {info.kind}-only · "
+                f"{md_text(info.description)}")
     cols = st.columns(6)
     cols[0].metric("Layers", info.layers)
     cols[1].metric("Heads", info.heads, help=f"{info.kv_heads} key/value heads")

@@ -8,6 +8,8 @@ import numpy as np
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
+from viz.plotly_text import plotly_text
+
 COLORSCALE = "Blues"
 HOVER_TOKENS_MAX = 256  # above this, per-cell hover strings would make the figure tens of MB
 TICKS_MAX = 64  # more tick labels than this overlap; every k-th position is labelled instead
@@ -15,9 +17,7 @@ GRID_SIDE_MAX = 128  # small multiples pool larger maps down to this many cells 
 THUMB_SIDE_MAX = 16  # overview thumbnails pool to this many cells per side
 
 
-def _safe(label: str) -> str:
-    # Plotly renders a subset of HTML in tick and hover text: escape so tokens stay text.
-    return html.escape(label, quote=False)
+_safe = plotly_text  # every token label reaching a tick, hover or title goes through it
 
 
 def _ticks(labels: tuple[str, ...], first_position: int) -> dict:
@@ -66,7 +66,7 @@ def attention_heatmap(
     )
     side = min(900, max(380, 14 * n + 160))
     figure.update_layout(
-        title=title, height=side, margin={"l": 10, "r": 10, "t": 50 if title else 10, "b": 10},
+        title=plotly_text(title), height=side, margin={"l": 10, "r": 10, "t": 50 if title else 10, "b": 10},
         xaxis={"title": "key (attended to)", **_ticks(labels, first_position)},
         yaxis={"title": "query (attending)", **_ticks(labels, first_position), "autorange": "reversed"},
     )
@@ -107,7 +107,7 @@ def head_grid(
     pooled, block = _pool(weights, GRID_SIDE_MAX)
     columns = min(heads, 6)
     rows = int(np.ceil(heads / columns))
-    figure = make_subplots(rows=rows, cols=columns, subplot_titles=[f"head {h}" for h in head_labels],
+    figure = make_subplots(rows=rows, cols=columns, subplot_titles=[f"head {_safe(h)}" for h in head_labels],
                            horizontal_spacing=0.02, vertical_spacing=0.06)
     positions = first_position + np.arange(pooled.shape[-1]) * block
     top = float(max(pooled.max(), 1e-9))
@@ -123,7 +123,7 @@ def head_grid(
     figure.update_yaxes(autorange="reversed", showticklabels=False)
     figure.update_xaxes(showticklabels=False)
     figure.update_layout(
-        title=title, height=170 * rows + 80, coloraxis={"colorscale": COLORSCALE, "cmin": 0, "cmax": top},
+        title=plotly_text(title), height=170 * rows + 80, coloraxis={"colorscale": COLORSCALE, "cmin": 0, "cmax": top},
         margin={"l": 10, "r": 10, "t": 70, "b": 10},
     )
     return figure

@@ -2,18 +2,19 @@
 
 from __future__ import annotations
 
-import html
 from collections.abc import Mapping, Sequence
 
 import numpy as np
 import plotly.graph_objects as go
+
+from viz.plotly_text import plotly_text, plotly_texts
 
 MAX_TEXT_POINTS = 80  # past this, point labels overlap into a blur: show them on hover only
 
 
 def point_labels(labels: Sequence[str], first: int = 0) -> list[str]:
     """'pos:token' labels counting from position `first` (just 'pos' for an empty label), escaped for plotly."""
-    return [html.escape(f"{pos}:{label}" if label else str(pos)) for pos, label in enumerate(labels, first)]
+    return plotly_texts(f"{pos}:{label}" if label else str(pos) for pos, label in enumerate(labels, first))
 
 
 def _token_axis(labels: Sequence[str], first: int = 0) -> dict:
@@ -34,7 +35,7 @@ def embedding_heatmap(vectors: np.ndarray, labels: Sequence[str], title: str = "
         )
     )
     figure.update_layout(
-        title=title, xaxis_title="dimension", height=min(1200, max(260, 22 * len(labels) + 120)),
+        title=plotly_text(title), xaxis_title="dimension", height=min(1200, max(260, 22 * len(labels) + 120)),
         yaxis={**_token_axis(labels), "autorange": "reversed"}, margin={"t": 50, "l": 10},
     )
     return figure
@@ -44,7 +45,7 @@ def vector_norms_chart(norms: np.ndarray, labels: Sequence[str], title: str = "V
     """Bar chart of each token's vector length (L2 norm)."""
     norms = np.asarray(norms, dtype=float)
     figure = go.Figure(go.Bar(x=np.arange(len(norms)), y=norms, hovertext=point_labels(labels)))
-    figure.update_layout(title=title, yaxis_title="L2 norm", xaxis=_token_axis(labels), height=320,
+    figure.update_layout(title=plotly_text(title), yaxis_title="L2 norm", xaxis=_token_axis(labels), height=320,
                          margin={"t": 50, "b": 10})
     return figure
 
@@ -68,7 +69,7 @@ def pca_scatter(
                            marker={**colour, "size": 10}, hovertemplate="%{text}<extra></extra>")
         figure = go.Figure(trace)
         figure.update_layout(xaxis_title=axes[0], yaxis_title=axes[1])
-    figure.update_layout(title=title, height=520, margin={"t": 50})
+    figure.update_layout(title=plotly_text(title), height=520, margin={"t": 50})
     return figure
 
 
@@ -88,7 +89,7 @@ def similarity_heatmap(
     )
     size = max(360, min(720, 16 * len(text) + 200))
     # Square cells: the matrix is symmetric, and a squashed one hides that.
-    figure.update_layout(title=title, height=size, xaxis=_token_axis(labels, first), margin={"t": 50},
+    figure.update_layout(title=plotly_text(title), height=size, xaxis=_token_axis(labels, first), margin={"t": 50},
                          yaxis={**_token_axis(labels, first), "autorange": "reversed", "scaleanchor": "x"})
     return figure
 
@@ -102,18 +103,18 @@ def layer_similarity_chart(
         [go.Scatter(x=np.arange(len(curve)), y=np.asarray(curve), mode="lines+markers", name=f"{text[a]} ↔ {text[b]}")
          for (a, b), curve in pairs.items()]
     )
-    figure.update_layout(title=title, xaxis_title="layer (0 = embedding output)", yaxis_title="cosine similarity",
-                         yaxis_range=[-0.05, 1.05], height=380, margin={"t": 50})
+    figure.update_layout(title=plotly_text(title), xaxis_title="layer (0 = embedding output)",
+                         yaxis_title="cosine similarity", yaxis_range=[-0.05, 1.05], height=380, margin={"t": 50})
     return figure
 
 
 def neighbours_chart(labels: Sequence[str], scores: np.ndarray, query: str) -> go.Figure:
     """Horizontal bars: the nearest vocabulary tokens to one token, most similar on top."""
-    names = [html.escape(label) for label in labels]
+    names = plotly_texts(labels)
     figure = go.Figure(go.Bar(x=np.asarray(scores, dtype=float), y=np.arange(len(names)), orientation="h",
                               text=[f"{s:.2f}" for s in scores], hovertext=names))
     figure.update_layout(
-        title=f"Nearest tokens to {html.escape(query)}", xaxis_title="cosine similarity",
+        title=f"Nearest tokens to {plotly_text(query)}", xaxis_title="cosine similarity",
         height=max(260, 26 * len(names) + 90),
         yaxis={"tickmode": "array", "tickvals": list(range(len(names))), "ticktext": names, "autorange": "reversed"},
         margin={"t": 50},

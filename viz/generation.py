@@ -10,6 +10,8 @@ import pandas as pd
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
+from viz.plotly_text import plotly_text_array, plotly_texts
+
 KEPT_COLOUR = "#1f77b4"
 REMOVED_COLOUR = "#c7c7c7"
 
@@ -17,15 +19,16 @@ REMOVED_COLOUR = "#c7c7c7"
 def candidates_bar(table: pd.DataFrame) -> go.Figure:
     """Horizontal bars of the top candidates' probabilities; rank 1 on top (table from top_candidates)."""
     rows = np.arange(len(table))
+    tokens = plotly_texts(table["token"])
     figure = go.Figure(
         go.Bar(
             x=table["probability"], y=rows, orientation="h", marker_color=KEPT_COLOUR,
             text=[f"{p:.1%}" for p in table["probability"]], textposition="outside", cliponaxis=False,
-            customdata=np.stack([table["token"], table["logprob"]], axis=-1),
+            customdata=np.stack([np.asarray(tokens, dtype=object), table["logprob"]], axis=-1),
             hovertemplate="%{customdata[0]}<br>p = %{x:.4f}<br>log p = %{customdata[1]:.3f}<extra></extra>",
         )
     )
-    figure.update_yaxes(tickmode="array", tickvals=rows, ticktext=list(table["token"]), autorange="reversed")
+    figure.update_yaxes(tickmode="array", tickvals=rows, ticktext=tokens, autorange="reversed")
     figure.update_xaxes(title="probability", tickformat=".0%", range=[0, min(1.0, table["probability"].max() * 1.25)])
     figure.update_layout(
         height=80 + 26 * len(table), margin=dict(l=10, r=10, t=30, b=40), title="Next-token candidates"
@@ -42,7 +45,7 @@ def filter_bars(table: pd.DataFrame, n_kept: int, vocab_size: int) -> go.Figure:
         rows=1, cols=2, shared_yaxes=True, horizontal_spacing=0.04,
         subplot_titles=("Before: the model's distribution (T = 1)", f"After: {n_kept:,} of {vocab_size:,} tokens kept"),
     )
-    labels = np.asarray(table["token"], dtype=object)
+    labels = np.asarray(plotly_texts(table["token"]), dtype=object)
     status = np.where(kept, "kept", "removed")
     for col, column in ((1, "before"), (2, "after")):
         values = table[column].to_numpy(dtype=float)
@@ -72,17 +75,17 @@ def lens_heatmap(
     """
     n_rows, n_pos = final_probs.shape
     columns = np.arange(n_pos)
-    text = np.asarray([list(row) for row in top_labels], dtype=object)
+    text = plotly_text_array([list(row) for row in top_labels])
     figure = go.Figure(
         go.Heatmap(
             z=final_probs, x=columns, y=np.arange(n_rows), text=text, texttemplate="%{text}",
             textfont={"size": 10}, colorscale="Blues", zmin=0, zmax=1,
             colorbar={"title": "p(final)"},
-            customdata=np.broadcast_to(np.asarray(labels, dtype=object), (n_rows, n_pos)),
+            customdata=np.broadcast_to(plotly_text_array(labels), (n_rows, n_pos)),
             hovertemplate="layer %{y} · after %{customdata}<br>top: %{text}<br>p(final) = %{z:.3f}<extra></extra>",
         )
     )
-    ticktext = [html.escape(f"{p}: {label}", quote=False) for p, label in zip(positions, labels)]  # shown as text
+    ticktext = plotly_texts(f"{p}: {label}" for p, label in zip(positions, labels))
     figure.update_xaxes(tickmode="array", tickvals=columns, ticktext=ticktext, tickangle=-45, title="input position")
     layer_names = ["embed", *(str(i) for i in range(1, n_rows))]
     figure.update_yaxes(tickmode="array", tickvals=np.arange(n_rows), ticktext=layer_names, title="layer")

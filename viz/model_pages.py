@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-import html
 from collections.abc import Mapping, Sequence
 
 import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
+
+from viz.plotly_text import plotly_text, plotly_texts
 
 MAX_TICK_LABELS = 40  # beyond this, token labels overlap; the hover still names every token
 COLORS = {"RNN (tanh)": "#d62728", "GRU": "#ff7f0e", "Self-attention": "#1f77b4"}
@@ -20,7 +21,7 @@ def gradient_decay_chart(labels: Sequence[str], gradients: Mapping[str, np.ndarr
     """
     n = len(labels)
     # Plotly reads tags such as <b> or <br> in text as markup: escape tokens so they show literally.
-    labels = [html.escape(label) for label in labels]
+    labels = plotly_texts(labels)
     distance = np.arange(n - 1, -1, -1)  # (pos,) tokens between token i and the last one
     figure = go.Figure()
     for name, gradient in gradients.items():
@@ -30,10 +31,10 @@ def gradient_decay_chart(labels: Sequence[str], gradients: Mapping[str, np.ndarr
         relative = np.where(relative > 0, relative, np.nan)
         figure.add_trace(
             go.Scatter(
-                x=distance, y=relative, mode="lines+markers", name=name,
+                x=distance, y=relative, mode="lines+markers", name=plotly_text(name),
                 line={"color": COLORS.get(name)}, customdata=np.asarray(labels, dtype=object),
                 hovertemplate="token %{customdata}<br>distance %{x}<br>relative gradient %{y:.3g}<extra>"
-                + name + "</extra>",
+                "%{fullData.name}</extra>",
             )
         )
     ticks = {"tickvals": distance.tolist(), "ticktext": list(labels)} if n <= MAX_TICK_LABELS else {}
@@ -48,7 +49,7 @@ def parameter_breakdown_chart(components: pd.DataFrame) -> go.Figure:
     """Horizontal bars of parameters per component (columns: component, parameters, share)."""
     figure = go.Figure(
         go.Bar(
-            x=components["parameters"], y=components["component"], orientation="h",
+            x=components["parameters"], y=plotly_texts(components["component"]), orientation="h",
             text=[f"{p:,} ({s:.1%})" for p, s in zip(components["parameters"], components["share"])],
             textposition="auto", marker_color="#1f77b4",
             hovertemplate="%{y}: %{x:,} parameters<extra></extra>",
@@ -68,10 +69,10 @@ def memory_chart(rows: pd.DataFrame, title: str = "") -> go.Figure:
         subset = rows[rows["part"] == part].set_index("setting").reindex(settings)
         gigabytes = subset["bytes"].fillna(0) / 1e9
         figure.add_trace(
-            go.Bar(x=settings, y=gigabytes, name=str(part), hovertemplate="%{x}: %{y:,.3f} GB<extra>" + str(part)
-                   + "</extra>")
+            go.Bar(x=plotly_texts(settings), y=gigabytes, name=plotly_text(part),
+                   hovertemplate="%{x}: %{y:,.3f} GB<extra>%{fullData.name}</extra>")
         )
-    figure.update_layout(barmode="stack", height=380, title=title, margin={"t": 40},
+    figure.update_layout(barmode="stack", height=380, title=plotly_text(title), margin={"t": 40},
                          legend={"orientation": "h", "y": -0.2})
     figure.update_yaxes(title="GB (10⁹ bytes)")
     return figure

@@ -9,6 +9,8 @@ import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 
+from viz.plotly_text import plotly_text, plotly_texts
+
 SERIES_COLOURS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#9467bd")
 
 
@@ -49,7 +51,7 @@ def accuracy_vs_k(curves: Mapping[str, pd.DataFrame]) -> go.Figure:
         mean = curve["mean"].to_numpy(dtype=float)
         figure.add_trace(
             go.Scatter(
-                x=curve["k"], y=mean, name=name, mode="lines+markers", line_color=colour,
+                x=curve["k"], y=mean, name=plotly_text(name), mode="lines+markers", line_color=colour,
                 error_y=dict(type="data", symmetric=False, array=curve["max"] - mean, arrayminus=mean - curve["min"]),
                 customdata=np.stack([curve["std"], curve["min"], curve["max"], curve["runs"]], axis=-1),
                 hovertemplate=(
@@ -77,7 +79,7 @@ def accuracy_bars(runs: Mapping[str, pd.DataFrame]) -> go.Figure:
     for (name, table), colour in zip(runs.items(), SERIES_COLOURS):
         figure.add_trace(
             go.Bar(
-                x=list(table["strategy"]), y=table["accuracy"], name=name, marker_color=colour,
+                x=plotly_texts(table["strategy"]), y=table["accuracy"], name=plotly_text(name), marker_color=colour,
                 text=[f"{a:.0%} ({c}/{n})" for a, c, n in zip(table["accuracy"], table["correct"], table["scored"])],
                 textposition="outside", hovertemplate="%{x}: %{y:.1%}<extra>%{fullData.name}</extra>",
             )
@@ -93,9 +95,7 @@ def accuracy_bars(runs: Mapping[str, pd.DataFrame]) -> go.Figure:
 # --- Evaluation views: label probabilities, confusion, bias, reliability, which shot helped ------
 
 
-def _safe(text: str) -> str:
-    """Label text for plotly, which renders a subset of HTML in ticks and hovers: show it as typed."""
-    return html.escape(str(text), quote=True)
+_safe = plotly_text  # quote=True would show a typed " as &quot;: plotly does not decode that entity
 
 
 def label_probabilities_html(labels: Sequence[str], probabilities: Sequence[float]) -> str:

@@ -9,6 +9,8 @@ from typing import Protocol
 import numpy as np
 import plotly.graph_objects as go
 
+from viz.plotly_text import plotly_text, plotly_texts
+
 MAX_CHIPS = 2_000  # beyond this the browser slows down; the page says how many are hidden
 BANDS = ("#fde2e4", "#dbeafe", "#dcfce7", "#fef3c7", "#ede9fe", "#cffafe")  # light, readable on a projector
 SPECIAL_STYLE = "background:#e5e7eb;border:1px dashed #6b7280;font-weight:600;"
@@ -80,7 +82,7 @@ def _chip(tokens: TokenRows, position: int, show: str) -> str:
 
 def token_count_chart(names: Sequence[str], counts: Sequence[int]) -> go.Figure:
     """Bar chart: how many tokens each tokenizer needs for the same text."""
-    labels = [html.escape(name) for name in names]
+    labels = plotly_texts(names)
     figure = go.Figure(go.Bar(x=labels, y=list(counts), text=list(counts), textposition="outside"))
     figure.update_layout(
         title="Tokens for the same text", yaxis_title="tokens", height=360, margin={"t": 50, "b": 40}
@@ -93,7 +95,8 @@ def language_cost_chart(languages: Sequence[str], names: Sequence[str], counts: 
     counts = np.asarray(counts)
     figure = go.Figure(
         [
-            go.Bar(name=html.escape(name), x=list(languages), y=counts[:, j].tolist(), text=counts[:, j].tolist())
+            go.Bar(name=plotly_text(name), x=plotly_texts(languages), y=counts[:, j].tolist(),
+                   text=counts[:, j].tolist())
             for j, name in enumerate(names)
         ]
     )

@@ -8,12 +8,12 @@ from collections.abc import Sequence
 import numpy as np
 import plotly.graph_objects as go
 
+from viz.plotly_text import plotly_text
+
 DIVERGING = "RdBu"  # red = pushes the target down, blue = pushes it up (reversed below for readability)
 
 
-def _safe(label: str) -> str:
-    # Plotly renders a subset of HTML in tick and hover text: escape so tokens stay text.
-    return html.escape(label, quote=False)
+_safe = plotly_text  # the one escaping helper every figure's tick, hover, legend and title text uses
 
 
 def _position_ticks(labels: Sequence[str]) -> dict:

@@ -135,3 +135,26 @@ def test_a_paused_stream_leaves_inference_mode_off(tiny_llama):
     next(stream)
     assert not torch.is_inference_mode_enabled()
     stream.close()
+
+
+def test_batch_caps_are_refused_before_any_forward_pass(tiny_llama, monkeypatch):
+    from core import generation
+
+    calls = []
+    monkeypatch.setattr(tiny_llama.model, "forward", lambda *a, **k: calls.append(1))
+    too_many = core.GenerationSettings(max_new_tokens=generation.MAX_BATCH_NEW_TOKENS // 8 + 1)
+    with pytest.raises(ValueError, match="8 completions × 513 new tokens = 4,104 tokens to decode; the limit is 4,096"):
+        core.generate(tiny_llama, ["a"] * 8, too_many)
+    monkeypatch.setattr(generation, "MAX_BATCH_PROMPT_TOKENS", 20)
+    with pytest.raises(ValueError, match="prompt tokens in one run; the limit is 20"):
+        core.generate(tiny_llama, ["The capital of France is Paris."] * 4, core.GenerationSettings(max_new_tokens=2))
+    assert calls == []
+
+
+def test_check_batch_allows_the_pages_largest_runs():
+    from core import generation
+    from ui.generation_ui import MAX_SAMPLES
+    from ui.settings import MAX_NEW_TOKENS_LIMIT
+
+    generation.check_batch(MAX_SAMPLES, 512, MAX_NEW_TOKENS_LIMIT)  # Generation: 8 samples × 256 tokens
+    generation.check_batch(12, 512, 5)  # an evaluation batch of 12 label prompts

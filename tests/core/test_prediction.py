@@ -173,3 +173,25 @@ def test_recorded_stream_repeats_a_bad_input_error_to_every_reader():
     for _ in range(2):
         with pytest.raises(ValueError, match="empty"):
             list(stream)
+
+
+def test_recorded_stream_broken_midway_is_failed_for_every_reader_not_truncated():
+    def breaking():
+        yield from _steps(2)
+        raise RuntimeError("worker died")
+
+    stream = prediction.RecordedStream(breaking())
+    seen = []
+    with pytest.raises(RuntimeError, match="worker died"):
+        for step in stream:
+            seen.append(step.texts[0])
+    assert seen == ["x", "xx"]
+    assert stream.failed and stream.done
+    # A second reader must not get the two steps as if they were the whole run.
+    with pytest.raises(RuntimeError, match="worker died"):
+        list(stream)
+
+
+def test_recorded_stream_that_finishes_is_not_failed():
+    stream = prediction.RecordedStream(_steps(3))
+    assert len(list(stream)) == 3 and stream.done and not stream.failed

@@ -270,3 +270,68 @@ def test_real_model_sentiment_scores_higher_few_shot_than_zero_shot(smollm2):
     assert result.strategies["scored"].tolist() == [16, 16, 16]
     assert accuracy[task.few_k] >= accuracy[0] + 0.3, result.strategies
     assert accuracy[task.few_k] >= 0.8, result.strategies
+
+
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        (b"text,label\ngreat film,positive,extra\nbad,negative\n", "Line 2 has 3 fields but the header has 2"),
+        (b"text,label\nbad,negative\nshort\n", "Line 3 has 1 fields"),
+        (b"text,label,label\na,b,c\n", "more than one column named 'label'"),
+        (b"Text,text,label\na,b,c\n", "more than one column named 'text'"),
+    ],
+)
+def test_csv_with_shifted_or_duplicate_columns_is_refused_not_misread(data, message):
+    with pytest.raises(ValueError, match=message):
+        prompting.parse_labelled_csv(data)
+
+
+def test_csv_with_extra_named_columns_keeps_text_and_label_in_place():
+    frame = prompting.parse_labelled_csv(b"id,text,source,label\n1,good,web,positive\n2,bad,mail,negative\n")
+    assert frame.to_dict("list") == {"text": ["good", "bad"], "label": ["positive", "negative"]}
+
+
+def test_csv_quoted_commas_and_multiline_text_still_parse():
+    frame = prompting.parse_labelled_csv(b'text,label\n"one, two",a\n"line\nbreak",b\n')
+    assert frame["text"].tolist() == ["one, two", "line\nbreak"]
+
+
+BASE = {"version": 1, "instruction": "", "examples": [["a", "b"]], "query": "q", "format": "plain", "few_k": 1}
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        ({"settings": "x"}, "settings must be an object of generation settings, not text"),
+        ({"instruction": 5}, "instruction must be text, not a number"),
+        ({"instruction": ["a"]}, "instruction must be text, not a list"),
+        ({"format": ["plain"]}, "format must be text"),
+        ({"query": None}, "query must be text, not null"),
+        ({"few_k": True}, "few_k must be a whole number, not true/false"),
+        ({"few_k": "3"}, "few_k must be a whole number"),
+        ({"settings": {"temperature": "hot"}}, "settings.temperature must be a number"),
+        ({"settings": {"do_sample": 1}}, "settings.do_sample must be true or false"),
+        ({"examples": [["a", {"b": 1}]]}, "entry 1 is not"),
+        ({"sweep": [0, "many"]}, "sweep must be a list of whole numbers"),
+    ],
+)
+def test_experiment_with_wrong_types_gets_a_message(extra, message):
+    import json
+
+    with pytest.raises(ValueError, match=message):
+        prompting.experiment_from_json(json.dumps({**BASE, **extra}))
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ('{"version": 1, "few_k": 1e400}', "1e400 is too large"),
+        ('{"version": 1, "few_k": NaN}', "NaN is not a number"),
+        ('{"version": 1, "few_k": -Infinity}', "Infinity is not a number"),
+        ("[" * 100_000 + "]" * 100_000, "nested too deeply"),
+        ('{"version": 1, "x": ' + "[" * 20 + "]" * 20 + "}", "nested 9 levels deep"),
+    ],
+)
+def test_hostile_json_numbers_and_nesting_get_messages(text, message):
+    with pytest.raises(ValueError, match=message):
+        prompting.experiment_from_json(text)

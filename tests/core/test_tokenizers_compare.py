@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from core import tokenizers_compare
 from core.tokenizers_compare import (
     LANGUAGE_SAMPLES,
     TIKTOKEN_ENCODINGS,
@@ -166,6 +167,47 @@ def test_real_tokenizers_compared_and_smollm2_template(smollm2):
     assert wrap.overhead > 20 and wrap.added_special.count("<|im_start|>") == 3
     alone = load_tokenizer("SmolLM2-135M-Instruct")
     assert np.array_equal(alone("Hi there")["input_ids"], smollm2.tokenizer("Hi there")["input_ids"])
+
+
+def test_long_run_without_spaces_is_refused_before_any_merging():
+    """120,000 letters without a space took minutes (quadratic merge); now a message at once."""
+    text = "a" * tokenizers_compare.MAX_CHARS
+    with pytest.raises(ValueError, match=f"at most {tokenizers_compare.MAX_TIKTOKEN_RUN_BYTES:,} bytes"):
+        tokenizers_compare.check_tiktoken_cost(text)
+    with pytest.raises(ValueError, match="square"):
+        tokenizers_compare.tiktoken_view("cl100k_base", text)
+
+
+def test_many_long_distinct_runs_exceed_the_work_budget():
+    import random
+
+    rng = random.Random(0)
+    runs = ["".join(rng.choice("abcdefghijklmnopqrstuvwxyz") for _ in range(900)) for _ in range(40)]
+    assert all(len(r) < tokenizers_compare.MAX_TIKTOKEN_RUN_BYTES for r in runs)
+    with pytest.raises(ValueError, match="budget"):
+        tokenizers_compare.check_tiktoken_cost(" ".join(runs))
+    tokenizers_compare.check_tiktoken_cost(" ".join(runs[:2]))  # a couple of them are fine
+
+
+def test_ordinary_text_at_the_character_limit_passes_the_cap():
+    sentence = "The capital of France is Paris, and the river bank was muddy after the rain. "
+    text = (sentence * 2000)[: tokenizers_compare.MAX_CHARS]
+    tokenizers_compare.check_tiktoken_cost(text)
+    assert tokenizers_compare.tiktoken_view("o200k_base", text).count > 10_000
+
+
+def test_run_at_the_cap_still_tokenizes_exactly():
+    text = "a" * tokenizers_compare.MAX_TIKTOKEN_RUN_BYTES
+    view = tokenizers_compare.tiktoken_view("cl100k_base", text)
+    assert "".join(view.tokens.texts) == text
+
+
+def test_compare_without_openai_skips_only_them(tiny_llama):
+    text = "b" * 5_000
+    views = tokenizers_compare.compare_tokenizers(text, {"tiny": tiny_llama.tokenizer}, include_openai=False)
+    assert [v.name for v in views] == ["tiny"]
+    with pytest.raises(ValueError, match="bytes"):
+        tokenizers_compare.compare_tokenizers(text, {"tiny": tiny_llama.tokenizer})
 
 
 @pytest.mark.slow

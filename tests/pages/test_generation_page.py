@@ -13,6 +13,7 @@ import core
 from core import prediction
 from core.tokens import token_label
 from ui import widgets
+from ui.markdown import md_code
 
 HOSTILE = "</script><script>alert(1)</script> <img src=x onerror=alert(1)> 👍"
 TABS = ["Next token", "Settings on the same logits", "Step through", "Greedy vs sampling", "Logit lens"]
@@ -128,7 +129,7 @@ def test_step_button_adds_the_greedy_tokens_one_at_a_time(make_app, tiny_llama):
     at.button(key="genpage_step_next").click().run()
     assert at.session_state["genpage_steps"]["ids"] == greedy.token_ids.tolist()
     label = token_label(tiny_llama.tokenizer, int(greedy.token_ids[1]))
-    assert any(f"Step 2 chose `{label}`" in m.value for m in at.markdown)
+    assert any(f"Step 2 chose {md_code(label)}" in m.value for m in at.markdown)
     assert html.escape(greedy.token_texts[1]) in at.get("html")[-1].proto.body
     history = at.dataframe[-1].value
     assert history["id"].tolist() == greedy.token_ids.tolist()

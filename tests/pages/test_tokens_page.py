@@ -96,3 +96,12 @@ def test_long_text_is_capped_not_hung(make_app):
     chips = at.get("html")[0].value
     assert _chip_count(chips) == 2_000 and "more tokens" in chips
     assert at.error and "Does not fit" in at.error[0].value
+
+
+def test_text_without_spaces_gets_the_openai_cap_message_and_the_other_tokenizers(make_app):
+    at = _open(make_app, "x" * 20_000)
+    warnings = " ".join(w.value for w in at.warning)
+    assert "20,000 characters without a space" in warnings and "1,000 bytes" in warnings
+    names = json.loads(at.get("plotly_chart")[1].proto.spec)["data"][0]["x"]
+    assert names[0] == "tiny-llama" and not any("cl100k" in n for n in names)
+    assert any("1,000 bytes" in c.value for c in at.caption)  # the cap is stated on the page
