@@ -150,3 +150,24 @@ def pytest_sessionfinish(session, exitstatus):
 
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+
+# One Playwright for the whole run: a second sync_playwright() in the same process fails
+# ("Sync API inside the asyncio loop"), so browser tests in any folder share this one.
+CHROMIUM_FLAGS = [
+    "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+]
+
+
+@pytest.fixture(scope="session")
+def browser():
+    from playwright.sync_api import sync_playwright
+
+    executable = shutil.which("chromium") or shutil.which("chromium-browser")
+    if executable is None:
+        pytest.fail("Chromium is not installed: apt-get install -y chromium")
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=executable, args=CHROMIUM_FLAGS)
+        yield browser
+        browser.close()

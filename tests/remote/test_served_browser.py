@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 import sys
 import time
@@ -55,27 +54,23 @@ def app_url(served, tmp_path_factory):
             process.wait()
 
 
-def test_pick_endpoint_press_compare_see_three_answers(app_url, served, tmp_path):
-    from playwright.sync_api import sync_playwright
-
-    executable = shutil.which("chromium") or shutil.which("chromium-browser")
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=executable, args=["--no-sandbox", "--disable-gpu"])
-        page = browser.new_page(viewport={"width": 1400, "height": 1800})
-        try:
-            open_app(page, f"{app_url}/prompting", timeout_ms=300_000)
-            page.locator('[data-testid="stSidebar"] [data-testid="stSelectbox"]').filter(
-                has_text="Backend").click()
-            page.get_by_role("option", name="test-serve").click()
-            wait_idle(page, timeout_ms=300_000)
-            page.get_by_role("button", name="Compare").click()
-            wait_idle(page, timeout_ms=300_000)
-            metrics = page.locator('[data-testid="stMetric"]').all_inner_texts()
-            answers = [" ".join(m.split()) for m in metrics if m.strip().startswith("Answer")]
-            assert len(answers) == 3, answers
-            assert page.get_by_text("Answered by").count() == 1
-            assert page.get_by_text("returned no token log-probabilities").count() == 3
-            page.screenshot(path=str(tmp_path / "served.png"), full_page=True)
-            assert_no_exception(page)
-        finally:
-            browser.close()
+def test_pick_endpoint_press_compare_see_three_answers(app_url, served, browser, tmp_path):
+    context = browser.new_context(viewport={"width": 1400, "height": 1800})
+    page = context.new_page()
+    try:
+        open_app(page, f"{app_url}/prompting", timeout_ms=300_000)
+        page.locator('[data-testid="stSidebar"] [data-testid="stSelectbox"]').filter(
+            has_text="Backend").click()
+        page.get_by_role("option", name="test-serve").click()
+        wait_idle(page, timeout_ms=300_000)
+        page.get_by_role("button", name="Compare").click()
+        wait_idle(page, timeout_ms=300_000)
+        metrics = page.locator('[data-testid="stMetric"]').all_inner_texts()
+        answers = [" ".join(m.split()) for m in metrics if m.strip().startswith("Answer")]
+        assert len(answers) == 3, answers
+        assert page.get_by_text("Answered by").count() == 1
+        assert page.get_by_text("returned no token log-probabilities").count() == 3
+        page.screenshot(path=str(tmp_path / "served.png"), full_page=True)
+        assert_no_exception(page)
+    finally:
+        context.close()
