@@ -75,17 +75,49 @@ def position_section(model: core.LoadedModel, n_positions: int) -> None:
 def layer_controls(states: TokenStates, is_decoder: bool) -> tuple[int, bool]:
     """Slider for the layer to inspect and whether to leave out the first token."""
     layers = states.hidden_states.shape[0] - 1
-    cols = st.columns([3, 2])
+    default_layer = min(layers, max(1, layers * 2 // 3))
     # Keyed by the depth: a layer kept from a deeper model would be out of range for this one.
-    layer = cols[0].slider("Layer", 0, layers, min(layers, max(1, layers * 2 // 3)), key=f"emb_layer_{layers}",
+    layer_key, skip_key = f"emb_layer_{layers}", f"emb_skip_first_{'decoder' if is_decoder else 'encoder'}"
+    _take_linked(LAYER_LINK, layer_key, lambda value: value <= layers, "layer", f"layers 0…{layers}")
+    _take_linked(SKIP_LINK, skip_key, lambda value: True, "", "")
+    cols = st.columns([3, 2])
+    layer = cols[0].slider("Layer", 0, layers, default_layer, key=layer_key,
                            help="0 is the embedding layer's output; each step is one more transformer block.")
     skip = cols[1].toggle(
         "Leave out the first token", value=is_decoder, disabled=len(states.tokens) < 3,
-        key=f"emb_skip_first_{'decoder' if is_decoder else 'encoder'}",  # each kind keeps its own default
+        key=skip_key,  # each kind keeps its own default
         help="In decoders the first token becomes an 'attention sink' with a huge vector that squeezes "
              "every other point into a corner.",
     )
+    _mirror(LAYER_LINK, layer, default_layer)
+    _mirror(SKIP_LINK, bool(skip), is_decoder)
     return layer, bool(skip and len(states.tokens) >= 3)
+
+
+# The share link names the layer and skip choice plainly; the widgets' keys depend on the model (depth, kind).
+LAYER_LINK, SKIP_LINK = "emb_layer", "emb_skip_first"
+
+
+def _take_linked(link_key: str, widget_key: str, fits, what: str, valid: str) -> None:
+    """Move a value a share link set into this model's widget, or say it does not exist here."""
+    linked = st.session_state.get(widgets.LINKED, set())
+    if link_key not in linked:
+        return
+    value = st.session_state.get(link_key)
+    if fits(value):
+        linked.discard(link_key)
+        st.session_state[widget_key] = value
+    else:
+        widgets.linked_out_of_range(link_key, f"{what} {value}", valid)
+        st.session_state.pop(link_key, None)
+
+
+def _mirror(link_key: str, value, default) -> None:
+    """Keep the plain key the share link reads in step with the widget (absent at the model's default)."""
+    if value == default:
+        st.session_state.pop(link_key, None)
+    else:
+        st.session_state[link_key] = value
 
 
 def projection_section(text: str, states: TokenStates, layer: int, skip: bool) -> None:

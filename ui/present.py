@@ -11,7 +11,7 @@ SCALE = "Cividis"  # sequential, colour-blind safe, and its lightness rises stea
 CHART_GROWTH = 1.5
 FONT_SIZE = 18
 _SEQUENTIAL = {
-    tuple(map(tuple, get_colorscale(name)))
+    tuple((round(stop, 6), colour) for stop, colour in get_colorscale(name))
     for name in ("Blues", "Greens", "Reds", "Oranges", "Purples", "Greys", "Viridis", "Plasma", "YlOrRd", "YlGnBu")
 }
 _CSS = """<style>
@@ -68,7 +68,8 @@ def styled(figure: go.Figure) -> go.Figure:
 
 
 def _sequential(scale) -> bool:
-    return scale is not None and tuple(map(tuple, scale)) in _SEQUENTIAL
+    # Stops rounded: plotly's own copy of a named scale can differ from get_colorscale in the last float digit.
+    return scale is not None and tuple((round(float(stop), 6), colour) for stop, colour in scale) in _SEQUENTIAL
 
 
 def chart(figure: go.Figure, *, where=None, **kwargs) -> None:

@@ -18,8 +18,9 @@ import streamlit as st
 import core
 from core import attention_stats, attribution, induction, interventions, prompting
 from core import share_state as state
+from core.embeddings import MAX_NEIGHBOURS
 from core.share_state import Field
-from ui import attention_ui, generation_ui, prompting_ui, settings, why_ui, widgets
+from ui import attention_ui, embeddings_ui, generation_ui, prompting_ui, settings, why_ui, widgets
 
 BLOB = "s"  # the compressed state: prompt and other free text
 PRESENT = "present"
@@ -69,6 +70,12 @@ PAGE_FIELDS: dict[str, tuple[Field, ...]] = {
         Field("why_patch_heads", "bool", False),
         Field("why_ind_n", "int", 24, induction.MIN_REPEAT, induction.MAX_REPEAT),
         Field("why_ind_seed", "int", 0, 0, 10_000),
+    ),
+    "embeddings": (  # layer and skip: plain names here, moved into the model-scoped widgets by embeddings_ui
+        Field(embeddings_ui.LAYER_LINK, "int", None, 0, MAX_INDEX),
+        Field(embeddings_ui.SKIP_LINK, "bool", None),
+        Field("emb_dims", "int", 2, 2, 3),
+        Field("emb_nn_k", "int", 10, 1, MAX_NEIGHBOURS),
     ),
     "tokens": (
         Field("tokens_chip_label", "choice", "position", choices=("position", "id", "none")),

@@ -11,7 +11,7 @@ import streamlit as st
 import core
 from core import attribution, induction, interventions, patching, targets
 from core.tokens import token_label
-from ui import cache, widgets
+from ui import cache, present, widgets
 from viz import why as viz
 
 TABS = ("Input attribution", "Why A rather than B", "Direct logit attribution", "Ablate heads",
@@ -78,9 +78,10 @@ def _attribution_view(model: core.LoadedModel, target: Target, contrast: targets
         widgets.model_key(), target.ids, target.token, contrast.token_id if contrast else None, steps)
     st.markdown(f"**Integrated gradients** of {_md(what)} (blue raised it, red lowered it; hover a token):")
     st.html(viz.attribution_html(target.labels, result.integrated, what))
-    st.plotly_chart(viz.attribution_bars(target.labels, {"integrated gradients": result.integrated,
-                                                         "gradient × input": result.grad_x_input},
-                                         f"Attribution of {what} per prompt token"), key="why_attr_bars")
+    st.plotly_chart(present.styled(viz.attribution_bars(target.labels, {"integrated gradients": result.integrated,
+                                                                        "gradient × input": result.grad_x_input},
+                                                        f"Attribution of {what} per prompt token")),
+                    key="why_attr_bars")
     cols = st.columns(4)
     cols[0].metric("f(input)", f"{result.score:.3f}")
     cols[1].metric("f(baseline)", f"{result.baseline_score:.3f}")
@@ -125,9 +126,9 @@ def dla_section(model: core.LoadedModel, target: Target) -> None:
     cols[2].metric("Residual", f"{result.residual:.2e}")
     cols[3].metric("Final-norm bias", f"{result.norm_bias:.4f}")
     bars = viz.component_bars(result.attention, result.mlp, result.embedding, f"Direct contribution to {what}")
-    st.plotly_chart(bars, key="why_dla_bars")
-    st.plotly_chart(viz.head_heatmap(result.heads, f"Each head's direct contribution to {what}", "logit"),
-                    key="why_dla_heads")
+    st.plotly_chart(present.styled(bars), key="why_dla_bars")
+    st.plotly_chart(present.styled(viz.head_heatmap(result.heads, f"Each head's direct contribution to {what}",
+                                                    "logit")), key="why_dla_heads")
     st.caption("Each part is projected through the final norm with its scale frozen at the real final residual "
                "(as TransformerLens does) onto the unembedding direction. With the scale frozen the map is "
                "linear, so the parts add up to the model's own value; the residual is float rounding. Heads "
@@ -159,8 +160,9 @@ def ablate_section(model: core.LoadedModel, target: Target) -> None:
     top = list(dict.fromkeys([target.token, *np.argsort(-result.before)[:6].tolist(),
                               *np.argsort(-result.after)[:3].tolist()]))
     labels = [token_label(model.tokenizer, t) for t in top]
-    st.plotly_chart(viz.distribution_change(labels, result.before[top], result.after[top],
-                                            f"Next token with {len(heads)} head(s) {mode}-ablated"), key="why_ablate")
+    st.plotly_chart(present.styled(viz.distribution_change(labels, result.before[top], result.after[top],
+                                                           f"Next token with {len(heads)} head(s) {mode}-ablated")),
+                    key="why_ablate")
     key = (target.ids, target.token, mode)
     st.markdown(f"**Scan every head**: {info.layers} × {info.heads} = {info.layers * info.heads} ablated copies of "
                 f"the prompt, batched (cap: {interventions.MAX_WHY_TOKENS} tokens × every head).")
@@ -170,9 +172,9 @@ def ablate_section(model: core.LoadedModel, target: Target) -> None:
     scan = widgets.computed_or_stop(None, cache.get_why_scan, "heads", name, key,
                                     lambda f, msg: bar.progress(f, text=msg))
     bar.empty()
-    st.plotly_chart(viz.head_heatmap(scan, f"Change in log p({target.label}) when one head is {mode}-ablated",
-                                     "Δ log p"), key="why_scan_chart", on_select=_heads_from_scan,
-                    selection_mode="points")
+    st.plotly_chart(present.styled(viz.head_heatmap(scan, f"Change in log p({target.label}) when one head is "
+                                                    f"{mode}-ablated", "Δ log p")), key="why_scan_chart",
+                    on_select=_heads_from_scan, selection_mode="points")
     order = np.argsort(scan.ravel())[:10]
     table = pd.DataFrame([{"head": f"{o // info.heads}.{o % info.heads}", "Δ log p": scan.ravel()[o],
                            "p after / before": float(np.exp(scan.ravel()[o]))} for o in order])
@@ -202,11 +204,12 @@ def patch_section(model: core.LoadedModel) -> None:
                 f"{result.clean_diff:.2f} clean vs {result.corrupt_diff:.2f} corrupted. Restored share = "
                 "(patched − corrupted) / (clean − corrupted).")
     labels = _labels(model, result.corrupt_ids)
-    st.plotly_chart(viz.patching_heatmap(result.residual, labels, "Clean residual patched in at (layer, position)"),
+    st.plotly_chart(present.styled(viz.patching_heatmap(result.residual, labels,
+                                                        "Clean residual patched in at (layer, position)")),
                     key="why_patch_resid")
     if result.heads is not None:
-        st.plotly_chart(viz.head_heatmap(result.heads, "Clean head output patched in (every position)", "restored"),
-                        key="why_patch_heads_chart")
+        st.plotly_chart(present.styled(viz.head_heatmap(result.heads, "Clean head output patched in (every position)",
+                                                        "restored")), key="why_patch_heads_chart")
 
 
 def _open_head(layer: int, head: int) -> None:
@@ -224,8 +227,8 @@ def induction_section(model: core.LoadedModel) -> None:
     cols[0].metric("Loss on the first copy", f"{result.first_loss:.2f} nats", help="Random tokens: unpredictable.")
     cols[1].metric("Loss on the repeat", f"{result.second_loss:.2f} nats",
                    delta=f"{result.second_loss - result.first_loss:.2f}", delta_color="inverse")
-    st.plotly_chart(viz.head_heatmap(result.scores, "Induction score: attention to the token after the earlier copy",
-                                     "score", diverging=False), key="why_ind_heat")
+    st.plotly_chart(present.styled(viz.head_heatmap(result.scores, "Induction score: attention to the token after "
+                                                    "the earlier copy", "score", diverging=False)), key="why_ind_heat")
     flat = np.nan_to_num(result.scores).ravel()
     st.markdown("**Top induction heads** (open one on the Attention page; it shows your prompt, so type a "
                 "phrase twice to see the stripe):")
@@ -243,5 +246,5 @@ def induction_section(model: core.LoadedModel) -> None:
         bar = st.progress(0.0, text="Ablating heads…")
         drop = cache.get_why_scan("loss", name, key, lambda f, msg: bar.progress(f, text=msg))
         bar.empty()
-        st.plotly_chart(viz.head_heatmap(drop, "Rise of the repeat loss when the head is zero-ablated", "Δ loss"),
-                        key="why_ind_loss")
+        st.plotly_chart(present.styled(viz.head_heatmap(drop, "Rise of the repeat loss when the head is zero-ablated",
+                                                        "Δ loss")), key="why_ind_loss")

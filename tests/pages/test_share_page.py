@@ -139,3 +139,53 @@ def test_why_page_choices_and_texts_travel(make_app):
     params = _params(at)
     assert params["why_tab"] == "Activation patching" and params["why_ind_n"] == "12"
     assert share_state.decode_state(params["s"]) == {"why_clean": "The Louvre is in the city of"}
+
+
+def test_presenter_mode_styles_the_why_charts(make_app):
+    charts = []
+    for present in ("0", "1"):
+        at = _open(make_app, "why", why_tab="Induction heads", present=present)
+        chart = next(c for c in at.get("plotly_chart") if "why_ind_heat" in c.proto.id)
+        charts.append(json.loads(chart.proto.spec))
+    before, after = (chart["layout"] for chart in charts)
+    assert after["height"] == pytest.approx(before["height"] * 1.5, abs=1)
+    assert after["font"]["size"] == 18
+    assert [c for _, c in charts[1]["data"][0]["colorscale"]] == [c for _, c in get_colorscale("Cividis")]
+    assert [c for _, c in charts[0]["data"][0]["colorscale"]] == [c for _, c in get_colorscale("Viridis")]
+
+
+def _embedding_layer(at) -> tuple[str, int]:
+    slider = next(s for s in at.slider if s.key.startswith("emb_layer_"))
+    return slider.key, slider.value
+
+
+def test_embeddings_choices_travel(make_app):
+    at = _open(make_app, "embeddings", emb_layer="0", emb_skip_first="0", emb_dims="3", emb_nn_k="7")
+    assert _embedding_layer(at)[1] == 0
+    assert next(t for t in at.toggle if t.key.startswith("emb_skip_first_")).value is False
+    assert at.radio(key="emb_dims").value == 3 and at.number_input(key="emb_nn_k").value == 7
+    assert not [w.value for w in at.warning if "link" in w.value], [w.value for w in at.warning]
+    params = _params(at)
+    assert {k: params[k] for k in ("emb_layer", "emb_skip_first", "emb_dims", "emb_nn_k")} == {
+        "emb_layer": "0", "emb_skip_first": "0", "emb_dims": "3", "emb_nn_k": "7"}
+
+
+def test_a_changed_embeddings_layer_is_written_to_the_url(make_app):
+    at = _open(make_app, "embeddings")
+    key, default = _embedding_layer(at)
+    assert "emb_layer" not in _params(at)  # the model's default keeps the link short
+    at.slider(key=key).set_value(0 if default else 1).run()
+    assert _params(at)["emb_layer"] == str(0 if default else 1)
+
+
+@pytest.mark.parametrize(("params", "expected"), [({"emb_layer": "99"}, "layer 99"),
+                                                   ({"emb_dims": "4"}, "emb_dims"),
+                                                   ({"emb_nn_k": "x"}, "not an integer")])
+def test_tampered_embeddings_link_gives_a_notice_and_the_default(make_app, params, expected):
+    plain = _open(make_app, "embeddings")
+    at = _open(make_app, "embeddings", **params)
+    notices = " ".join(w.value for w in at.warning)
+    assert expected in notices, notices
+    assert _embedding_layer(at) == _embedding_layer(plain)
+    assert at.radio(key="emb_dims").value == 2 and at.number_input(key="emb_nn_k").value == 10
+    assert "emb_layer" not in _params(at)
