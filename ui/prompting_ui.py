@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import pandas as pd
@@ -116,11 +117,7 @@ def compare_columns(model: core.LoadedModel, inputs: TaskInputs, settings: core.
     except ValueError as error:
         widgets.show_error(error)
         return
-    labels = sorted({label.strip() for _, label in inputs.examples if label.strip()})
-    for column, slot, completion in zip(columns, live, completions):
-        slot.code(completion.text or " ", language=None, wrap_lines=True)
-        with column:
-            _answer(completion, labels)
+    labels = fill_columns(columns, live, completions, inputs.examples, _answer)
     _ranked_labels(columns, prompts, tuple(labels), inputs.fmt)
 
 
@@ -135,6 +132,16 @@ def _ranked_labels(columns, prompts: tuple[str, ...], labels: tuple[str, ...], f
         with column:
             st.caption("Ranked labels: P(label | prompt), renormalised over the labels")
             st.html(label_probabilities_html(labels, scores.probabilities()[0]))
+
+
+def fill_columns(columns, live, completions, examples, answer: Callable[[object, list[str]], None]) -> list[str]:
+    """Each completion's text in its live slot and its answer below; returns the example labels, sorted."""
+    labels = sorted({label.strip() for _, label in examples if label.strip()})
+    for column, slot, completion in zip(columns, live, completions):
+        slot.code(completion.text or " ", language=None, wrap_lines=True)
+        with column:
+            answer(completion, labels)
+    return labels
 
 
 def _answer(completion: core.Completion, labels: list[str]) -> None:

@@ -12,7 +12,8 @@ from core import remote, remote_eval
 from core.prompting import extract_answer, match_label
 from core.remote import Endpoint
 from ui import cache, widgets
-from ui.prompting_ui import TITLES, TaskInputs
+from ui.markdown import md_text
+from ui.prompting_ui import TITLES, TaskInputs, fill_columns
 from viz.prompting import completion_tokens_html
 
 LOCAL = "This app's model"
@@ -130,18 +131,14 @@ def compare_columns(backend: Backend, inputs: TaskInputs, settings: core.Generat
     except ValueError as error:
         widgets.show_error(error)  # the shots stay in the editor above
         return
-    labels = sorted({label.strip() for _, label in inputs.examples if label.strip()})
-    for column, slot, completion in zip(columns, live, done):
-        slot.code(completion.text or " ", language=None, wrap_lines=True)
-        with column:
-            _answer(completion, labels)
+    fill_columns(columns, live, done, inputs.examples, _answer)
 
 
 def _answer(completion, labels: list[str]) -> None:
     answer = extract_answer(completion.text)
     matched = match_label(answer, labels)
     st.metric("Answer", answer or "(empty)", help="The first line of the completion, stripped.")
-    st.caption(f"Matches the label **{matched}**." if matched else "Not one of the example labels.")
+    st.caption(f"Matches the label **{md_text(matched)}**." if matched else "Not one of the example labels.")
     if completion.logprobs is not None:
         st.html(completion_tokens_html(completion.token_texts, completion.logprobs))
     else:

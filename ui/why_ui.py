@@ -166,12 +166,9 @@ def ablate_section(model: core.LoadedModel, target: Target) -> None:
     key = (target.ids, target.token, mode)
     st.markdown(f"**Scan every head**: {info.layers} × {info.heads} = {info.layers * info.heads} ablated copies of "
                 f"the prompt, batched (cap: {interventions.MAX_WHY_TOKENS} tokens × every head).")
-    if not (cache.has_why_result("heads", name, key) or st.button("Scan every head", key="why_scan")):
+    scan = _scan_on_click("heads", name, key, "Scan every head", "why_scan", "Scanning heads…")
+    if scan is None:
         return
-    bar = st.progress(0.0, text="Scanning heads…")
-    scan = widgets.computed_or_stop(None, cache.get_why_scan, "heads", name, key,
-                                    lambda f, msg: bar.progress(f, text=msg))
-    bar.empty()
     st.plotly_chart(present.styled(viz.head_heatmap(scan, f"Change in log p({target.label}) when one head is "
                                                     f"{mode}-ablated", "Δ log p")), key="why_scan_chart",
                     on_select=_heads_from_scan, selection_mode="points")
@@ -193,12 +190,9 @@ def patch_section(model: core.LoadedModel) -> None:
     st.caption(f"{runs} patched runs of {len(ids)} tokens, batched (cap: {patching.MAX_PATCH_TOKENS} tokens). "
                "Each run copies one clean activation into the corrupted prompt.")
     key = (clean, corrupt, per_head)
-    if not (cache.has_why_result("patch", name, key) or st.button("Run patching", key="why_patch_run")):
+    result = _scan_on_click("patch", name, key, "Run patching", "why_patch_run", "Patching…")
+    if result is None:
         return
-    bar = st.progress(0.0, text="Patching…")
-    result = widgets.computed_or_stop(None, cache.get_why_scan, "patch", name, key,
-                                      lambda f, msg: bar.progress(f, text=msg))
-    bar.empty()
     answer, foil = token_label(model.tokenizer, result.answer), token_label(model.tokenizer, result.foil)
     st.markdown(f"Clean answer {_md(answer)}, corrupted answer {_md(foil)}: logit difference "
                 f"{result.clean_diff:.2f} clean vs {result.corrupt_diff:.2f} corrupted. Restored share = "
@@ -241,10 +235,19 @@ def induction_section(model: core.LoadedModel) -> None:
         b.markdown(f"layer {layer}, head {head}: score {flat[o]:.2f}")
     st.page_link("app_pages/attention.py", label="Attention page", icon="👀")
     key = (int(n), int(seed))
-    if cache.has_why_result("loss", name, key) or st.button("Measure each head's loss drop (ablation scan)",
-                                                           key="why_loss_scan"):
-        bar = st.progress(0.0, text="Ablating heads…")
-        drop = cache.get_why_scan("loss", name, key, lambda f, msg: bar.progress(f, text=msg))
-        bar.empty()
+    drop = _scan_on_click("loss", name, key, "Measure each head's loss drop (ablation scan)", "why_loss_scan",
+                          "Ablating heads…")
+    if drop is not None:
         st.plotly_chart(present.styled(viz.head_heatmap(drop, "Rise of the repeat loss when the head is zero-ablated",
                                                         "Δ loss")), key="why_ind_loss")
+
+
+def _scan_on_click(kind: str, name: str, key: tuple, label: str, button_key: str, text: str):
+    """A long scan's cached result, computed under a progress bar once the button is pressed; None before."""
+    if not (cache.has_why_result(kind, name, key) or st.button(label, key=button_key)):
+        return None
+    bar = st.progress(0.0, text=text)
+    result = widgets.computed_or_stop(None, cache.get_why_scan, kind, name, key,
+                                      lambda f, msg: bar.progress(f, text=msg))
+    bar.empty()
+    return result
