@@ -21,7 +21,7 @@ import numpy as np
 import torch
 from transformers import DynamicCache
 
-from core import gate
+from core import gate, packed_attention
 from core.analysis import check_length
 from core.generation import eos_ids  # the same end-of-sequence ids as free generation
 from core.models import LoadedModel
@@ -60,6 +60,7 @@ class LabelScores:
     cached: np.ndarray  # (item,) True where the shared prefix cache was used, False after a boundary merge
     tokens_run: int  # tokens the model processed (prefix + suffix rows), for throughput
     seconds: float
+    prefix: Prefix | None = None  # the shared prefix with its KV cache (EMPTY without the cache)
 
     def scores(self, normalise: str = "sum") -> np.ndarray:
         """(item, label) ranking scores: "sum" of log-probs, or "token": mean log-prob per label token."""
@@ -92,30 +93,37 @@ def encode_pair(tokenizer, context: str, continuation: str) -> tuple[list[int], 
 def prefill(model: LoadedModel, text: str, known: Sequence[Prefix] = ()) -> Prefix:
     """Run the prefix once (inside the gate) and keep its KV cache.
 
-    known: prefixes already computed in this job. Keys and values of the first L tokens depend on
-    those tokens only, so the longest token prefix shared with a known one is sliced from it and
-    only the rest runs (k = 4 shots after k = 8 in the same order runs nothing; leaving shot 3 out
-    reruns from shot 3 on).
+    known: prefixes already computed in this job; only the tokens after the longest token prefix
+    shared with one of them run (see _reused).
     """
-    if not text:
-        return EMPTY
-    ids = tuple(model.tokenizer(text)["input_ids"])
-    if not ids:
-        return EMPTY
+    ids = _prefix_ids(model, text)
+    base = _reused(ids, known)
+    if len(base) == len(ids):
+        return Prefix(text, ids, base.kv)
+    with gate.inference(model):
+        output = model.model(input_ids=torch.tensor([ids[len(base):]]), use_cache=True, logits_to_keep=1,
+                             position_ids=torch.arange(len(base), len(ids))[None], cache=_cache_for(model, base, 1))
+    return Prefix(text, ids, tuple((layer.keys, layer.values) for layer in output.cache.layers))
+
+
+def _prefix_ids(model: LoadedModel, text: str) -> tuple[int, ...]:
+    ids = tuple(model.tokenizer(text)["input_ids"]) if text else ()
     check_length(model, len(ids), None, what="The shared prompt prefix")
+    return ids
+
+
+def _reused(ids: tuple[int, ...], known: Sequence[Prefix]) -> Prefix:
+    """The longest token prefix of ids shared with a known prefix, its KV sliced from it (EMPTY if none).
+
+    Keys and values of the first L tokens depend on those tokens only, so k = 4 shots after k = 8 in
+    the same order runs nothing, and leaving shot 3 out reruns from shot 3 on.
+    """
     shared, source = 0, EMPTY
     for other in known:
         common = next((i for i, (a, b) in enumerate(zip(ids, other.ids)) if a != b), min(len(ids), len(other)))
         if common > shared:
             shared, source = common, other
-    base = Prefix("", ids[:shared], tuple((k[:, :, :shared], v[:, :, :shared]) for k, v in source.kv))
-    if shared == len(ids):
-        return Prefix(text, ids, base.kv)
-    with gate.inference(model):
-        output = model.model(input_ids=torch.tensor([ids[shared:]]), use_cache=True, logits_to_keep=1,
-                             position_ids=torch.arange(shared, len(ids))[None], cache=_cache_for(model, base, 1))
-    kv = tuple((layer.keys, layer.values) for layer in output.cache.layers)
-    return Prefix(text, ids, kv)
+    return Prefix("", ids[:shared], tuple((k[:, :, :shared], v[:, :, :shared]) for k, v in source.kv))
 
 
 def split_after_prefix(prefix: Prefix, ids: Sequence[int]) -> list[int] | None:
@@ -220,11 +228,14 @@ def _batches(rows: list, size: int) -> list[list]:
     return batches
 
 
-def _packs(rows: list[_Row], tokens: int) -> list[list[_Row]]:
-    """Rows of one group laid end to end, up to `tokens` suffix tokens per pack (a long row alone)."""
+def _packs(rows: list[_Row], tokens: int, reserved: int = 0) -> list[list[_Row]]:
+    """Rows of one group laid end to end, up to `tokens` tokens per pack (a long row alone).
+
+    reserved: tokens the first "cached" pack also carries (the prefix tokens not computed yet).
+    """
     packs: list[list[_Row]] = []
     for group in ("cached", "plain"):
-        current, size = [], 0
+        current, size = [], reserved if group == "cached" else 0
         for row in (r for r in rows if r.group == group):
             if current and size + len(row.ids) > tokens:
                 packs.append(current)
@@ -236,59 +247,70 @@ def _packs(rows: list[_Row], tokens: int) -> list[list[_Row]]:
     return packs
 
 
-def _packed_logprobs(model: LoadedModel, prefix: Prefix, pack: list[_Row]) -> list[torch.Tensor]:
-    """One forward over a pack: each row sees the prefix and itself only (a block-causal 4D mask).
+def _packed_logprobs(model: LoadedModel, known: Prefix, pending: Sequence[int],
+                     pack: list[_Row]) -> tuple[list[torch.Tensor], DynamicCache]:
+    """One forward over the pending prefix tokens and a pack of rows (see core.packed_attention).
 
-    Returns, per row, the log-softmax at its last m positions (m, vocab), m being the longest
-    continuation read from that row. One sequence instead of a padded batch: the prefix cache is
-    not copied per row, and the matrix products get every row's tokens at once.
+    known: the prefix part already in a KV cache; pending: the prefix tokens after it, run first
+    (causal); then each row sees the whole prefix and itself only. Returns, per row, the
+    log-softmax at its last m positions (m, vocab), m being the longest continuation read from
+    that row, and the output cache (its first len(known) + len(pending) positions are the prefix).
+    One sequence instead of a padded batch: the prefix cache is not copied per row, and the matrix
+    products get every row's tokens at once.
     """
-    ids = [t for row in pack for t in row.ids]
-    n, q, blocked = len(prefix), len(ids), torch.finfo(torch.float32).min
-    mask = torch.full((1, 1, q, n + q), blocked)  # additive: 0 where attention is allowed
-    mask[..., :n] = 0.0
-    positions, keep, start = [], [], 0
+    ids = list(pending) + [t for row in pack for t in row.ids]
+    start = len(known) + len(pending)
+    positions, keep, end = [torch.arange(len(known), start)], [], len(pending)
     for row in pack:
-        end = start + len(row.ids)
-        mask[0, 0, start:end, n + start:n + end] = torch.triu(torch.full((end - start,) * 2, blocked), diagonal=1)
-        positions.append(torch.arange(n, n + len(row.ids)))
+        positions.append(torch.arange(start, start + len(row.ids)))  # every row continues the prefix
+        end += len(row.ids)
         keep.append(torch.arange(end - max(len(c) for _, _, c in row.wants), end))
-        start = end
-    with gate.inference(model):
-        output = model.model(input_ids=torch.tensor([ids]), attention_mask=mask, use_cache=True,
-                             position_ids=torch.cat(positions)[None], cache=_cache_for(model, prefix, 1),
-                             logits_to_keep=torch.cat(keep))
+    layout = packed_attention.layout(len(pending), [len(row.ids) for row in pack])
+    with gate.inference(model), packed_attention.selected(model.model):
+        output = model.model(input_ids=torch.tensor([ids]), use_cache=True, position_ids=torch.cat(positions)[None],
+                             cache=_cache_for(model, known, 1), logits_to_keep=torch.cat(keep), pack_layout=layout)
     logprobs = torch.log_softmax(output.logits[0].float(), dim=-1)
-    return list(torch.split(logprobs, [len(k) for k in keep]))
+    return list(torch.split(logprobs, [len(k) for k in keep])), output.cache
 
 
 def score_labels(
     model: LoadedModel, prefix: str | Prefix, suffixes: Sequence[str], labels: Sequence[str],
     delimiter: str = " ", use_cache: bool = True, pack_tokens: int | None = None,
     should_stop: ShouldStop | None = None, on_batch: Callable[[int, int], None] | None = None,
+    known: Sequence[Prefix] = (),
 ) -> LabelScores:
     """log P(delimiter + label | prefix + suffix) for every suffix and label, the prefix run once.
 
-    The shared prefix is prefilled once (or taken as given); the suffix rows run after it, packed
-    into sequences of about pack_tokens tokens. A suffix whose tokens do not start with the
-    prefix's tokens (the boundary merged two tokens) is scored without the cache. use_cache=False
-    scores everything that way.
+    A prefix given as text is computed on the way: the tokens it shares with a known prefix are
+    reused, the rest run in the same forward as the first pack of rows (LabelScores.prefix is the
+    result, for later runs' known). The suffix rows run after it, packed into sequences of about
+    pack_tokens tokens. A suffix whose tokens do not start with the prefix's tokens (the boundary
+    merged two tokens) is scored without the cache. use_cache=False scores everything that way.
     """
     if not labels:
         raise ValueError("No labels to rank: add labelled examples.")
     started = time.perf_counter()
     text = prefix.text if isinstance(prefix, Prefix) else prefix
-    state = (prefix if isinstance(prefix, Prefix) else prefill(model, text)) if use_cache else EMPTY
-    # Without the cache the prefix text is still part of every context.
-    plan_prefix = state if use_cache else Prefix(text, (), ())
-    rows, counts, cached = _plan_rows(model, plan_prefix, suffixes, labels, delimiter)
-    pack_tokens = PACK_TOKENS if pack_tokens is None else pack_tokens
+    if not use_cache:
+        plan, base = Prefix(text, (), ()), EMPTY  # the prefix text is still part of every context
+    elif isinstance(prefix, Prefix):
+        plan = base = prefix
+    else:
+        plan = Prefix(text, _prefix_ids(model, text), ())
+        base = _reused(plan.ids, known)
+    rows, counts, cached = _plan_rows(model, plan, suffixes, labels, delimiter)
+    pending = plan.ids[len(base):]
+    if pending and cached.sum() == 0:  # no row to carry them: compute the prefix for later runs alone
+        base, pending = prefill(model, text, [base]), ()
     logprob = np.zeros(counts.shape, dtype=np.float64)
-    tokens_run, packs = len(state), _packs(rows, pack_tokens)
+    tokens_run, packs = len(plan), _packs(rows, PACK_TOKENS if pack_tokens is None else pack_tokens, len(pending))
     for done, pack in enumerate(packs, start=1):
         if should_stop is not None and should_stop():
             raise Cancelled()
-        read = _packed_logprobs(model, state if pack[0].group == "cached" else EMPTY, pack)
+        group_cached = pack[0].group == "cached"
+        read, cache = _packed_logprobs(model, base if group_cached else EMPTY, pending if group_cached else (), pack)
+        if group_cached and pending:
+            base, pending = _prefix_from(plan, cache), ()
         for row, logprobs in zip(pack, read):
             for item, label_index, continuation in row.wants:
                 columns = torch.arange(len(logprobs) - len(continuation), len(logprobs))
@@ -296,7 +318,16 @@ def score_labels(
         tokens_run += sum(len(r.ids) for r in pack)
         if on_batch is not None:
             on_batch(done, len(packs))
-    return LabelScores(tuple(labels), logprob, counts, cached, tokens_run, time.perf_counter() - started)
+    result_prefix = Prefix(text, plan.ids, base.kv) if use_cache and len(base) == len(plan) else EMPTY
+    return LabelScores(tuple(labels), logprob, counts, cached, tokens_run, time.perf_counter() - started,
+                       result_prefix)
+
+
+def _prefix_from(plan: Prefix, cache: DynamicCache) -> Prefix:
+    # A copy of the prefix positions: a view would keep the whole pack's keys alive in `known`.
+    n = len(plan)
+    return Prefix(plan.text, plan.ids, tuple((layer.keys[:, :, :n].clone(), layer.values[:, :, :n].clone())
+                                             for layer in cache.layers))
 
 
 def generate_after_prefix(

@@ -118,15 +118,17 @@ def evaluate(model: LoadedModel, request: EvalRequest, progress: Progress | None
     examples, scored, excluded, runs = _checked(model, request)
     labels = label_choices(examples, scored["label"])
     report = progress or (lambda fraction, message: None)
+    known: list[label_scoring.Prefix] = []  # this job's prefixes: later runs reuse the tokens they share
     if request.mode == "generate" and not request.prefix_cache:
         rows, partial, tokens = _generate_whole_prompts(model, request, runs, scored, report, should_stop)
     else:
-        rows, partial, tokens = _run_each(model, request, runs, scored, labels, report, should_stop)
+        rows, partial, tokens = _run_each(model, request, runs, scored, labels, report, should_stop, known)
     influence = None
     if request.mode == "rank" and request.shot_influence and not partial:
         few = [r for r in rows if r["k"] == request.few_k and r["shuffle"] == 0]
         baseline = (float(np.mean([r["gold_logprob"] for r in few])), float(np.mean([r["correct"] for r in few])))
-        influence, more = shot_influence(model, request, examples, scored, labels, baseline, report, should_stop)
+        influence, more = shot_influence(model, request, examples, scored, labels, baseline, report, should_stop,
+                                         known)
         tokens += more
         partial = influence is None
     report(1.0, "Scored" if not partial else "Stopped: showing the runs finished so far")
@@ -166,10 +168,9 @@ def _strategies_first(runs: list[Run], few_k: int) -> list[Run]:
 
 
 def _run_each(model, request: EvalRequest, runs, scored: pd.DataFrame, labels, report: Progress,
-              should_stop) -> tuple[list[dict], bool, int]:
+              should_stop, known: list) -> tuple[list[dict], bool, int]:
     """Every run with its own prefix computed once; rank or generate after it. Stops between batches."""
     rows, tokens, texts = [], 0, list(scored["text"])
-    known: list[label_scoring.Prefix] = []  # this job's prefixes: later runs reuse their shared tokens
     for number, run in enumerate(runs):
         def on_batch(done: int, total: int, number: int = number, run: Run = run) -> None:
             report((number + done / total) / len(runs), f"Run {number + 1} of {len(runs)} (k = {run.k}, "
@@ -188,13 +189,10 @@ def _run_each(model, request: EvalRequest, runs, scored: pd.DataFrame, labels, r
     return rows, False, tokens
 
 
-def _shared_prefix(model, text: str, request: EvalRequest, known: list):
-    """The run's prefix computed from the longest part it shares with earlier ones (or plain text)."""
-    if not request.prefix_cache:
-        return text
-    prefix = label_scoring.prefill(model, text, known)
-    known[:] = [prefix, *known][:MAX_KNOWN_PREFIXES]
-    return prefix
+def _remember(known: list, prefix: label_scoring.Prefix | None) -> None:
+    """Keep a run's computed prefix for later runs (newest first, at most MAX_KNOWN_PREFIXES)."""
+    if prefix is not None and len(prefix):
+        known[:] = [prefix, *known][:MAX_KNOWN_PREFIXES]
 
 
 def _rank_run(model, request: EvalRequest, run: Run, texts, gold, labels, on_batch, should_stop, known):
@@ -202,10 +200,11 @@ def _rank_run(model, request: EvalRequest, run: Run, texts, gold, labels, on_bat
     calibrate = run.shuffle == 0 and run.k in (0, 1, request.few_k)
     queries = texts + (list(eval_metrics.CONTENT_FREE) if calibrate else [])
     text, suffixes = split_prompts(request.instruction, run.shots, queries, request.fmt, model.tokenizer)
-    prefix = _shared_prefix(model, text, request, known)
-    scores = label_scoring.score_labels(model, prefix, suffixes, labels, delimiter=_delimiter(request.fmt),
+    # The prefix's new tokens run in the same forward as the first items (known: what earlier runs computed).
+    scores = label_scoring.score_labels(model, text, suffixes, labels, delimiter=_delimiter(request.fmt),
                                         use_cache=request.prefix_cache, should_stop=should_stop,
-                                        on_batch=on_batch)
+                                        on_batch=on_batch, known=known)
+    _remember(known, scores.prefix)
     probabilities = scores.probabilities(request.normalise)
     items = probabilities[: len(texts)]
     calibrated = eval_metrics.contextual_calibration(items, probabilities[len(texts):]) if calibrate else items
@@ -262,7 +261,8 @@ def _generate_whole_prompts(model, request: EvalRequest, runs, scored, report: P
 
 
 def shot_influence(model, request: EvalRequest, examples, scored: pd.DataFrame, labels,
-                   baseline: tuple[float, float], report: Progress, should_stop) -> tuple[pd.DataFrame | None, int]:
+                   baseline: tuple[float, float], report: Progress, should_stop,
+                   known: Sequence[label_scoring.Prefix] = ()) -> tuple[pd.DataFrame | None, int]:
     """Leave each few-shot shot out in turn: change in mean gold log-prob and accuracy (with − without).
 
     baseline: (mean gold log-prob, accuracy) of the few-shot run with every shot. Costs k prefix
@@ -272,17 +272,18 @@ def shot_influence(model, request: EvalRequest, examples, scored: pd.DataFrame, 
     texts, gold = list(scored["text"]), list(scored["label"])
     folded = [normalize_label(label) for label in labels]
     truth = np.array([folded.index(normalize_label(label)) for label in gold])
-    outcomes, tokens, known = [], 0, []
+    outcomes, tokens = [], 0
     full, _ = split_prompts(request.instruction, shots, texts[:1], request.fmt, model.tokenizer)
-    _shared_prefix(model, full, request, known)  # a left-out prompt shares the shots before its gap
+    # A left-out prompt shares the shots before its gap with the full few-shot prefix (normally
+    # known already from the few-shot run: then this runs nothing).
+    shared = [label_scoring.prefill(model, full, known)] if request.prefix_cache else []
     for left_out in range(len(shots)):
         kept = tuple(s for i, s in enumerate(shots) if i != left_out)
         text, suffixes = split_prompts(request.instruction, kept, texts, request.fmt, model.tokenizer)
-        prefix = _shared_prefix(model, text, request, list(known))  # a copy: only the full prefix is reused
         report(0.99, f"Which shot helped: leaving out shot {left_out + 1} of {len(shots)}")
         try:
-            scores = label_scoring.score_labels(model, prefix, suffixes, labels, _delimiter(request.fmt),
-                                                request.prefix_cache, should_stop=should_stop)
+            scores = label_scoring.score_labels(model, text, suffixes, labels, _delimiter(request.fmt),
+                                                request.prefix_cache, should_stop=should_stop, known=shared)
         except label_scoring.Cancelled:
             return None, tokens
         tokens += scores.tokens_run
