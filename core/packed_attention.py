@@ -85,20 +85,28 @@ def _dense(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, scale: float) -> t
 
 def _blocks(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, prefix: int, scale: float,
             pack: PackLayout) -> torch.Tensor:
-    """Each block token over the prefix keys and its own block's keys: (kv_head, group, block token, head_dim)."""
+    """Each block token over the prefix keys and its own block's keys: (kv_head, group, block token, head_dim).
+
+    One softmax over both key sets, merged from their parts (as flash attention does) so the large
+    (token, prefix) score matrix is exponentiated in place and never copied.
+    """
     kv_heads, groups, tokens, dim = q.shape
     blocks, width = pack.grid.shape
-    flat_q = q.reshape(kv_heads, groups * tokens, dim)
-    to_prefix = (flat_q @ k[:, :prefix].transpose(1, 2)).view(kv_heads, groups, tokens, prefix) * scale
+    q = q * scale  # on the small query side, not the (token, key) scores
+    to_prefix = q.reshape(kv_heads, groups * tokens, dim) @ k[:, :prefix].transpose(1, 2)  # (.., token, prefix)
     own_k, own_v = k[:, prefix:][:, pack.grid], v[:, prefix:][:, pack.grid]  # (kv_head, block, width, head_dim)
-    to_own = (q[:, :, pack.grid] @ own_k[:, None].transpose(-1, -2)) * scale + pack.grid_mask
-    to_own = to_own.reshape(kv_heads, groups, blocks * width, width)[:, :, pack.flat]  # (.., token, width)
-    weights = torch.softmax(torch.cat([to_prefix, to_own], dim=-1), dim=-1)
-    out = (weights[..., :prefix].reshape(kv_heads, groups * tokens, prefix) @ v[:, :prefix]).view(q.shape)
-    own = weights.new_zeros((kv_heads, groups, blocks * width, width))
-    own[:, :, pack.flat] = weights[..., prefix:]
+    to_own = q[:, :, pack.grid] @ own_k[:, None].transpose(-1, -2) + pack.grid_mask
+    to_own = to_own.reshape(kv_heads, groups, blocks * width, width)[:, :, pack.flat].reshape(kv_heads, -1, width)
+    top = to_own.amax(-1, keepdim=True)
+    if prefix:
+        top = torch.maximum(top, to_prefix.amax(-1, keepdim=True))
+    to_prefix, to_own = to_prefix.sub_(top).exp_(), (to_own - top).exp_()
+    total = (to_prefix.sum(-1, keepdim=True) + to_own.sum(-1, keepdim=True)).view(kv_heads, groups, tokens, 1)
+    out = (to_prefix @ v[:, :prefix]).view(q.shape)
+    own = to_own.new_zeros((kv_heads, groups, blocks * width, width))
+    own[:, :, pack.flat] = to_own.view(kv_heads, groups, tokens, width)
     own_out = own.view(kv_heads, groups, blocks, width, width) @ own_v[:, None]
-    return out + own_out.reshape(kv_heads, groups, blocks * width, dim)[:, :, pack.flat]
+    return (out + own_out.reshape(kv_heads, groups, blocks * width, dim)[:, :, pack.flat]) / total
 
 
 AttentionInterface.register(NAME, packed_attention)
