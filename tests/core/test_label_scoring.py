@@ -123,3 +123,63 @@ def test_packed_rows_score_the_same_however_they_are_packed(tiny_decoder):
     one = label_scoring.score_labels(tiny_decoder, PREFIX, SUFFIXES, labels, pack_tokens=1)  # one row per pack
     all_in_one = label_scoring.score_labels(tiny_decoder, PREFIX, SUFFIXES, labels, pack_tokens=10_000)
     np.testing.assert_allclose(one.logprob, all_in_one.logprob, atol=1e-4)
+
+
+@pytest.mark.parametrize("dense", [0, 3])
+def test_packed_attention_equals_eager_with_a_block_causal_mask(tiny_decoder, dense):
+    """Dense prefix tokens (causal) then blocks that see the prefix and themselves: same logits as eager."""
+    from core import packed_attention
+
+    network, cached, blocks = tiny_decoder.model, 5, [4, 1, 6, 3]
+    ids = torch.randint(3, 50, (1, cached + dense + sum(blocks)))
+    with torch.inference_mode():
+        past = network(input_ids=ids[:, :cached], use_cache=True).cache
+        n, q, blocked = cached + dense, dense + sum(blocks), torch.finfo(torch.float32).min
+        mask = torch.full((1, 1, q, cached + q), blocked)
+        mask[0, 0, :, :cached] = 0
+        mask[0, 0, :, cached:n] = torch.triu(torch.full((q, dense), blocked), diagonal=1)
+        positions, start = [torch.arange(cached, n)], dense
+        for length in blocks:
+            mask[0, 0, start:start + length, cached + start:cached + start + length] = torch.triu(
+                torch.full((length, length), blocked), diagonal=1)
+            positions.append(torch.arange(n, n + length))
+            start += length
+        inputs = {"input_ids": ids[:, cached:], "position_ids": torch.cat(positions)[None], "use_cache": True}
+        eager = network(**inputs, attention_mask=mask, cache=_copy(past)).logits
+        with packed_attention.selected(network):
+            packed = network(**inputs, cache=_copy(past), pack_layout=packed_attention.layout(dense, blocks)).logits
+    assert network.config._attn_implementation == "eager"  # switched back after the forward
+    torch.testing.assert_close(packed, eager, atol=1e-5, rtol=1e-4)
+
+
+def _copy(cache):
+    from transformers import DynamicCache
+
+    return DynamicCache([(layer.keys.clone(), layer.values.clone()) for layer in cache.layers])
+
+
+def test_a_prefix_folded_into_the_first_pack_equals_a_separate_prefill(tiny_decoder):
+    labels = ["positive", "negative", "far too long"]
+    known = [label_scoring.prefill(tiny_decoder, "Classify.\n\nText: Loved it")]  # shares the first tokens
+    separate = label_scoring.score_labels(tiny_decoder, label_scoring.prefill(tiny_decoder, PREFIX), SUFFIXES, labels)
+    folded = label_scoring.score_labels(tiny_decoder, PREFIX, SUFFIXES, labels, known=known, pack_tokens=30)
+    np.testing.assert_allclose(folded.logprob, separate.logprob, atol=1e-4)
+    fresh = label_scoring.prefill(tiny_decoder, PREFIX)
+    assert folded.prefix.ids == fresh.ids and folded.cached.all()
+    for (k, v), (k0, v0) in zip(folded.prefix.kv, fresh.kv):  # reusable by later runs as their known
+        assert k.shape == k0.shape and k._base is None  # a copy, not a view into the pack's keys
+        torch.testing.assert_close(k, k0, atol=1e-5, rtol=1e-4)
+        torch.testing.assert_close(v, v0, atol=1e-5, rtol=1e-4)
+
+
+def test_a_prefix_known_whole_runs_no_prefix_tokens(tiny_decoder):
+    full = label_scoring.prefill(tiny_decoder, PREFIX)
+    calls = []
+    hook = tiny_decoder.model.register_forward_pre_hook(lambda m, a, kw: calls.append(kw["input_ids"].shape[1]),
+                                                        with_kwargs=True)
+    try:
+        result = label_scoring.score_labels(tiny_decoder, PREFIX, SUFFIXES, ["positive"], known=[full])
+    finally:
+        hook.remove()
+    assert calls == [result.tokens_run - len(full)]  # one forward, the suffix rows only
+    assert result.prefix.ids == full.ids
