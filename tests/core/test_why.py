@@ -38,6 +38,26 @@ def test_integrated_gradients_are_complete(tiny_decoder, contrast):
     assert result.integrated.shape == (len(ids),)
 
 
+@pytest.mark.parametrize("contrast", [None, 7])
+def test_delta_and_ends_equal_captums_own(tiny_decoder, contrast):
+    # attribute() computes f at both ends and gradient × input in one 2-row pass; Captum, asked for its
+    # convergence delta and InputXGradient, runs its own forwards: both must agree.
+    from captum.attr import InputXGradient, IntegratedGradients
+
+    model, ids = tiny_decoder, _ids(tiny_decoder)
+    result = attribution.attribute(model, ids, target=5, contrast=contrast, steps=4)
+    score = attribution._score_fn(model, 5, contrast)
+    with hooks.hooked(model, grad=True):
+        inputs = model.model.get_input_embeddings()(torch.tensor([list(ids)])).detach()
+        ig, delta = IntegratedGradients(score).attribute(inputs, baselines=attribution.baseline(model, inputs),
+                                                         n_steps=4, return_convergence_delta=True)
+        gxi = InputXGradient(score).attribute(inputs.clone())
+    assert result.delta == pytest.approx(float(delta[0]), abs=2e-6)
+    assert result.baseline_score == pytest.approx(float(score(attribution.baseline(model, inputs))[0]), abs=1e-5)
+    np.testing.assert_allclose(result.integrated, ig[0].sum(-1).double().numpy(), atol=1e-5)
+    np.testing.assert_allclose(result.grad_x_input, gxi[0].detach().sum(-1).double().numpy(), atol=1e-5)
+
+
 def test_score_is_log_probability_or_difference(tiny_decoder):
     ids = _ids(tiny_decoder)
     logp = torch.log_softmax(_plain_logits(tiny_decoder, ids), -1)
