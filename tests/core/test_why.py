@@ -245,6 +245,23 @@ def test_induction_on_the_repeated_sequence(tiny_decoder):
     assert drop.shape == result.scores.shape and np.isfinite(drop).all()
 
 
+def test_loss_drop_scan_batched_equals_one_at_a_time(tiny_decoder):
+    model, n = tiny_decoder, 6
+    ids = induction.repeated_sequence(model, n, seed=1)
+    batched = induction.loss_drop_scan(model, ids, n, rows_per_batch=3)  # several batches, from the edited layer
+    single = induction.loss_drop_scan(model, ids, n, rows_per_batch=1, reuse_prefix=False)
+    np.testing.assert_allclose(batched, single, atol=1e-5)
+    np.testing.assert_allclose(induction.loss_drop_scan(model, ids, n), single, atol=1e-5)
+    # One head by hand: the full model's loss on the repeat with and without head 1.0.
+    logp = torch.log_softmax(torch.from_numpy(interventions.run_ablated(model, ids, [(), ((1, 0),)],
+                                                                         keep=len(ids))).double(), -1)
+    following = torch.tensor(ids[-n:])
+    rows = torch.arange(len(ids) - n - 1, len(ids) - 1)
+    loss = -logp[:, rows, following].mean(-1)
+    assert batched[1, 0] == pytest.approx(float(loss[1] - loss[0]), abs=1e-5)
+    assert np.abs(single).max() > 1e-4  # some head matters, so the comparison can fail
+
+
 def test_head_table_gets_the_induction_column(tiny_llama):
     analysis = core.analyze(tiny_llama, "one two three one two three")
     table = attention_stats.head_summary(analysis.attention, analysis.tokens.ids)
