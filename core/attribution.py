@@ -64,8 +64,9 @@ def baseline(model: LoadedModel, inputs: torch.Tensor) -> torch.Tensor:
     with an end-of-text baseline, 0.2% with the first token kept). The mean embedding is the
     "average token": measured on SmolLM2 it also converged (0.5% at 32 steps). Against a zero, an
     end-of-text or a space-token embedding (first position kept) on six factual prompts it had the
-    smallest completeness errors at 64 steps (≤ 1.5% on five, 7.8% on one) and ranked the key word
-    (" France", " Italy", " hydrogen", " Germany", " planet") first or second in each, as they did.
+    smallest completeness errors at 64 steps (≤ 1.5% on five, 7.8% on one). A space token ranked the
+    key word (" Italy", " hydrogen", " Germany") first more often, but missed completeness by 35% on
+    one prompt; no baseline put " France" above " capital" for log p(" Paris").
     """
     mean = model.model.get_input_embeddings().weight.mean(0)
     start = mean.expand_as(inputs).clone()
