@@ -235,6 +235,9 @@ def induction_section(model: core.LoadedModel) -> None:
         b.markdown(f"layer {layer}, head {head}: score {flat[o]:.2f}")
     st.page_link("app_pages/attention.py", label="Attention page", icon="👀")
     key = (int(n), int(seed))
+    st.caption(f"The loss scan zero-ablates each of the {model.info.layers * model.info.heads} heads in turn: that "
+               f"many copies of the {len(result.ids)}-token sequence, batched, each run from the ablated layer "
+               f"(cap: {2 * induction.MAX_REPEAT + 1} tokens × every head).")
     drop = _scan_on_click("loss", name, key, "Measure each head's loss drop (ablation scan)", "why_loss_scan",
                           "Ablating heads…")
     if drop is not None:
