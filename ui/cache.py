@@ -45,15 +45,25 @@ def _by_bytes(func: Callable) -> Callable:
 
     Like st.cache_resource, two sessions asking for the same key at once share one computation;
     unlike it, the bound is in bytes, so 2 long prompts weigh as much as 200 short ones.
+    `cached.key(*args)` is an entry's key; `cached.clear(*args)` forgets it (every entry of func
+    when called without arguments), like st.cache_resource's clear.
     """
     signature = inspect.signature(func)
 
-    @functools.wraps(func)
-    def cached(*args, **kwargs):
+    def key(*args, **kwargs) -> tuple:
         bound = signature.bind(*args, **kwargs)
         bound.apply_defaults()  # get_x(a) and get_x(a, default) are one entry
-        return RESULTS.get((func.__name__, *bound.arguments.values()), lambda: func(*args, **kwargs))
+        return (func.__name__, *bound.arguments.values())
 
+    def clear(*args, **kwargs) -> None:
+        wanted = key(*args, **kwargs) if args or kwargs else None
+        RESULTS.discard(lambda k: k == wanted if wanted else k[0] == func.__name__)
+
+    @functools.wraps(func)
+    def cached(*args, **kwargs):
+        return RESULTS.get(key(*args, **kwargs), lambda: func(*args, **kwargs))
+
+    cached.key, cached.clear = key, clear
     return cached
 
 
@@ -287,7 +297,7 @@ def get_word_token(model_name: str, word: str) -> int:
     return embeddings.single_token_id(get_model(model_name), word)
 
 
-@st.cache_resource(show_spinner=False, max_entries=16)
+@_by_bytes  # measured by what the run holds: its KV cache and tokens while paused, its completions once done
 def get_generation_stream(
     model_name: str, prompts: tuple[str, ...], settings: core.GenerationSettings
 ) -> prediction.RecordedStream:
@@ -298,13 +308,22 @@ def get_generation_stream(
 def stream_generation(
     model_name: str, prompts: tuple[str, ...], settings: core.GenerationSettings
 ) -> Iterator[core.generation.GenerationStep]:
-    """The cached generation run's steps; a run that failed is dropped, so the next rerun recomputes."""
+    """The cached generation run's steps; a run that failed is dropped, so the next rerun recomputes.
+
+    A stream grows by one token of KV cache per row and step, so its entry is measured again after
+    every step: the byte budget evicts the oldest results (or paused streams) to make room.
+    """
     stream = get_generation_stream(model_name, prompts, settings)
+    key = get_generation_stream.key(model_name, prompts, settings)
     try:
-        yield from stream
+        for step in stream:
+            RESULTS.remeasure(key)
+            yield step
     finally:
         if stream.failed:
             get_generation_stream.clear(model_name, prompts, settings)
+        else:
+            RESULTS.remeasure(key)  # paused or finished: what it holds now (finished: no KV cache)
 
 
 @_by_bytes
