@@ -1,7 +1,8 @@
 """Streamlit caches of core/ calls, keyed by plain values: model slots, the byte budget, most pages.
 
-The ui/*cache*.py modules are the only places where Streamlit caches wrap core calls; the
-"Why this token?" page's live in ui/why_cache.py, the served models' in ui/served_cache.py.
+The ui/*cache*.py modules are the only places where Streamlit caches wrap core calls; besides this
+one: ui/tokens_cache.py (Tokens page), ui/embeddings_cache.py (Embeddings page), ui/why_cache.py
+("Why this token?") and ui/served_cache.py (served models).
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import pandas as pd
 import streamlit as st
 
 import core
-from core import attention_stats, embeddings, lens, prediction, result_cache, tokenizers_compare
+from core import attention_stats, lens, prediction, result_cache
 from core.analysis import MAX_ANALYZE_TOKENS
 from viz import attention as attention_viz
 from viz import bertviz_offline
@@ -40,7 +41,7 @@ def cache_budget_mb() -> int:
 RESULTS = result_cache.ByteBudgetCache(cache_budget_mb() * 2**20)
 
 
-def _by_bytes(func: Callable) -> Callable:
+def by_bytes(func: Callable) -> Callable:
     """Cache func's results (keyed by its plain-valued arguments) in the shared byte budget.
 
     Like st.cache_resource, two sessions asking for the same key at once share one computation;
@@ -112,7 +113,7 @@ def get_tokens(model_name: str, text: str, add_special_tokens: bool = True) -> c
     return core.tokenize(get_model(model_name), text, add_special_tokens=add_special_tokens)
 
 
-@_by_bytes
+@by_bytes
 def get_analysis(model_name: str, text: str, max_tokens: int = MAX_ANALYZE_TOKENS) -> core.Analysis:
     """One forward pass with attention and hidden states; large, so few entries are kept."""
     return core.analyze(get_model(model_name), text, max_tokens=max_tokens)
@@ -121,7 +122,7 @@ def get_analysis(model_name: str, text: str, max_tokens: int = MAX_ANALYZE_TOKEN
 # --- Attention page -------------------------------------------------------------------------
 
 
-@_by_bytes  # up to 283 MB each at 512 tokens
+@by_bytes  # up to 283 MB each at 512 tokens
 def get_attention_view(model_name: str, text: str, hide_first: bool, combine: str) -> attention_stats.AttentionView:
     """Attention after the page toggles (hide first token, average, rollout); frozen, so shared."""
     return attention_stats.attention_view(get_analysis(model_name, text).attention, hide_first, combine)
@@ -162,13 +163,13 @@ def get_head_summary(model_name: str, text: str, hide_first: bool) -> pd.DataFra
     return attention_stats.head_summary(view.weights, ids)
 
 
-@_by_bytes
+@by_bytes
 def get_answered_attention(model_name: str, prompt: str, new_tokens: int) -> attention_stats.AnsweredAttention:
     """A short greedy answer, then one forward pass over prompt plus answer."""
     return attention_stats.analyze_with_answer(get_model(model_name), prompt, new_tokens)
 
 
-@_by_bytes
+@by_bytes
 def get_bertviz_analysis(model_name: str, text: str) -> core.Analysis:
     """Analysis of the start of text that fits bertviz's token cap (the whole text when short)."""
     if len(get_tokens(model_name, text)) <= bertviz_offline.MAX_TOKENS:
@@ -183,121 +184,7 @@ def get_bertviz_html(model_name: str, text: str, view: str, layers: tuple[int, .
     return bertviz_offline.bertviz_html(view, analysis.attention, analysis.tokens.labels, layers)
 
 
-# Tokens and Embeddings pages: tokenizers compared, chat template, context fit, vectors.
-def _comparison_tokenizers(model_name: str) -> dict[str, object]:
-    """The current model's tokenizer first, then the bundled models' (loaded alone, without weights)."""
-    model = get_model(model_name)
-    tokenizers = {model.name: model.tokenizer}  # the display name: a folder's name, never its full path
-    for name in core.list_models():
-        if name not in tokenizers:  # the current model's tokenizer is already in memory
-            tokenizers[name] = get_tokenizer(name)
-    return tokenizers
-
-
-@st.cache_resource(show_spinner=False, max_entries=4)
-def get_tokenizer(name: str) -> object:
-    """A bundled model's tokenizer alone, read once per process (read-only, shared)."""
-    return tokenizers_compare.load_tokenizer(name)
-
-
-@st.cache_resource(show_spinner=False, max_entries=16)
-def get_tokenizer_comparison(
-    model_name: str, text: str, include_openai: bool = True
-) -> tuple[tokenizers_compare.TokenizerView, ...]:
-    """The text through the model's, the bundled and (unless left out) the two OpenAI tokenizers."""
-    return tokenizers_compare.compare_tokenizers(text, _comparison_tokenizers(model_name), include_openai)
-
-
-@st.cache_data(show_spinner=False, max_entries=32)
-def get_openai_refusal(text: str) -> str | None:
-    """Why the OpenAI tokenizers would take too long on this text, or None when they can run."""
-    try:
-        tokenizers_compare.check_tiktoken_cost(text)
-    except ValueError as error:
-        return str(error)
-    return None
-
-
-@st.cache_resource(show_spinner=False, max_entries=4)
-def get_language_costs(model_name: str) -> tuple[tuple[str, ...], tuple[str, ...], object]:
-    """Token counts of one sentence in several languages per tokenizer (languages, names, counts)."""
-    return tokenizers_compare.language_costs(_comparison_tokenizers(model_name))
-
-
-@st.cache_resource(show_spinner=False, max_entries=16)
-def get_chat_wrap(model_name: str, text: str) -> tokenizers_compare.ChatWrap | None:
-    """Text wrapped by the model's chat template and tokenized; None without a template."""
-    return tokenizers_compare.chat_wrap(get_model(model_name), text)
-
-
-@st.cache_resource(show_spinner=False, max_entries=32)
-def get_context_fit(model_name: str, text: str, reserved: int, side: str) -> tokenizers_compare.ContextFit:
-    """Prompt + chat-template overhead + reserved answer tokens against the context window."""
-    model = get_model(model_name)
-    tokens = get_tokens(model_name, text)
-    wrap = get_chat_wrap(model_name, text)
-    overhead = tokenizers_compare.template_overhead(tokens, wrap)
-    return tokenizers_compare.context_fit(tokens, overhead, reserved, model.info.context_window, side)
-
-
-@_by_bytes
-def get_token_states(model_name: str, text: str) -> embeddings.TokenStates:
-    """Static embeddings and every layer's hidden states for the text (one forward pass)."""
-    return embeddings.embed_text(get_model(model_name), text)
-
-
-@st.cache_resource(show_spinner=False, max_entries=3)
-def get_vocab_norms(model_name: str) -> object:
-    """(vocab,) input-embedding lengths, computed once per model for nearest-neighbour search."""
-    return embeddings.vocab_norms(get_model(model_name))
-
-
-@st.cache_resource(show_spinner=False, max_entries=64)
-def get_neighbours(model_name: str, token_id: int, k: int) -> embeddings.Neighbours:
-    """Top-k vocabulary neighbours of one token by cosine similarity."""
-    return embeddings.nearest_neighbours(get_model(model_name), token_id, k, get_vocab_norms(model_name))
-
-
-@st.cache_resource(show_spinner=False, max_entries=8)
-def get_position_embeddings(model_name: str, n_positions: int) -> object:
-    """(pos, d_model) learned position vectors, or None for rotary models."""
-    return embeddings.position_embeddings(get_model(model_name), n_positions)
-
-
-@st.cache_resource(show_spinner=False, max_entries=16)
-def get_projection(model_name: str, text: str, layer: int, dims: int, skip_first: bool) -> embeddings.Projection:
-    """PCA of the text's vectors at a layer (-1 = static token embeddings), optionally without position 0."""
-    vectors = get_token_states(model_name, text).vectors_at(layer)
-    return embeddings.pca(vectors[int(skip_first):], dims)
-
-
-@st.cache_resource(show_spinner=False, max_entries=16)
-def get_sentence_embeddings(model_name: str, sentences: tuple[str, ...]) -> embeddings.SentenceEmbeddings:
-    """Mean-pooled sentence vectors and their similarity matrix."""
-    return embeddings.sentence_embeddings(get_model(model_name), sentences)
-
-
-@st.cache_resource(show_spinner=False, max_entries=16)
-def get_similarity(model_name: str, text: str, layer: int, skip_first: bool) -> object:
-    """(pos, pos) cosine similarity of the text's vectors at a layer (-1 = static token embeddings)."""
-    vectors = get_token_states(model_name, text).vectors_at(layer)
-    return embeddings.cosine_matrix(vectors[int(skip_first):])
-
-
-@st.cache_resource(show_spinner=False, max_entries=8)
-def get_repeated_similarity(model_name: str, text: str) -> dict:
-    """{(pos_a, pos_b): (layer+1,) cosine} for every pair of positions holding the same token."""
-    states = get_token_states(model_name, text)
-    return embeddings.repeated_token_similarity(states.tokens.ids, states.hidden_states)
-
-
-@st.cache_data(show_spinner=False, max_entries=64)
-def get_word_token(model_name: str, word: str) -> int:
-    """The id of a word that is exactly one token; ValueError naming the split otherwise."""
-    return embeddings.single_token_id(get_model(model_name), word)
-
-
-@_by_bytes  # measured by what the run holds: its KV cache and tokens while paused, its completions once done
+@by_bytes  # measured by what the run holds: its KV cache and tokens while paused, its completions once done
 def get_generation_stream(
     model_name: str, prompts: tuple[str, ...], settings: core.GenerationSettings
 ) -> prediction.RecordedStream:
@@ -326,13 +213,13 @@ def stream_generation(
             RESULTS.remeasure(key)  # paused or finished: what it holds now (finished: no KV cache)
 
 
-@_by_bytes
+@by_bytes
 def get_step_prediction(model_name: str, prompt: str, chosen_ids: tuple[int, ...]) -> prediction.StepPrediction:
     """Next-token logits after the prompt plus the tokens chosen so far (one forward pass)."""
     return prediction.predict_step(get_model(model_name), prompt, chosen_ids)
 
 
-@_by_bytes
+@by_bytes
 def get_logit_lens(model_name: str, text: str) -> lens.LogitLens:
     """Every layer's would-be prediction for the last positions of text, from its cached analysis."""
     return lens.logit_lens(get_model(model_name), get_analysis(model_name, text))
@@ -378,12 +265,6 @@ def get_quantization(model_name: str, _progress: Callable[[float, str], None] | 
 def has_quantization(model_name: str) -> bool:
     """Whether the int8 comparison for this model was already measured (so no progress is needed)."""
     return "report" in _quantization_slot(model_name)
-
-
-@st.cache_resource(show_spinner=False, max_entries=8)
-def get_position_similarity(model_name: str, n_positions: int) -> object:
-    """(pos, pos) cosine similarity between learned position vectors (None-safe: call only when they exist)."""
-    return embeddings.cosine_matrix(get_position_embeddings(model_name, n_positions))
 
 
 # --- Prompt strategies page ---
