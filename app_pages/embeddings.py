@@ -3,7 +3,7 @@
 import streamlit as st
 
 from core import embeddings as emb
-from ui import cache, embeddings_ui, present, widgets
+from ui import embeddings_cache, embeddings_ui, present, widgets
 from ui.widgets import model_key
 
 st.title("🧭 Embeddings")
@@ -17,7 +17,7 @@ text = widgets.prompt_input()
 widgets.limits_caption(f"{emb.MAX_EMBED_TOKENS} tokens per prompt (one forward pass keeps every layer's vectors)",
                        f"{emb.MAX_SENTENCES} sentences of up to {emb.MAX_SENTENCE_TOKENS} tokens",
                        f"{emb.MAX_NEIGHBOURS} neighbours")
-states = widgets.computed_or_stop("Running the model…", cache.get_token_states, model_key(), text)
+states = widgets.computed_or_stop("Running the model…", embeddings_cache.get_token_states, model_key(), text)
 
 st.subheader("One vector per token")
 embeddings_ui.vectors_section(states)

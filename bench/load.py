@@ -64,9 +64,13 @@ class Session:
             session.errors += 1
         return session
 
-    async def submit(self, label: str, text: str) -> float:
+    async def submit(self, label: str, text: str, together: asyncio.Barrier | None = None) -> float:
+        """Type text; with `together`, every session presses the key once all have typed (students
+        pressing at the same moment: slow low-priority browsers would otherwise spread the presses)."""
         box = self.page.get_by_role("textbox", name=label)
         await box.fill(text)
+        if together is not None:
+            await asyncio.wait_for(together.wait(), ROUND_SECONDS)
         started = time.monotonic()
         await box.press("Control+Enter")
         return started
@@ -74,11 +78,12 @@ class Session:
     async def ticks(self) -> list[str]:
         return await self.page.locator(f"{CHART} .ytick text").all_text_contents()
 
-    async def attention_round(self, text: str, others: set[str]) -> tuple[float | None, int]:
+    async def attention_round(self, text: str, others: set[str],
+                              together: asyncio.Barrier | None = None) -> tuple[float | None, int]:
         """Type text, wait for its heatmap; returns (seconds, cross-talk count)."""
         own = next(a for a in ANIMALS if f" {a}." in text)
         try:
-            started = await self.submit("Prompt", text)
+            started = await self.submit("Prompt", text, together)
             deadline = started + ROUND_SECONDS
             while time.monotonic() < deadline:
                 labels = {label.lstrip("·") for label in await self.ticks()}
@@ -140,7 +145,8 @@ class Bench:
         texts = [story(0 if same else i, tag) for i in range(count)]
         animals = {a for a in ANIMALS if any(f" {a}." in t for t in texts)}
         since = time.monotonic()
-        results = await asyncio.gather(*(s.attention_round(t, animals) for s, t in zip(sessions, texts)))
+        together = asyncio.Barrier(count)
+        results = await asyncio.gather(*(s.attention_round(t, animals, together) for s, t in zip(sessions, texts)))
         name = f"(b) {count} x same prompt, Attention" if same else f"(a) N={count} different, Attention"
         crosstalk = sum(c for _, c in results) + sum([await s.exceptions() for s in sessions])
         out = await self.report(name, since, [t for t, _ in results], sessions, crosstalk)

@@ -21,7 +21,7 @@ from core.interventions import MAX_WHY_TOKENS
 from core.models import LoadedModel
 
 MIN_STEPS, MAX_STEPS = 4, 64  # cost cap: tokens × steps ≤ 64 × 64 embedding rows through the model
-MAX_GRAD_TOKENS = 1024  # steps × tokens per forward+backward batch (about 1 GB of activations on SmolLM2)
+MAX_GRAD_TOKENS = 512  # tokens per forward+backward batch: 16 rows × 32 as fast as 32 × 32 (8 slower), half the memory
 BASELINE = ("the average token embedding (mean over the vocabulary) at every position but the first, "
             "which keeps its own embedding")
 
@@ -62,7 +62,11 @@ def baseline(model: LoadedModel, inputs: torch.Tensor) -> torch.Tensor:
     The first position is the model's attention sink: with it replaced, SmolLM2's score jumps along
     the path and IG failed its completeness check (measured: error 430% of f(x) − f(b) at 32 steps
     with an end-of-text baseline, 0.2% with the first token kept). The mean embedding is the
-    "average token": measured on SmolLM2 it also converged (0.5% at 32 steps).
+    "average token": measured on SmolLM2 it also converged (0.5% at 32 steps). Against a zero, an
+    end-of-text or a space-token embedding (first position kept) on six factual prompts it had the
+    smallest completeness errors at 64 steps (≤ 1.5% on five, 7.8% on one). A space token ranked the
+    key word (" Italy", " hydrogen", " Germany") first more often, but missed completeness by 35% on
+    one prompt; no baseline put " France" above " capital" for log p(" Paris").
     """
     mean = model.model.get_input_embeddings().weight.mean(0)
     start = mean.expand_as(inputs).clone()
@@ -75,7 +79,8 @@ def attribute(model: LoadedModel, ids: Sequence[int], target: int, contrast: int
     """Integrated gradients and gradient × input of log p(target) [− log p(contrast)] per token.
 
     IG uses Captum's Gauss-Legendre rule with `steps` points, batched over steps (at most
-    MAX_GRAD_TOKENS tokens per batch unless internal_batch_size says otherwise).
+    MAX_GRAD_TOKENS tokens per batch unless internal_batch_size says otherwise). Everything else
+    (f(input), f(baseline), gradient × input) comes from one more 2-row forward+backward.
     """
     if not MIN_STEPS <= steps <= MAX_STEPS:
         raise ValueError(f"Integrated gradients takes {MIN_STEPS}–{MAX_STEPS} steps; got {steps}.")
@@ -86,19 +91,33 @@ def attribute(model: LoadedModel, ids: Sequence[int], target: int, contrast: int
     with hooked(model, grad=True):
         inputs = embed(torch.tensor([list(ids)])).detach()  # (1, pos, d_model)
         start = baseline(model, inputs).detach()
-        ig, delta = IntegratedGradients(score).attribute(
-            inputs, baselines=start, n_steps=steps, internal_batch_size=batch,
-            return_convergence_delta=True,
-        )
-        gxi = InputXGradient(score).attribute(inputs.clone())
-        with torch.no_grad():
-            f_input, f_base = (float(score(x)[0]) for x in (inputs, start))
+        ig = IntegratedGradients(score).attribute(inputs, baselines=start, n_steps=steps,
+                                                  internal_batch_size=batch)
+        (f_input, f_base), gxi = _ends(score, inputs, start)
+    # Captum's convergence delta, without the two extra forwards it would run to get f at both ends.
+    delta = float(ig[0].sum() - (f_input - f_base))
     return InputAttribution(
         ids=tuple(ids), target=target, contrast=contrast, steps=steps,
         integrated=ig[0].detach().sum(-1).double().numpy(),
-        grad_x_input=gxi[0].detach().sum(-1).double().numpy(),
-        score=f_input, baseline_score=f_base, delta=float(delta[0]),
+        grad_x_input=gxi.detach().sum(-1).double().numpy(),
+        score=float(f_input), baseline_score=float(f_base), delta=delta,
     )
+
+
+def _ends(score, inputs: torch.Tensor, start: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """((2,) f(input) and f(baseline), (pos, d_model) gradient × input) from one 2-row forward+backward.
+
+    Rows of a batch do not interact, so row 0's gradient is the gradient at the input alone.
+    """
+    seen: list[torch.Tensor] = []
+
+    def recording(embeds: torch.Tensor) -> torch.Tensor:
+        out = score(embeds)
+        seen.append(out.detach())
+        return out
+
+    both = InputXGradient(recording).attribute(torch.cat([inputs, start]))  # (2, pos, d_model)
+    return seen[-1], both[0]
 
 
 def score_of(model: LoadedModel, embeds: torch.Tensor, target: int, contrast: int | None = None) -> float:

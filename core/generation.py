@@ -57,10 +57,44 @@ def generate(
 
 def stream_generate(
     model: LoadedModel, prompts: Sequence[str], settings: GenerationSettings | None = None
-) -> Iterator[GenerationStep]:
-    """Yield the growing completions of every prompt after each new token (one batched call)."""
-    run = _Run(model, list(prompts), settings or GenerationSettings())
-    yield from run.steps()
+) -> GenerationStream:
+    """The growing completions of every prompt after each new token (one batched call), as an iterator."""
+    return GenerationStream(model, list(prompts), settings or GenerationSettings())
+
+
+class GenerationStream:
+    """Iterator over one run's GenerationSteps that can say how many bytes it holds.
+
+    The run starts (and validates its input) on the first next(), like a generator. Between steps
+    it holds the KV cache (layer × 2 × rows × kv heads × pos × head dim floats) and the tokens; it
+    keeps no logits (the chosen tokens' log-probabilities are recorded as it goes), and once
+    finished it holds nothing but the steps it handed out.
+    """
+
+    def __init__(self, model: LoadedModel, prompts: list[str], settings: GenerationSettings):
+        self._args = (model, prompts, settings)
+        self._run: _Run | None = None
+        self._steps: Iterator[GenerationStep] | None = None
+
+    def __iter__(self) -> GenerationStream:
+        return self
+
+    def __next__(self) -> GenerationStep:
+        if self._steps is None:
+            self._run = _Run(*self._args)
+            self._steps = self._run.steps()
+        return next(self._steps)
+
+    def held_bytes(self) -> int:
+        """Bytes of the tensors this run keeps between steps (0 before it starts)."""
+        run = self._run
+        return 0 if run is None else run.held_bytes()
+
+    def close(self) -> None:
+        """End the run early and let go of everything it held (like a generator's close)."""
+        if self._steps is not None:
+            self._steps.close()
+        self._run, self._steps = None, iter(())
 
 
 def check_batch(rows: int, width: int, max_new_tokens: int) -> None:
@@ -104,34 +138,47 @@ class _Run:
         self.logprobs: list[list[float]] = [[] for _ in prompts]
         self.reasons: list[str | None] = [None] * len(prompts)
         self.texts = [""] * len(prompts)
+        self.cache = None  # the KV cache between steps (a transformers Cache)
+        self.logits: torch.Tensor | None = None  # (rows, vocab) last position, until the next token is chosen
 
     def steps(self) -> Iterator[GenerationStep]:
         started = time.perf_counter()
         mask = self.batch["attention_mask"]
         positions = (mask.cumsum(dim=1) - 1).clamp(min=0)
-        output = self._forward(self.batch["input_ids"], mask, positions, None)
+        self._forward(self.batch["input_ids"], mask, positions)
         for step in range(self.budget):
-            chosen = self._advance(output.logits[:, -1, :])
+            chosen = self._advance(self.logits)
+            self.logits = None  # while paused, keep no logits: nothing shows them after the choice
             yield GenerationStep(tuple(self.texts), tuple(r is not None for r in self.reasons))
             if all(r is not None for r in self.reasons) or step == self.budget - 1:
                 break
             mask = torch.cat([mask, torch.ones_like(mask[:, :1])], dim=1)
             positions = positions[:, -1:] + 1
-            output = self._forward(chosen[:, None], mask, positions, output.cache)
+            self._forward(chosen[:, None], mask, positions)
+        self.cache = None  # finished: the KV cache is never read again
         seconds = time.perf_counter() - started
         yield GenerationStep(tuple(self.texts), (True,) * len(self.prompts), self._completions(seconds))
 
-    def _forward(self, input_ids, mask, positions, cache):
+    def held_bytes(self) -> int:
+        """KV cache, last logits (only while a step is being chosen) and token ids, in bytes."""
+        tensors = [*self.batch.values(), self.logits]
+        for layer in getattr(self.cache, "layers", ()):
+            tensors += [getattr(layer, "keys", None), getattr(layer, "values", None)]
+        held = sum(t.numel() * t.element_size() for t in tensors if isinstance(t, torch.Tensor))
+        return held + 8 * sum(len(ids) for ids in self.new_ids)
+
+    def _forward(self, input_ids, mask, positions) -> None:
         # inference_mode per call, not around the loop: a context held open across `yield`
         # would leak into the caller's code while the generator is paused.
         # logits_to_keep=1: only the last position's logits, so a prefill of 8 samples × 512 tokens
         # holds 8 × vocab floats instead of 8 × 512 × vocab (0.8 GB for SmolLM2) while the stream pauses.
         move = lambda tensor: devices.to_model(self.model, tensor)  # noqa: E731
         with gate.inference(self.model):
-            return self.model.model(
-                input_ids=move(input_ids), attention_mask=move(mask), position_ids=move(positions), cache=cache,
+            output = self.model.model(
+                input_ids=move(input_ids), attention_mask=move(mask), position_ids=move(positions), cache=self.cache,
                 use_cache=True, logits_to_keep=1,
             )
+        self.cache, self.logits = output.cache, output.logits[:, -1, :]
 
     def _advance(self, logits: torch.Tensor) -> torch.Tensor:
         """Pick the next token of every row and record it; finished rows are fed padding."""

@@ -111,8 +111,10 @@ def capture_residual(model: LoadedModel, ids: Sequence[int]) -> torch.Tensor:
     return torch.stack(found)
 
 
-def run_from(model: LoadedModel, layer: int, hidden: torch.Tensor, pre: Sequence[tuple] = ()) -> torch.Tensor:
-    """(batch, vocab) last-position logits of running layers layer.. on hidden (batch, pos, d_model).
+def run_from(model: LoadedModel, layer: int, hidden: torch.Tensor, pre: Sequence[tuple] = (),
+             keep: int | None = None) -> torch.Tensor:
+    """(batch, vocab) last-position logits of running layers layer.. on hidden (batch, pos, d_model);
+    (batch, keep, vocab) for the last `keep` positions when keep is given.
 
     An edit at layer l leaves layers < l as they were, so scans start from the clean residual there
     instead of recomputing it: on average half the work. The causal mask and (for Llama-style
@@ -129,4 +131,5 @@ def run_from(model: LoadedModel, layer: int, hidden: torch.Tensor, pre: Sequence
             kwargs |= {"position_ids": positions, "position_embeddings": inner.rotary_emb(hidden, positions)}
         for block in parts.blocks[layer:]:
             hidden = block(hidden, **kwargs)
-        return net.get_output_embeddings()(parts.final_norm(hidden[:, -1])).float()
+        last = hidden[:, -1] if keep is None else hidden[:, -keep:]
+        return net.get_output_embeddings()(parts.final_norm(last)).float()

@@ -135,12 +135,15 @@ def scan_heads(model: LoadedModel, ids: Sequence[int], target: int, mode: str = 
 
 def run_in_batches(model: LoadedModel, ids: Sequence[int], rows: Sequence[Sequence[Head]],
                    fill: np.ndarray | None = None, progress: Progress | None = None,
-                   rows_per_batch: int | None = None, reuse_prefix: bool = True) -> np.ndarray:
+                   rows_per_batch: int | None = None, reuse_prefix: bool = True, keep: int | None = None,
+                   reduce: Callable[[np.ndarray], np.ndarray] | None = None) -> np.ndarray:
     """(row, vocab) last-position logits of the prompt with heads rows[b] replaced, many rows a batch.
 
     Batches hold about MAX_BATCH_TOKENS tokens and rows whose first edited layer lies within a few
     layers of each other; with reuse_prefix each batch starts from the unedited residual stream at
     its first edited layer instead of recomputing the layers before it (the result is the same).
+    keep: logits of the last `keep` positions, (row, keep, vocab); reduce maps each batch's logits
+    to something smaller before the batches are joined (the loss scan keeps one loss per row).
     """
     size = rows_per_batch or max(1, MAX_BATCH_TOKENS // len(ids))
     resid = capture_residual(model, ids) if reuse_prefix else None
@@ -150,7 +153,8 @@ def run_in_batches(model: LoadedModel, ids: Sequence[int], rows: Sequence[Sequen
         first, end = _first_layer(rows[start]), start + 1
         while end < len(rows) and end - start < size and _first_layer(rows[end]) < first + span:
             end += 1
-        out.append(_run_chunk(model, ids, rows[start:end], fill, resid))
+        logits = _run_chunk(model, ids, rows[start:end], fill, resid, keep)
+        out.append(logits if reduce is None else reduce(logits))
         start = end
         if progress is not None:
             progress(start / len(rows), f"Ran {start} of {len(rows)} edited copies of the prompt")
@@ -162,16 +166,17 @@ def _first_layer(row: Sequence[Head]) -> int:
 
 
 def _run_chunk(model: LoadedModel, ids: Sequence[int], rows: Sequence[Sequence[Head]],
-               fill: np.ndarray | None, resid: torch.Tensor | None) -> np.ndarray:
+               fill: np.ndarray | None, resid: torch.Tensor | None, keep: int | None) -> np.ndarray:
     if resid is None:
-        return run_ablated(model, ids, rows, fill)[:, -1]
+        logits = run_ablated(model, ids, rows, fill, keep=keep or 1)
+        return logits[:, -1] if keep is None else logits
     parts = arch(model)
     start = min(_first_layer(row) for row in rows)
     values = None if fill is None else torch.from_numpy(np.ascontiguousarray(fill, dtype=np.float32))
     hooks = [(parts.out_proj[i], h) for i in range(start, len(parts.blocks))
              if (h := _head_editor(parts, rows, i, values)) is not None]
     hidden = resid[start].expand(len(rows), -1, -1).clone()  # (row, pos, d_model)
-    return run_from(model, start, hidden, pre=hooks).numpy()
+    return run_from(model, start, hidden, pre=hooks, keep=keep).numpy()
 
 
 def log_probs(logits: np.ndarray) -> np.ndarray:

@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from core import devices, gate
+from core import devices, gate, result_cache
 from core.analysis import check_length, softmax
 from core.arrays import frozen
 from core.generation import GenerationStep
@@ -211,10 +211,21 @@ class RecordedStream:
         try:
             self._latest = next(self._source)
             self._count += 1
+            if getattr(self._latest, "completions", None) is not None:  # the last step: drop what the run held
+                self._done = True
         except StopIteration:
             self._done = True
         except Exception as error:  # noqa: BLE001 - a dead generator would otherwise look finished
             self._error, self._done = error, True
+        if self._done:
+            self._source = iter(())  # drop the run (its KV cache, its token tensors) as soon as it ends
+
+    def held_bytes(self) -> int:
+        """Bytes this stream keeps: what its run holds between steps, plus the latest step's arrays."""
+        # No lock: a reader holds it for a whole model step, and a size read a step late is fine.
+        source, latest = self._source, self._latest
+        held = getattr(source, "held_bytes", None)
+        return (held() if callable(held) else 0) + result_cache.nbytes(latest)
 
     @property
     def done(self) -> bool:

@@ -28,6 +28,9 @@ def nbytes(value: object, _depth: int = 0, _seen: set | None = None) -> int:
     seen.add(id(value))
     if isinstance(value, np.ndarray):
         return int(value.nbytes)
+    held = getattr(value, "held_bytes", None)
+    if callable(held):  # a live object (a generation stream) that measures itself; it grows, see remeasure
+        return int(held())
     if isinstance(value, (str, bytes)):
         return len(value)
     if hasattr(value, "memory_usage") and hasattr(value, "columns"):  # a pandas DataFrame
@@ -67,6 +70,9 @@ class ByteBudgetCache:
 
     def __len__(self) -> int:
         return len(self._entries)
+
+    def __contains__(self, key: Hashable) -> bool:
+        return key in self._entries
 
     def get(self, key: Hashable, compute: Callable[[], T]) -> T:
         """The cached value for key, else compute() once however many callers ask at the same time."""
@@ -109,6 +115,20 @@ class ByteBudgetCache:
         while total > self.budget_bytes:
             _, (_, evicted) = self._entries.popitem(last=False)
             total -= evicted
+
+    def remeasure(self, key: Hashable) -> None:
+        """Measure one entry again (a stream grows while it runs) and evict the oldest others to fit."""
+        with self._lock:
+            if key not in self._entries:
+                return
+            value = self._entries.pop(key)[0]
+            self._store(key, value)  # re-inserted as the newest: its reader just used it
+
+    def discard(self, match: Callable[[Hashable], bool]) -> None:
+        """Forget the entries whose key matches (a failed stream, a test's clean slate)."""
+        with self._lock:
+            for key in [k for k in self._entries if match(k)]:
+                del self._entries[key]
 
     def clear(self) -> None:
         """Forget every entry (computations in flight finish and are stored)."""

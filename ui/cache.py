@@ -1,4 +1,9 @@
-"""The only place where Streamlit caches wrap core/ calls, keyed by plain values."""
+"""Streamlit caches of core/ calls, keyed by plain values: model slots, the byte budget, most pages.
+
+The ui/*cache*.py modules are the only places where Streamlit caches wrap core calls; besides this
+one: ui/tokens_cache.py (Tokens page), ui/embeddings_cache.py (Embeddings page), ui/why_cache.py
+("Why this token?") and ui/served_cache.py (served models).
+"""
 
 from __future__ import annotations
 
@@ -12,7 +17,7 @@ import pandas as pd
 import streamlit as st
 
 import core
-from core import attention_stats, embeddings, lens, prediction, result_cache, tokenizers_compare
+from core import attention_stats, lens, prediction, result_cache
 from core.analysis import MAX_ANALYZE_TOKENS
 from viz import attention as attention_viz
 from viz import bertviz_offline
@@ -36,20 +41,30 @@ def cache_budget_mb() -> int:
 RESULTS = result_cache.ByteBudgetCache(cache_budget_mb() * 2**20)
 
 
-def _by_bytes(func: Callable) -> Callable:
+def by_bytes(func: Callable) -> Callable:
     """Cache func's results (keyed by its plain-valued arguments) in the shared byte budget.
 
     Like st.cache_resource, two sessions asking for the same key at once share one computation;
     unlike it, the bound is in bytes, so 2 long prompts weigh as much as 200 short ones.
+    `cached.key(*args)` is an entry's key; `cached.clear(*args)` forgets it (every entry of func
+    when called without arguments), like st.cache_resource's clear.
     """
     signature = inspect.signature(func)
 
-    @functools.wraps(func)
-    def cached(*args, **kwargs):
+    def key(*args, **kwargs) -> tuple:
         bound = signature.bind(*args, **kwargs)
         bound.apply_defaults()  # get_x(a) and get_x(a, default) are one entry
-        return RESULTS.get((func.__name__, *bound.arguments.values()), lambda: func(*args, **kwargs))
+        return (func.__name__, *bound.arguments.values())
 
+    def clear(*args, **kwargs) -> None:
+        wanted = key(*args, **kwargs) if args or kwargs else None
+        RESULTS.discard(lambda k: k == wanted if wanted else k[0] == func.__name__)
+
+    @functools.wraps(func)
+    def cached(*args, **kwargs):
+        return RESULTS.get(key(*args, **kwargs), lambda: func(*args, **kwargs))
+
+    cached.key, cached.clear = key, clear
     return cached
 
 
@@ -98,7 +113,7 @@ def get_tokens(model_name: str, text: str, add_special_tokens: bool = True) -> c
     return core.tokenize(get_model(model_name), text, add_special_tokens=add_special_tokens)
 
 
-@_by_bytes
+@by_bytes
 def get_analysis(model_name: str, text: str, max_tokens: int = MAX_ANALYZE_TOKENS) -> core.Analysis:
     """One forward pass with attention and hidden states; large, so few entries are kept."""
     return core.analyze(get_model(model_name), text, max_tokens=max_tokens)
@@ -107,7 +122,7 @@ def get_analysis(model_name: str, text: str, max_tokens: int = MAX_ANALYZE_TOKEN
 # --- Attention page -------------------------------------------------------------------------
 
 
-@_by_bytes  # up to 283 MB each at 512 tokens
+@by_bytes  # up to 283 MB each at 512 tokens
 def get_attention_view(model_name: str, text: str, hide_first: bool, combine: str) -> attention_stats.AttentionView:
     """Attention after the page toggles (hide first token, average, rollout); frozen, so shared."""
     return attention_stats.attention_view(get_analysis(model_name, text).attention, hide_first, combine)
@@ -148,13 +163,13 @@ def get_head_summary(model_name: str, text: str, hide_first: bool) -> pd.DataFra
     return attention_stats.head_summary(view.weights, ids)
 
 
-@_by_bytes
+@by_bytes
 def get_answered_attention(model_name: str, prompt: str, new_tokens: int) -> attention_stats.AnsweredAttention:
     """A short greedy answer, then one forward pass over prompt plus answer."""
     return attention_stats.analyze_with_answer(get_model(model_name), prompt, new_tokens)
 
 
-@_by_bytes
+@by_bytes
 def get_bertviz_analysis(model_name: str, text: str) -> core.Analysis:
     """Analysis of the start of text that fits bertviz's token cap (the whole text when short)."""
     if len(get_tokens(model_name, text)) <= bertviz_offline.MAX_TOKENS:
@@ -169,121 +184,7 @@ def get_bertviz_html(model_name: str, text: str, view: str, layers: tuple[int, .
     return bertviz_offline.bertviz_html(view, analysis.attention, analysis.tokens.labels, layers)
 
 
-# Tokens and Embeddings pages: tokenizers compared, chat template, context fit, vectors.
-def _comparison_tokenizers(model_name: str) -> dict[str, object]:
-    """The current model's tokenizer first, then the bundled models' (loaded alone, without weights)."""
-    model = get_model(model_name)
-    tokenizers = {model.name: model.tokenizer}  # the display name: a folder's name, never its full path
-    for name in core.list_models():
-        if name not in tokenizers:  # the current model's tokenizer is already in memory
-            tokenizers[name] = get_tokenizer(name)
-    return tokenizers
-
-
-@st.cache_resource(show_spinner=False, max_entries=4)
-def get_tokenizer(name: str) -> object:
-    """A bundled model's tokenizer alone, read once per process (read-only, shared)."""
-    return tokenizers_compare.load_tokenizer(name)
-
-
-@st.cache_resource(show_spinner=False, max_entries=16)
-def get_tokenizer_comparison(
-    model_name: str, text: str, include_openai: bool = True
-) -> tuple[tokenizers_compare.TokenizerView, ...]:
-    """The text through the model's, the bundled and (unless left out) the two OpenAI tokenizers."""
-    return tokenizers_compare.compare_tokenizers(text, _comparison_tokenizers(model_name), include_openai)
-
-
-@st.cache_data(show_spinner=False, max_entries=32)
-def get_openai_refusal(text: str) -> str | None:
-    """Why the OpenAI tokenizers would take too long on this text, or None when they can run."""
-    try:
-        tokenizers_compare.check_tiktoken_cost(text)
-    except ValueError as error:
-        return str(error)
-    return None
-
-
-@st.cache_resource(show_spinner=False, max_entries=4)
-def get_language_costs(model_name: str) -> tuple[tuple[str, ...], tuple[str, ...], object]:
-    """Token counts of one sentence in several languages per tokenizer (languages, names, counts)."""
-    return tokenizers_compare.language_costs(_comparison_tokenizers(model_name))
-
-
-@st.cache_resource(show_spinner=False, max_entries=16)
-def get_chat_wrap(model_name: str, text: str) -> tokenizers_compare.ChatWrap | None:
-    """Text wrapped by the model's chat template and tokenized; None without a template."""
-    return tokenizers_compare.chat_wrap(get_model(model_name), text)
-
-
-@st.cache_resource(show_spinner=False, max_entries=32)
-def get_context_fit(model_name: str, text: str, reserved: int, side: str) -> tokenizers_compare.ContextFit:
-    """Prompt + chat-template overhead + reserved answer tokens against the context window."""
-    model = get_model(model_name)
-    tokens = get_tokens(model_name, text)
-    wrap = get_chat_wrap(model_name, text)
-    overhead = tokenizers_compare.template_overhead(tokens, wrap)
-    return tokenizers_compare.context_fit(tokens, overhead, reserved, model.info.context_window, side)
-
-
-@_by_bytes
-def get_token_states(model_name: str, text: str) -> embeddings.TokenStates:
-    """Static embeddings and every layer's hidden states for the text (one forward pass)."""
-    return embeddings.embed_text(get_model(model_name), text)
-
-
-@st.cache_resource(show_spinner=False, max_entries=3)
-def get_vocab_norms(model_name: str) -> object:
-    """(vocab,) input-embedding lengths, computed once per model for nearest-neighbour search."""
-    return embeddings.vocab_norms(get_model(model_name))
-
-
-@st.cache_resource(show_spinner=False, max_entries=64)
-def get_neighbours(model_name: str, token_id: int, k: int) -> embeddings.Neighbours:
-    """Top-k vocabulary neighbours of one token by cosine similarity."""
-    return embeddings.nearest_neighbours(get_model(model_name), token_id, k, get_vocab_norms(model_name))
-
-
-@st.cache_resource(show_spinner=False, max_entries=8)
-def get_position_embeddings(model_name: str, n_positions: int) -> object:
-    """(pos, d_model) learned position vectors, or None for rotary models."""
-    return embeddings.position_embeddings(get_model(model_name), n_positions)
-
-
-@st.cache_resource(show_spinner=False, max_entries=16)
-def get_projection(model_name: str, text: str, layer: int, dims: int, skip_first: bool) -> embeddings.Projection:
-    """PCA of the text's vectors at a layer (-1 = static token embeddings), optionally without position 0."""
-    vectors = get_token_states(model_name, text).vectors_at(layer)
-    return embeddings.pca(vectors[int(skip_first):], dims)
-
-
-@st.cache_resource(show_spinner=False, max_entries=16)
-def get_sentence_embeddings(model_name: str, sentences: tuple[str, ...]) -> embeddings.SentenceEmbeddings:
-    """Mean-pooled sentence vectors and their similarity matrix."""
-    return embeddings.sentence_embeddings(get_model(model_name), sentences)
-
-
-@st.cache_resource(show_spinner=False, max_entries=16)
-def get_similarity(model_name: str, text: str, layer: int, skip_first: bool) -> object:
-    """(pos, pos) cosine similarity of the text's vectors at a layer (-1 = static token embeddings)."""
-    vectors = get_token_states(model_name, text).vectors_at(layer)
-    return embeddings.cosine_matrix(vectors[int(skip_first):])
-
-
-@st.cache_resource(show_spinner=False, max_entries=8)
-def get_repeated_similarity(model_name: str, text: str) -> dict:
-    """{(pos_a, pos_b): (layer+1,) cosine} for every pair of positions holding the same token."""
-    states = get_token_states(model_name, text)
-    return embeddings.repeated_token_similarity(states.tokens.ids, states.hidden_states)
-
-
-@st.cache_data(show_spinner=False, max_entries=64)
-def get_word_token(model_name: str, word: str) -> int:
-    """The id of a word that is exactly one token; ValueError naming the split otherwise."""
-    return embeddings.single_token_id(get_model(model_name), word)
-
-
-@st.cache_resource(show_spinner=False, max_entries=16)
+@by_bytes  # measured by what the run holds: its KV cache and tokens while paused, its completions once done
 def get_generation_stream(
     model_name: str, prompts: tuple[str, ...], settings: core.GenerationSettings
 ) -> prediction.RecordedStream:
@@ -294,22 +195,31 @@ def get_generation_stream(
 def stream_generation(
     model_name: str, prompts: tuple[str, ...], settings: core.GenerationSettings
 ) -> Iterator[core.generation.GenerationStep]:
-    """The cached generation run's steps; a run that failed is dropped, so the next rerun recomputes."""
+    """The cached generation run's steps; a run that failed is dropped, so the next rerun recomputes.
+
+    A stream grows by one token of KV cache per row and step, so its entry is measured again after
+    every step: the byte budget evicts the oldest results (or paused streams) to make room.
+    """
     stream = get_generation_stream(model_name, prompts, settings)
+    key = get_generation_stream.key(model_name, prompts, settings)
     try:
-        yield from stream
+        for step in stream:
+            RESULTS.remeasure(key)
+            yield step
     finally:
         if stream.failed:
             get_generation_stream.clear(model_name, prompts, settings)
+        else:
+            RESULTS.remeasure(key)  # paused or finished: what it holds now (finished: no KV cache)
 
 
-@_by_bytes
+@by_bytes
 def get_step_prediction(model_name: str, prompt: str, chosen_ids: tuple[int, ...]) -> prediction.StepPrediction:
     """Next-token logits after the prompt plus the tokens chosen so far (one forward pass)."""
     return prediction.predict_step(get_model(model_name), prompt, chosen_ids)
 
 
-@_by_bytes
+@by_bytes
 def get_logit_lens(model_name: str, text: str) -> lens.LogitLens:
     """Every layer's would-be prediction for the last positions of text, from its cached analysis."""
     return lens.logit_lens(get_model(model_name), get_analysis(model_name, text))
@@ -355,12 +265,6 @@ def get_quantization(model_name: str, _progress: Callable[[float, str], None] | 
 def has_quantization(model_name: str) -> bool:
     """Whether the int8 comparison for this model was already measured (so no progress is needed)."""
     return "report" in _quantization_slot(model_name)
-
-
-@st.cache_resource(show_spinner=False, max_entries=8)
-def get_position_similarity(model_name: str, n_positions: int) -> object:
-    """(pos, pos) cosine similarity between learned position vectors (None-safe: call only when they exist)."""
-    return embeddings.cosine_matrix(get_position_embeddings(model_name, n_positions))
 
 
 # --- Prompt strategies page ---
@@ -485,139 +389,3 @@ def get_query_label_scores(model_name: str, prompts: tuple[str, ...], labels: tu
     model = get_model(model_name)
     delimiter = " " if fmt == "plain" else ""
     return [label_scoring.score_labels(model, "", [prompt], labels, delimiter) for prompt in prompts]
-
-
-# --- "Why this token?" page -----------------------------------------------------------------
-# Keyed by token ids (plain tuples): a target inside the model's own answer has a context that is
-# the prompt's ids plus the answer's, which re-tokenising text would not always reproduce.
-
-
-@st.cache_data(show_spinner=False, max_entries=64)
-def get_why_ids(model_name: str, text: str) -> tuple[int, ...]:
-    """Prompt token ids within the Why page's cap (ValueError names the limit)."""
-    from core import interventions
-
-    return interventions.prompt_ids(get_model(model_name), text)
-
-
-@st.cache_data(show_spinner=False, max_entries=64)
-def get_why_logits(model_name: str, ids: tuple[int, ...]) -> object:
-    """(vocab,) next-token logits after ids."""
-    from core import targets
-
-    return targets.next_token_logits(get_model(model_name), ids)
-
-
-@st.cache_data(show_spinner=False, max_entries=16)
-def get_why_answer(model_name: str, text: str, new_tokens: int) -> tuple[int, ...]:
-    """The model's greedy answer to text, as token ids."""
-    from core import targets
-
-    return targets.answer_ids(get_model(model_name), text, new_tokens)
-
-
-@st.cache_resource(show_spinner=False, max_entries=16)
-def get_input_attribution(model_name: str, ids: tuple[int, ...], target: int, contrast: int | None, steps: int):
-    """Integrated gradients and gradient × input per token (frozen result, shared)."""
-    from core import attribution
-
-    return attribution.attribute(get_model(model_name), ids, target, contrast, steps)
-
-
-@st.cache_resource(show_spinner=False, max_entries=16)
-def get_logit_attribution(model_name: str, ids: tuple[int, ...], target: int, contrast: int | None):
-    """Direct logit attribution over layers, components and heads."""
-    from core import logit_attribution
-
-    return logit_attribution.logit_attribution(get_model(model_name), ids, target, contrast)
-
-
-@st.cache_resource(show_spinner=False, max_entries=32)
-def get_ablation(model_name: str, ids: tuple[int, ...], heads: tuple[tuple[int, int], ...], mode: str):
-    """Next-token distribution before and after ablating the heads."""
-    from core import interventions
-
-    return interventions.ablate_heads(get_model(model_name), ids, heads, mode)
-
-
-@st.cache_resource(show_spinner=False, max_entries=16)
-def get_induction(model_name: str, n: int, seed: int):
-    """Induction scores and loss on a seeded repeated random sequence."""
-    from core import induction
-
-    return induction.induction(get_model(model_name), n, seed)
-
-
-@st.cache_resource(show_spinner=False, max_entries=16)
-def _why_slot(kind: str, model_name: str, key: tuple) -> dict:
-    # Like _model_slot: long scans run outside the cached function so they can drive the page's
-    # progress bar; the lock makes two sessions asking for the same scan compute it once.
-    return {"lock": threading.Lock()}
-
-
-def has_why_result(kind: str, model_name: str, key: tuple) -> bool:
-    """Whether this scan already ran (then it shows without pressing its button)."""
-    return "result" in _why_slot(kind, model_name, key)
-
-
-def get_why_scan(kind: str, model_name: str, key: tuple, _progress: Callable[[float, str], None] | None = None):
-    """A long "Why" computation, once per input: kind is "heads", "patch" or "loss"; key its arguments."""
-    from core import induction, interventions, patching
-
-    slot = _why_slot(kind, model_name, key)
-    with slot["lock"]:
-        if "result" not in slot:
-            model = get_model(model_name)
-            if kind == "heads":  # key = (ids, target, mode)
-                slot["result"] = interventions.scan_heads(model, *key, progress=_progress)
-            elif kind == "patch":  # key = (clean, corrupt, per_head)
-                slot["result"] = patching.patch(model, *key, progress=_progress)
-            else:  # "loss": key = (n, seed)
-                ids = get_induction(model_name, *key).ids
-                slot["result"] = induction.loss_drop_scan(model, ids, key[0], progress=_progress)
-    return slot["result"]
-
-
-# --- Served models (OpenAI-compatible endpoints): keyed by Endpoint.cache_id, never by the key itself ---
-
-
-@st.cache_data(show_spinner=False, ttl=60, max_entries=32)
-def get_served_models(endpoint_id: str, _endpoint) -> tuple[str, ...]:
-    """Model ids an endpoint lists (re-asked after a minute: servers load and unload models)."""
-    from core import remote
-
-    return remote.list_models(_endpoint)
-
-
-@st.cache_data(show_spinner=False, ttl=600, max_entries=32)
-def get_served_capabilities(endpoint_id: str, model: str, _endpoint):
-    """Whether the served model returns token and prompt log-probabilities (one probe request)."""
-    from core import remote, remote_calls
-
-    try:
-        return remote_calls.probe(remote.client(_endpoint), model)
-    except Exception as error:
-        raise remote.explain(error, _endpoint, "a capability probe") from None
-
-
-@st.cache_resource(show_spinner=False, max_entries=32)
-def _served_slot(endpoint_id: str, model: str, requests: tuple) -> dict:
-    # Like _strategy_slot: the streams run outside the cached function, into the page's columns.
-    return {}
-
-
-def get_served_completions(endpoint_id: str, model: str, requests: tuple, _endpoint,
-                           _on_update: Callable[[tuple[str, ...]], None]) -> list:
-    """Completions of (prompt, settings, row) requests, streamed side by side; kept once all succeed."""
-    from core import remote_eval
-
-    slot = _served_slot(endpoint_id, model, requests)
-    if "completions" not in slot:
-        slot["completions"] = remote_eval.compare(_endpoint, model, list(requests), _on_update)
-    return slot["completions"]
-
-
-@st.cache_resource(show_spinner=False, max_entries=8)
-def served_evaluation_slot(endpoint_id: str, model: str, request) -> dict:
-    """Answers of a served evaluation, kept across reruns, cancels and failures (so a rerun resumes)."""
-    return {"answers": {}, "state": "idle", "error": None}

@@ -9,7 +9,7 @@ import streamlit as st
 import core
 from core.embeddings import MAX_NEIGHBOURS, TokenStates
 from core.export import safe_csv
-from ui import cache, present, widgets
+from ui import embeddings_cache, present, widgets
 from ui.markdown import md_text
 from ui.widgets import model_key
 from viz import embeddings as viz
@@ -50,7 +50,7 @@ def vectors_section(states: TokenStates) -> None:
 
 def position_section(model: core.LoadedModel, n_positions: int) -> None:
     """Learned position vectors when the model has them; otherwise why rotary models have none."""
-    positions = cache.get_position_embeddings(model_key(), n_positions)
+    positions = embeddings_cache.get_position_embeddings(model_key(), n_positions)
     if positions is None:
         st.info(
             f"**{md_text(model.info.name)} uses rotary position embeddings (RoPE).** There is no position vector to "
@@ -67,7 +67,7 @@ def position_section(model: core.LoadedModel, n_positions: int) -> None:
     cols = st.columns(2)
     cols[0].plotly_chart(present.styled(viz.embedding_heatmap(positions, labels, "Position embeddings")),
                          key="emb_positions")
-    similarity = cache.get_position_similarity(model_key(), n_positions)
+    similarity = embeddings_cache.get_position_similarity(model_key(), n_positions)
     cols[1].plotly_chart(present.styled(viz.similarity_heatmap(similarity, labels, "Similarity between positions")),
                          key="emb_position_similarity")
 
@@ -128,7 +128,7 @@ def projection_section(text: str, states: TokenStates, layer: int, skip: bool) -
     cols = st.columns(2)
     views = ((cols[0], -1, "Token embeddings (no context)"), (cols[1], layer, f"After layer {layer}"))
     for col, source, title in views:
-        projection = cache.get_projection(model_key(), text, source, dims, skip)
+        projection = embeddings_cache.get_projection(model_key(), text, source, dims, skip)
         col.plotly_chart(present.styled(viz.pca_scatter(projection.coords, labels, projection.explained, title, first)),
                          key=f"emb_pca_{'static' if source < 0 else 'layer'}")
 
@@ -139,7 +139,7 @@ def similarity_section(text: str, states: TokenStates, layer: int, skip: bool) -
     labels = states.tokens.labels[first:]
     cols = st.columns(2)
     for col, source, title in ((cols[0], -1, "Token embeddings"), (cols[1], layer, f"Layer {layer}")):
-        matrix = cache.get_similarity(model_key(), text, source, skip)
+        matrix = embeddings_cache.get_similarity(model_key(), text, source, skip)
         name = "static" if source < 0 else f"layer{layer}"
         col.plotly_chart(present.styled(viz.similarity_heatmap(matrix, labels, f"Cosine similarity: {title}", first)),
                          key=f"emb_sim_{name}")
@@ -152,7 +152,7 @@ def similarity_section(text: str, states: TokenStates, layer: int, skip: bool) -
 
 def repeated_section(text: str, states: TokenStates) -> None:
     """Lines showing how two copies of one token drift apart through the layers."""
-    pairs = cache.get_repeated_similarity(model_key(), text)
+    pairs = embeddings_cache.get_repeated_similarity(model_key(), text)
     if not pairs:
         st.info("No token appears twice in this prompt. Try: “I sat on the river bank. I opened a bank account.”")
         return
@@ -172,8 +172,9 @@ def neighbours_section(states: TokenStates) -> None:
     word = cols[1].text_input("…or type a word (one token, e.g. ' king')", key="emb_nn_word").strip("\n")
     k = cols[2].number_input("How many", 1, MAX_NEIGHBOURS, 10, key="emb_nn_k")
     try:
-        token_id = cache.get_word_token(model_key(), word) if word.strip() else int(states.tokens.ids[position])
-        found = cache.get_neighbours(model_key(), token_id, int(k))
+        chosen = int(states.tokens.ids[position])
+        token_id = embeddings_cache.get_word_token(model_key(), word) if word.strip() else chosen
+        found = embeddings_cache.get_neighbours(model_key(), token_id, int(k))
     except ValueError as error:
         widgets.show_error(error)
         return
@@ -187,7 +188,7 @@ def sentences_section() -> None:
     sentences = tuple(line.strip() for line in typed.splitlines() if line.strip())
     try:
         with st.spinner(f"Embedding sentences with {SENTENCE_MODEL}…"):
-            result = cache.get_sentence_embeddings(SENTENCE_MODEL, sentences)
+            result = embeddings_cache.get_sentence_embeddings(SENTENCE_MODEL, sentences)
     except ValueError as error:
         widgets.show_error(error)
         return

@@ -6,7 +6,7 @@ import streamlit as st
 
 import core
 from core import prompting, remote_eval
-from ui import cache, widgets
+from ui import served_cache, widgets
 from ui.prompting_eval_ui import labelled_items, show_results
 from ui.prompting_ui import TaskInputs
 from ui.remote_ui import Backend
@@ -15,7 +15,7 @@ from ui.remote_ui import Backend
 def _mode(backend: Backend, api: str) -> str:
     """Generate-and-match, or rank the labels when the server echoes prompt log-probabilities."""
     try:
-        caps = cache.get_served_capabilities(backend.endpoint.cache_id, backend.model, backend.endpoint)
+        caps = served_cache.get_served_capabilities(backend.endpoint.cache_id, backend.model, backend.endpoint)
     except ValueError as error:
         widgets.show_error(error)
         return "generate"
@@ -54,7 +54,7 @@ def evaluation_section(backend: Backend, inputs: TaskInputs, settings: core.Gene
     except ValueError as error:
         widgets.show_error(error)
         return
-    slot = cache.served_evaluation_slot(backend.endpoint.cache_id, backend.model, request)
+    slot = served_cache.served_evaluation_slot(backend.endpoint.cache_id, backend.model, request)
     st.caption(f"{needed:,} requests, up to {backend.endpoint.concurrency} at once; failed ones are retried "
                "with backoff (429, 5xx, timeouts).")
     start, stop = st.columns([1, 4])

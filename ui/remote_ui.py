@@ -11,7 +11,7 @@ import core
 from core import remote, remote_eval
 from core.prompting import extract_answer, match_label
 from core.remote import Endpoint
-from ui import cache, widgets
+from ui import served_cache, widgets
 from ui.markdown import md_text
 from ui.prompting_ui import TITLES, TaskInputs, fill_columns
 from viz.prompting import completion_tokens_html
@@ -68,7 +68,7 @@ def backend_selector() -> Backend | None:
         endpoint = endpoints.get(choice) or _custom_endpoint()
         if endpoint is None:
             return None
-        models = cache.get_served_models(endpoint.cache_id, endpoint)
+        models = served_cache.get_served_models(endpoint.cache_id, endpoint)
     except ValueError as error:
         st.sidebar.warning(str(error), icon="⚠️")
         return None
@@ -126,7 +126,7 @@ def compare_columns(backend: Backend, inputs: TaskInputs, settings: core.Generat
     requests = tuple((prompt, settings, 0) for prompt in prompts)
     try:
         with st.spinner("Asking the server for the three completions at once…"):
-            done = cache.get_served_completions(backend.endpoint.cache_id, backend.model, requests,
+            done = served_cache.get_served_completions(backend.endpoint.cache_id, backend.model, requests,
                                                 backend.endpoint, _on_update=on_update)
     except ValueError as error:
         widgets.show_error(error)  # the shots stay in the editor above
@@ -171,7 +171,7 @@ def generation_section(backend: Backend, prompt: str, settings: core.GenerationS
             slot.code(text + "▌", language=None, wrap_lines=True)
 
     try:
-        done = cache.get_served_completions(backend.endpoint.cache_id, backend.model, requests, backend.endpoint,
+        done = served_cache.get_served_completions(backend.endpoint.cache_id, backend.model, requests, backend.endpoint,
                                             _on_update=on_update)
     except ValueError as error:
         widgets.show_error(error)

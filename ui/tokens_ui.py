@@ -8,7 +8,7 @@ import streamlit as st
 import core
 from core.export import safe_csv
 from core.tokenizers_compare import CUT_SIDES, LANGUAGE_SAMPLES, MAX_TIKTOKEN_RUN_BYTES, added_mask
-from ui import cache, present, widgets
+from ui import present, tokens_cache, widgets
 from ui.markdown import md_code, md_text
 from viz import tokens as viz
 
@@ -82,7 +82,7 @@ def context_section(model: core.LoadedModel, text: str) -> None:
     side = cols[1].radio("If it does not fit, cut the prompt's", CUT_SIDES, horizontal=True, key="tokens_cut_side")
     try:
         with st.spinner("Wrapping the text in the chat template…"):  # ~1 s for 100k characters
-            fit = cache.get_context_fit(widgets.model_key(), text, int(reserved), side)
+            fit = tokens_cache.get_context_fit(widgets.model_key(), text, int(reserved), side)
     except ValueError as error:  # the chat template can push a text at the character limit over it
         widgets.show_error(error)
         return
@@ -102,7 +102,7 @@ def context_section(model: core.LoadedModel, text: str) -> None:
 def chat_section(text: str) -> None:
     """The text wrapped by the model's own chat template, the special tokens it adds and their count."""
     try:
-        wrap = cache.get_chat_wrap(widgets.model_key(), text)
+        wrap = tokens_cache.get_chat_wrap(widgets.model_key(), text)
     except ValueError as error:
         widgets.show_error(error)
         return
@@ -123,16 +123,16 @@ def chat_section(text: str) -> None:
 
 def compare_section(text: str) -> None:
     """Token counts of the same text for four tokenizers, their chips, and the cost across languages."""
-    refusal = cache.get_openai_refusal(text)
+    refusal = tokens_cache.get_openai_refusal(text)
     if refusal:
         widgets.show_error(ValueError(refusal + " The OpenAI tokenizers are left out; the others are shown."))
-    views = cache.get_tokenizer_comparison(widgets.model_key(), text, refusal is None)
+    views = tokens_cache.get_tokenizer_comparison(widgets.model_key(), text, refusal is None)
     st.plotly_chart(present.styled(viz.token_count_chart([v.name for v in views], [v.count for v in views])),
                     key="tokens_compare")
     for view in views:
         with st.expander(f"{md_text(view.name)}: {view.count:,} tokens · {view.kind} · vocabulary {view.vocab_size:,}"):
             st.html(viz.token_chips_html(view.tokens, show="none", max_chips=COMPARE_CHIPS))
-    languages, names, counts = cache.get_language_costs(widgets.model_key())
+    languages, names, counts = tokens_cache.get_language_costs(widgets.model_key())
     st.plotly_chart(present.styled(viz.language_cost_chart(languages, names, counts)), key="tokens_languages")
     st.caption(
         f"The OpenAI tokenizers run in pure Python here: they take runs without spaces of up to "

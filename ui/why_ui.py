@@ -11,7 +11,7 @@ import streamlit as st
 import core
 from core import attribution, induction, interventions, patching, targets
 from core.tokens import token_label
-from ui import cache, present, widgets
+from ui import present, why_cache, widgets
 from viz import why as viz
 
 TABS = ("Input attribution", "Why A rather than B", "Direct logit attribution", "Ablate heads",
@@ -37,7 +37,7 @@ def _labels(model: core.LoadedModel, ids: tuple[int, ...]) -> tuple[str, ...]:
 def pick_target(model: core.LoadedModel, text: str) -> Target:
     """Radio: explain the top next token, a typed token (its first token), or a token of the answer."""
     name = widgets.model_key()
-    ids = widgets.computed_or_stop(None, cache.get_why_ids, name, text)
+    ids = widgets.computed_or_stop(None, why_cache.get_why_ids, name, text)
     mode = st.radio("Explain", TARGET_MODES, key="why_target_mode", horizontal=True)
     if mode == TARGET_MODES[1]:
         typed = st.text_input("Token", " Paris", key="why_typed", help="A leading space matters: ' Paris' ≠ 'Paris'.")
@@ -47,7 +47,7 @@ def pick_target(model: core.LoadedModel, text: str) -> Target:
                        f"the views explain the first, `{token.label}`.")
         return Target(ids, _labels(model, ids), token.token_id, token.label)
     if mode == TARGET_MODES[2]:
-        answer = widgets.computed_or_stop("Generating the model's answer (greedy)…", cache.get_why_answer,
+        answer = widgets.computed_or_stop("Generating the model's answer (greedy)…", why_cache.get_why_answer,
                                           name, text, 8)
         if not answer:
             st.warning("The model stopped at once: there is no answer token to explain.")
@@ -58,7 +58,7 @@ def pick_target(model: core.LoadedModel, text: str) -> Target:
         k = min(k, len(answer) - 1)
         context = ids + answer[:k]
         return Target(context, _labels(model, context), answer[k], names[k])
-    logits = cache.get_why_logits(name, ids)
+    logits = why_cache.get_why_logits(name, ids)
     top = int(np.argmax(logits))
     return Target(ids, _labels(model, ids), top, token_label(model.tokenizer, top))
 
@@ -74,7 +74,7 @@ def _attribution_view(model: core.LoadedModel, target: Target, contrast: targets
                       help="More steps: a closer integral (see the completeness check) and a longer wait.")
     what = f"log p({target.label})" + (f" − log p({contrast.label})" if contrast else "")
     result = widgets.computed_or_stop(
-        f"Integrated gradients: {steps} steps × {len(target.ids)} tokens, batched…", cache.get_input_attribution,
+        f"Integrated gradients: {steps} steps × {len(target.ids)} tokens, batched…", why_cache.get_input_attribution,
         widgets.model_key(), target.ids, target.token, contrast.token_id if contrast else None, steps)
     st.markdown(f"**Integrated gradients** of {_md(what)} (blue raised it, red lowered it; hover a token):")
     st.html(viz.attribution_html(target.labels, result.integrated, what))
@@ -117,7 +117,7 @@ def contrast_section(model: core.LoadedModel, target: Target) -> None:
 def dla_section(model: core.LoadedModel, target: Target) -> None:
     """Tab 3: the target's logit split over embedding, layers, components and heads."""
     contrast = _contrast_token(model) if st.toggle("Explain logit(A) − logit(B)", key="why_dla_contrast") else None
-    result = widgets.computed_or_stop("Decomposing the logit…", cache.get_logit_attribution, widgets.model_key(),
+    result = widgets.computed_or_stop("Decomposing the logit…", why_cache.get_logit_attribution, widgets.model_key(),
                                       target.ids, target.token, contrast.token_id if contrast else None)
     what = f"logit({target.label})" + (f" − logit({contrast.label})" if contrast else "")
     cols = st.columns(4)
@@ -156,7 +156,8 @@ def ablate_section(model: core.LoadedModel, target: Target) -> None:
     mode = right.radio("Ablation", interventions.ABLATIONS, key="why_mode", help="Zero: the head outputs nothing. "
                        "Mean: the head outputs its average over this prompt's positions.")
     heads = tuple(tuple(int(v) for v in h.split(".")) for h in chosen)
-    result = widgets.computed_or_stop("Running the ablated model…", cache.get_ablation, name, target.ids, heads, mode)
+    result = widgets.computed_or_stop("Running the ablated model…", why_cache.get_ablation,
+                                      name, target.ids, heads, mode)
     top = list(dict.fromkeys([target.token, *np.argsort(-result.before)[:6].tolist(),
                               *np.argsort(-result.after)[:3].tolist()]))
     labels = [token_label(model.tokenizer, t) for t in top]
@@ -216,7 +217,8 @@ def induction_section(model: core.LoadedModel) -> None:
     n = left.slider("Random tokens (repeated twice)", induction.MIN_REPEAT, induction.MAX_REPEAT, 24, key="why_ind_n")
     seed = right.number_input("Seed", 0, 10_000, 0, key="why_ind_seed")
     name = widgets.model_key()
-    result = widgets.computed_or_stop("Reading the repeated sequence…", cache.get_induction, name, int(n), int(seed))
+    result = widgets.computed_or_stop("Reading the repeated sequence…", why_cache.get_induction,
+                                      name, int(n), int(seed))
     cols = st.columns(2)
     cols[0].metric("Loss on the first copy", f"{result.first_loss:.2f} nats", help="Random tokens: unpredictable.")
     cols[1].metric("Loss on the repeat", f"{result.second_loss:.2f} nats",
@@ -235,6 +237,9 @@ def induction_section(model: core.LoadedModel) -> None:
         b.markdown(f"layer {layer}, head {head}: score {flat[o]:.2f}")
     st.page_link("app_pages/attention.py", label="Attention page", icon="👀")
     key = (int(n), int(seed))
+    st.caption(f"The loss scan zero-ablates each of the {model.info.layers * model.info.heads} heads in turn: that "
+               f"many copies of the {len(result.ids)}-token sequence, batched, each run from the ablated layer "
+               f"(cap: {2 * induction.MAX_REPEAT + 1} tokens × every head).")
     drop = _scan_on_click("loss", name, key, "Measure each head's loss drop (ablation scan)", "why_loss_scan",
                           "Ablating heads…")
     if drop is not None:
@@ -244,10 +249,10 @@ def induction_section(model: core.LoadedModel) -> None:
 
 def _scan_on_click(kind: str, name: str, key: tuple, label: str, button_key: str, text: str):
     """A long scan's cached result, computed under a progress bar once the button is pressed; None before."""
-    if not (cache.has_why_result(kind, name, key) or st.button(label, key=button_key)):
+    if not (why_cache.has_why_result(kind, name, key) or st.button(label, key=button_key)):
         return None
     bar = st.progress(0.0, text=text)
-    result = widgets.computed_or_stop(None, cache.get_why_scan, kind, name, key,
+    result = widgets.computed_or_stop(None, why_cache.get_why_scan, kind, name, key,
                                       lambda f, msg: bar.progress(f, text=msg))
     bar.empty()
     return result

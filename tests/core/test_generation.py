@@ -158,3 +158,26 @@ def test_check_batch_allows_the_pages_largest_runs():
 
     generation.check_batch(MAX_SAMPLES, 512, MAX_NEW_TOKENS_LIMIT)  # Generation: 8 samples × 256 tokens
     generation.check_batch(12, 512, 5)  # an evaluation batch of 12 label prompts
+
+
+def _kv_bytes(model, rows: int, positions: int) -> int:
+    """layer × (key, value) × rows × kv heads × pos × head dim float32: what a KV cache must hold."""
+    config = model.model.config
+    head_dim = config.hidden_size // config.num_attention_heads
+    return config.num_hidden_layers * 2 * rows * config.num_key_value_heads * positions * head_dim * 4
+
+
+def test_a_paused_stream_holds_its_kv_cache_and_tokens_no_logits_and_a_finished_one_no_kv(tiny_llama):
+    rows, settings = 4, GenerationSettings(max_new_tokens=5, do_sample=True, seed=2)
+    stream = core.stream_generate(tiny_llama, ["The river runs"] * rows, settings)
+    assert stream.held_bytes() == 0  # nothing runs before the first step
+    next(stream)
+    width = len(tiny_llama.tokenizer("The river runs")["input_ids"])
+    tokens = 2 * rows * width * 8 + rows * 8  # prompt ids and mask (int64), one new id per row
+    assert stream.held_bytes() == _kv_bytes(tiny_llama, rows, width) + tokens  # no (rows, vocab) logits
+    next(stream)  # one more position of KV per row, one more id
+    assert stream.held_bytes() == _kv_bytes(tiny_llama, rows, width + 1) + tokens + rows * 8
+    *_, last = stream
+    assert last.completions is not None
+    new = sum(len(c.token_ids) for c in last.completions)
+    assert stream.held_bytes() == 2 * rows * width * 8 + new * 8  # finished: tokens only, the KV cache is gone

@@ -195,3 +195,19 @@ def test_recorded_stream_broken_midway_is_failed_for_every_reader_not_truncated(
 def test_recorded_stream_that_finishes_is_not_failed():
     stream = prediction.RecordedStream(_steps(3))
     assert len(list(stream)) == 3 and stream.done and not stream.failed
+
+
+def test_recorded_stream_of_a_real_run_resumes_and_then_holds_only_its_last_step(tiny_llama):
+    from core import result_cache
+
+    prompts, settings = ["The river"] * 3, GenerationSettings(max_new_tokens=6, do_sample=True, seed=5)
+    stream = prediction.RecordedStream(core.stream_generate(tiny_llama, prompts, settings))
+    reader = iter(stream)
+    next(reader), next(reader)
+    paused = stream.held_bytes()
+    del reader  # the page's rerun stops reading: the run pauses with its KV cache
+    steps = list(stream)  # the next reader resumes where the first stopped
+    assert [c.token_ids.tolist() for c in steps[-1].completions] == [
+        c.token_ids.tolist() for c in core.generate(tiny_llama, prompts, settings)
+    ]
+    assert stream.done and stream.held_bytes() == result_cache.nbytes(steps[-1]) < paused

@@ -96,3 +96,33 @@ def test_an_error_reaches_every_waiter_and_is_not_cached():
     assert len(errors) == 2 and len(cache) == 0
     with pytest.raises(ValueError):
         cache.get("k", failing)  # computed again, not served from a cached failure
+
+
+class _Growing:
+    """Stands for a live stream: it reports its own size, which grows as it runs."""
+
+    def __init__(self, size: int):
+        self.size = size
+
+    def held_bytes(self) -> int:
+        return self.size
+
+
+def test_remeasure_follows_a_growing_entry_and_evicts_the_oldest_others():
+    cache = ByteBudgetCache(1000)
+    cache.get("old", lambda: np.zeros(50, dtype=np.float64))  # 400 bytes
+    stream = cache.get("stream", lambda: _Growing(0))
+    assert cache.used_bytes == 400
+    stream.size = 500
+    cache.remeasure("stream")
+    assert cache.used_bytes == 900 and "old" in cache
+    stream.size = 700  # 400 + 700 > 1000: the oldest entry goes, not the one being read
+    cache.remeasure("stream")
+    assert "old" not in cache and "stream" in cache and cache.used_bytes == 700
+    stream.size = 1001  # larger than the whole budget: kept by its reader, not by the cache
+    cache.remeasure("stream")
+    assert "stream" not in cache and cache.used_bytes == 0
+    cache.remeasure("stream")  # an evicted key is a no-op
+    cache.get("a", lambda: _Growing(1)), cache.get("b", lambda: _Growing(2))
+    cache.discard(lambda key: key == "a")
+    assert "a" not in cache and "b" in cache

@@ -38,6 +38,26 @@ def test_integrated_gradients_are_complete(tiny_decoder, contrast):
     assert result.integrated.shape == (len(ids),)
 
 
+@pytest.mark.parametrize("contrast", [None, 7])
+def test_delta_and_ends_equal_captums_own(tiny_decoder, contrast):
+    # attribute() computes f at both ends and gradient × input in one 2-row pass; Captum, asked for its
+    # convergence delta and InputXGradient, runs its own forwards: both must agree.
+    from captum.attr import InputXGradient, IntegratedGradients
+
+    model, ids = tiny_decoder, _ids(tiny_decoder)
+    result = attribution.attribute(model, ids, target=5, contrast=contrast, steps=4)
+    score = attribution._score_fn(model, 5, contrast)
+    with hooks.hooked(model, grad=True):
+        inputs = model.model.get_input_embeddings()(torch.tensor([list(ids)])).detach()
+        ig, delta = IntegratedGradients(score).attribute(inputs, baselines=attribution.baseline(model, inputs),
+                                                         n_steps=4, return_convergence_delta=True)
+        gxi = InputXGradient(score).attribute(inputs.clone())
+    assert result.delta == pytest.approx(float(delta[0]), abs=2e-6)
+    assert result.baseline_score == pytest.approx(float(score(attribution.baseline(model, inputs))[0]), abs=1e-5)
+    np.testing.assert_allclose(result.integrated, ig[0].sum(-1).double().numpy(), atol=1e-5)
+    np.testing.assert_allclose(result.grad_x_input, gxi[0].detach().sum(-1).double().numpy(), atol=1e-5)
+
+
 def test_score_is_log_probability_or_difference(tiny_decoder):
     ids = _ids(tiny_decoder)
     logp = torch.log_softmax(_plain_logits(tiny_decoder, ids), -1)
@@ -223,6 +243,23 @@ def test_induction_on_the_repeated_sequence(tiny_decoder):
     assert ((result.scores >= 0) & (result.scores <= 1)).all()
     drop = induction.loss_drop_scan(tiny_decoder, result.ids, 8)
     assert drop.shape == result.scores.shape and np.isfinite(drop).all()
+
+
+def test_loss_drop_scan_batched_equals_one_at_a_time(tiny_decoder):
+    model, n = tiny_decoder, 6
+    ids = induction.repeated_sequence(model, n, seed=1)
+    batched = induction.loss_drop_scan(model, ids, n, rows_per_batch=3)  # several batches, from the edited layer
+    single = induction.loss_drop_scan(model, ids, n, rows_per_batch=1, reuse_prefix=False)
+    np.testing.assert_allclose(batched, single, atol=1e-5)
+    np.testing.assert_allclose(induction.loss_drop_scan(model, ids, n), single, atol=1e-5)
+    # One head by hand: the full model's loss on the repeat with and without head 1.0.
+    logp = torch.log_softmax(torch.from_numpy(interventions.run_ablated(model, ids, [(), ((1, 0),)],
+                                                                         keep=len(ids))).double(), -1)
+    following = torch.tensor(ids[-n:])
+    rows = torch.arange(len(ids) - n - 1, len(ids) - 1)
+    loss = -logp[:, rows, following].mean(-1)
+    assert batched[1, 0] == pytest.approx(float(loss[1] - loss[0]), abs=1e-5)
+    assert np.abs(single).max() > 1e-4  # some head matters, so the comparison can fail
 
 
 def test_head_table_gets_the_induction_column(tiny_llama):

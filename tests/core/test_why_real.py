@@ -34,7 +34,10 @@ def test_france_drives_paris_over_london(smollm2, case):
 
 def test_france_is_among_the_top_two_for_log_p_paris(smollm2, case):
     # Measured: " capital" 4.43 and " France" 4.31 lead (a city name is likely after "capital of");
-    # completeness error 0.5% of f(x) − f(baseline) at 32 steps.
+    # completeness error 0.5% of f(x) − f(baseline) at 32 steps. The issue asked for " France" first:
+    # no baseline we tried gives that (mean, zero or end-of-text embedding, or a space token, first
+    # position kept; zero / mean everywhere; 32 and 64 steps: " capital" leads in every one), so the
+    # test keeps top-2; the contrast with " London" (above) does put " France" first.
     ids, labels, paris, _ = case
     result = attribution.attribute(smollm2, ids, paris, steps=32)
     top_two = [labels[i] for i in np.argsort(-result.integrated)[:2]]
