@@ -1,5 +1,7 @@
 """Helpers for browser tests: wait for Streamlit's reruns to finish, check for exceptions."""
 
+import contextlib
+
 from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
 IDLE = '[data-testid="stApp"][data-test-script-state="notRunning"]'
@@ -40,15 +42,13 @@ def wait_idle(page, timeout_ms: int = 120_000, rerun: bool = True) -> None:
     """
     if rerun:
         seen = getattr(page, "runs_seen", 0)
-        try:
+        # The observer can miss a rerun that starts and ends between two of its callbacks (a fast
+        # rerun under load); after 15 s without one, an idle app is taken as done.
+        with contextlib.suppress(PlaywrightTimeout):
             page.wait_for_function(
                 "([seen, idle]) => window.__llmLensRuns > seen && document.querySelector(idle) !== null",
                 arg=[seen, IDLE], timeout=min(timeout_ms, 15_000),
             )
-        except PlaywrightTimeout:
-            # The observer can miss a rerun that starts and ends between two of its callbacks (a fast
-            # rerun under load); after 15 s without one, an idle app is taken as done.
-            pass
     page.wait_for_selector(IDLE, timeout=timeout_ms)
     page.runs_seen = page.evaluate("window.__llmLensRuns")
 
