@@ -1,12 +1,11 @@
-"""Rank labels by log-likelihood and generate after a shared prompt prefix whose KV cache is computed once.
+"""Rank labels by log-likelihood after a shared prompt prefix whose KV cache is computed once.
 
 The prompt of every item in an evaluation run starts with the same instruction and shots. `prefill`
-runs that prefix once and keeps its key/value tensors; every later batch starts from a fresh
+runs that prefix once and keeps its key/value tensors; every later forward starts from a fresh
 `DynamicCache` built from them (so the stored prefix is never mutated) and only runs the suffixes.
-Generation batches are laid out prefix | padding | suffix, with the padding masked out and position
-ids counted past the prefix, so every row ends in the same column and new tokens append there.
-Label scoring packs its rows end to end into one sequence instead (core.packed_attention), and a
-prefix given as text runs its not-yet-known tokens in the same forward as the first pack.
+Label scoring packs its rows end to end into one sequence (core.packed_attention), and a prefix
+given as text runs its not-yet-known tokens in the same forward as the first pack. Generating after
+the prefix lives in core.prefix_generation, which shares Prefix, prefill and cache_for from here.
 
 Label scores follow lm-evaluation-harness's multiple-choice log-likelihood: the continuation is
 " " + label, trailing whitespace of the context moves into the continuation, and the continuation's
@@ -25,9 +24,7 @@ from transformers import DynamicCache
 
 from core import gate, packed_attention
 from core.analysis import check_length
-from core.generation import eos_ids  # the same end-of-sequence ids as free generation
 from core.models import LoadedModel
-from core.sampling import GenerationSettings, choose_next
 
 ShouldStop = Callable[[], bool]
 # Tokens per packed scoring forward (rows plus the prefix tokens folded in). Measured on SmolLM2
@@ -104,7 +101,7 @@ def prefill(model: LoadedModel, text: str, known: Sequence[Prefix] = ()) -> Pref
         return Prefix(text, ids, base.kv)
     with gate.inference(model):
         output = model.model(input_ids=torch.tensor([ids[len(base):]]), use_cache=True, logits_to_keep=1,
-                             position_ids=torch.arange(len(base), len(ids))[None], cache=_cache_for(model, base, 1))
+                             position_ids=torch.arange(len(base), len(ids))[None], cache=cache_for(model, base, 1))
     return Prefix(text, ids, tuple((layer.keys, layer.values) for layer in output.cache.layers))
 
 
@@ -136,7 +133,8 @@ def split_after_prefix(prefix: Prefix, ids: Sequence[int]) -> list[int] | None:
     return None
 
 
-def _cache_for(model: LoadedModel, prefix: Prefix, rows: int) -> DynamicCache | None:
+def cache_for(model: LoadedModel, prefix: Prefix, rows: int) -> DynamicCache | None:
+    """A DynamicCache holding the prefix's keys and values expanded to `rows` rows (None for no prefix)."""
     # A fresh cache per batch: DynamicLayer.update concatenates into new tensors, so the prefix's
     # stored tensors are read, expanded to the batch, and never written.
     if not len(prefix):
@@ -145,38 +143,10 @@ def _cache_for(model: LoadedModel, prefix: Prefix, rows: int) -> DynamicCache | 
     return DynamicCache(data, config=model.model.config)
 
 
-def _batch_inputs(prefix: Prefix, rows: Sequence[Sequence[int]], pad: int):
-    """Left-pad the suffix rows after the prefix: ids (rows, width), mask (rows, prefix + width), positions."""
-    width = max(len(r) for r in rows)
-    ids = torch.full((len(rows), width), pad, dtype=torch.long)
-    mask = torch.zeros((len(rows), len(prefix) + width), dtype=torch.long)
-    mask[:, : len(prefix)] = 1
-    positions = torch.zeros((len(rows), width), dtype=torch.long)
-    for row, tokens in enumerate(rows):
-        start = width - len(tokens)
-        ids[row, start:] = torch.tensor(tokens)
-        mask[row, len(prefix) + start:] = 1
-        positions[row, start:] = torch.arange(len(prefix), len(prefix) + len(tokens))
-    return ids, mask, positions
-
-
-def _pad_id(model: LoadedModel) -> int:
-    pad = model.tokenizer.pad_token_id
-    return pad if pad is not None else (model.tokenizer.eos_token_id or 0)
-
-
-def _forward(model: LoadedModel, prefix: Prefix, rows, keep: int, cache=None):
-    """One batched forward (one gate hold): returns (logits of the last `keep` columns, cache, mask)."""
-    ids, mask, positions = _batch_inputs(prefix, rows, _pad_id(model))
-    with gate.inference(model):
-        output = model.model(input_ids=ids, attention_mask=mask, position_ids=positions,
-                             cache=cache if cache is not None else _cache_for(model, prefix, len(rows)),
-                             use_cache=True, logits_to_keep=keep)
-    return output.logits.float(), output.cache, mask, positions[:, -1:]
-
-
 @dataclass
-class _Row:
+class Row:
+    """One input row of a batch or pack, and what is read from it."""
+
     group: str  # "cached": runs after the prefix; "plain": a boundary merge, runs the whole context
     ids: list[int]
     wants: list[tuple[int, int, list[int]]]  # (item, label, continuation ids) read from this row
@@ -199,9 +169,9 @@ def _encode_pairs(tokenizer, contexts: Sequence[str], continuations: Sequence[st
 
 
 def _plan_rows(model: LoadedModel, prefix: Prefix, suffixes: Sequence[str], labels: Sequence[str],
-               delimiter: str) -> tuple[list[_Row], np.ndarray, np.ndarray]:
+               delimiter: str) -> tuple[list[Row], np.ndarray, np.ndarray]:
     """One row per distinct (context + continuation minus its last token): labels sharing it share a row."""
-    rows: dict[tuple[str, tuple[int, ...]], _Row] = {}
+    rows: dict[tuple[str, tuple[int, ...]], Row] = {}
     counts = np.zeros((len(suffixes), len(labels)), dtype=np.int64)
     cached = np.zeros(len(suffixes), dtype=bool)
     contexts, continuations = _encode_pairs(model.tokenizer, [prefix.text + s for s in suffixes],
@@ -216,26 +186,17 @@ def _plan_rows(model: LoadedModel, prefix: Prefix, suffixes: Sequence[str], labe
                                  "it cannot be scored.")
             check_length(model, len(context_ids) + len(continuation), None, what="A prompt plus its label")
             key = (group, tuple(head + continuation[:-1]))
-            rows.setdefault(key, _Row(group, list(key[1]), [])).wants.append((item, label_index, continuation))
+            rows.setdefault(key, Row(group, list(key[1]), [])).wants.append((item, label_index, continuation))
             counts[item, label_index] = len(continuation)
     return list(rows.values()), counts, cached
 
 
-def _batches(rows: list, size: int) -> list[list]:
-    """Rows sorted by length (less padding), cut into batches of one group each."""
-    batches = []
-    for group in ("cached", "plain"):
-        chosen = sorted((r for r in rows if r.group == group), key=lambda r: len(r.ids))
-        batches += [chosen[start:start + size] for start in range(0, len(chosen), size)]
-    return batches
-
-
-def _packs(rows: list[_Row], tokens: int, reserved: int = 0) -> list[list[_Row]]:
+def _packs(rows: list[Row], tokens: int, reserved: int = 0) -> list[list[Row]]:
     """Rows of one group laid end to end, up to `tokens` tokens per pack (a long row alone).
 
     reserved: tokens the first "cached" pack also carries (the prefix tokens not computed yet).
     """
-    packs: list[list[_Row]] = []
+    packs: list[list[Row]] = []
     for group in ("cached", "plain"):
         current, size = [], reserved if group == "cached" else 0
         for row in (r for r in rows if r.group == group):
@@ -250,7 +211,7 @@ def _packs(rows: list[_Row], tokens: int, reserved: int = 0) -> list[list[_Row]]
 
 
 def _packed_logprobs(model: LoadedModel, known: Prefix, pending: Sequence[int],
-                     pack: list[_Row]) -> tuple[list[torch.Tensor], DynamicCache]:
+                     pack: list[Row]) -> tuple[list[torch.Tensor], DynamicCache]:
     """One forward over the pending prefix tokens and a pack of rows (see core.packed_attention).
 
     known: the prefix part already in a KV cache; pending: the prefix tokens after it, run first
@@ -270,7 +231,7 @@ def _packed_logprobs(model: LoadedModel, known: Prefix, pending: Sequence[int],
     layout = packed_attention.layout(len(pending), [len(row.ids) for row in pack])
     with gate.inference(model), packed_attention.selected(model.model):
         output = model.model(input_ids=torch.tensor([ids]), use_cache=True, position_ids=torch.cat(positions)[None],
-                             cache=_cache_for(model, known, 1), logits_to_keep=torch.cat(keep), pack_layout=layout)
+                             cache=cache_for(model, known, 1), logits_to_keep=torch.cat(keep), pack_layout=layout)
     logprobs = torch.log_softmax(output.logits[0].float(), dim=-1)
     return list(torch.split(logprobs, [len(k) for k in keep])), output.cache
 
@@ -330,89 +291,3 @@ def _prefix_from(plan: Prefix, cache: DynamicCache) -> Prefix:
     n = len(plan)
     return Prefix(plan.text, plan.ids, tuple((layer.keys[:, :, :n].clone(), layer.values[:, :, :n].clone())
                                              for layer in cache.layers))
-
-
-def generate_after_prefix(
-    model: LoadedModel, prefix: str, suffixes: Sequence[str], settings: GenerationSettings,
-    batch_rows: int = 12, should_stop: ShouldStop | None = None,
-    on_batch: Callable[[int, int], None] | None = None,
-) -> list[str]:
-    """The completion text of prefix + each suffix; the prefix is prefilled once and shared.
-
-    Same decoding as core.generation (greedy or seeded sampling, stop strings, end of sequence).
-    """
-    settings = settings.normalized(model.info.vocab_size)
-    state = prefill(model, prefix)
-    rows = []
-    for item, suffix in enumerate(suffixes):
-        ids = model.tokenizer(prefix + suffix)["input_ids"]
-        after = split_after_prefix(state, ids)
-        rows.append(_Row("cached" if after is not None else "plain", after if after is not None else ids,
-                         [(item, 0, [])]))
-    texts = [""] * len(suffixes)
-    done = 0
-    for batch in _batches(rows, batch_rows):
-        if should_stop is not None and should_stop():
-            raise Cancelled()
-        batch_prefix = state if batch[0].group == "cached" else EMPTY
-        for row, text in zip(batch, _decode_batch(model, batch_prefix, [r.ids for r in batch], settings)):
-            texts[row.wants[0][0]] = text
-        done += len(batch)
-        if on_batch is not None:
-            on_batch(done, len(rows))
-    return texts
-
-
-def _decode_batch(model: LoadedModel, prefix: Prefix, rows: list[list[int]], settings: GenerationSettings) -> list[str]:
-    width = max(len(r) for r in rows)
-    check_length(model, len(prefix) + width + 1, None, what="Prompt plus one new token")
-    budget = min(settings.max_new_tokens, model.info.context_window - len(prefix) - width)
-    generators = [torch.Generator().manual_seed(settings.seed + row) for row in range(len(rows))]
-    eos = eos_ids(model)
-    new_ids: list[list[int]] = [[] for _ in rows]
-    texts, finished = [""] * len(rows), [False] * len(rows)
-    logits, cache, mask, positions = _forward(model, prefix, rows, keep=1)
-    for step in range(budget):
-        chosen = choose_next(logits[:, -1, :], settings, generators)
-        for row, token in enumerate(chosen.tolist()):
-            if finished[row]:
-                continue
-            new_ids[row].append(token)
-            text = model.tokenizer.decode(new_ids[row], skip_special_tokens=True)
-            stops = [text.find(s) for s in settings.stop if s and s in text]
-            texts[row] = text[: min(stops)] if stops else text
-            finished[row] = token in eos or bool(stops)
-        if all(finished) or step == budget - 1:
-            break
-        chosen = torch.where(torch.tensor(finished), torch.tensor(_pad_id(model)), chosen)
-        mask = torch.cat([mask, torch.ones_like(mask[:, :1])], dim=1)
-        positions = positions + 1
-        with gate.inference(model):  # one decoding step per gate hold: others interleave
-            output = model.model(input_ids=chosen[:, None], attention_mask=mask, position_ids=positions,
-                                 cache=cache, use_cache=True, logits_to_keep=1)
-        logits, cache = output.logits.float(), output.cache
-    return texts
-
-
-
-@dataclass(frozen=True)
-class Throughput:
-    """Measured speed of this model on this machine, for time estimates before a long job."""
-
-    tokens_per_second: float  # prompt tokens processed per second in a batched forward
-    seconds_per_step: float  # one batched decoding step (a forward of one new token per row)
-
-
-def measure_throughput(model: LoadedModel, rows: int = 8, width: int = 48) -> Throughput:
-    """Time one batched forward of rows × width tokens, then one decoding step after it (two gate holds)."""
-    ids = [[(i * 7 + j) % max(model.info.vocab_size - 1, 1) for j in range(width)] for i in range(rows)]
-    started = time.perf_counter()
-    logits, cache, mask, positions = _forward(model, EMPTY, ids, keep=1)
-    prefill_seconds = time.perf_counter() - started
-    started = time.perf_counter()
-    with gate.inference(model):
-        model.model(input_ids=logits[:, -1].argmax(-1, keepdim=True), attention_mask=torch.cat(
-            [mask, torch.ones_like(mask[:, :1])], dim=1), position_ids=positions + 1, cache=cache, use_cache=True,
-            logits_to_keep=1)
-    step_seconds = time.perf_counter() - started
-    return Throughput(rows * width / max(prefill_seconds, 1e-6), step_seconds)

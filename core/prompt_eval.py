@@ -10,7 +10,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from core import eval_metrics, label_scoring
+from core import eval_metrics, label_scoring, prefix_generation
 from core.eval_report import Evaluation, score, summarise
 from core.generation import generate
 from core.models import LoadedModel
@@ -223,8 +223,8 @@ def _rank_run(model, request: EvalRequest, run: Run, texts, gold, labels, on_bat
 
 def _generate_run(model, request: EvalRequest, run: Run, texts, gold, on_batch, should_stop):
     prefix, suffixes = split_prompts(request.instruction, run.shots, texts, request.fmt, model.tokenizer)
-    completions = label_scoring.generate_after_prefix(model, prefix, suffixes, request.settings, GENERATE_BATCH,
-                                                      should_stop=should_stop, on_batch=on_batch)
+    completions = prefix_generation.generate_after_prefix(model, prefix, suffixes, request.settings, GENERATE_BATCH,
+                                                          should_stop=should_stop, on_batch=on_batch)
     rows = [_generated_row(item, run, extract_answer(text), label)
             for item, (text, label) in enumerate(zip(completions, gold))]
     return rows, 0
@@ -297,7 +297,7 @@ def shot_influence(model, request: EvalRequest, examples, scored: pd.DataFrame, 
     }), tokens
 
 
-def estimate_seconds(model: LoadedModel, request: EvalRequest, speed: label_scoring.Throughput) -> float:
+def estimate_seconds(model: LoadedModel, request: EvalRequest, speed: prefix_generation.Throughput) -> float:
     """Seconds the evaluation should take at a measured speed: the tokens it will run, plus decoding steps.
 
     With the prefix cache a run costs its prefix once plus every suffix; without, every full prompt.

@@ -355,9 +355,9 @@ def _run_evaluation(model: core.LoadedModel, model_name: str, request, slot: dic
 @st.cache_resource(show_spinner=False, max_entries=3)
 def get_throughput(model_name: str):
     """One timed forward and decoding step of this model (about a second), the base of time estimates."""
-    from core import label_scoring
+    from core import prefix_generation
 
-    return label_scoring.measure_throughput(get_model(model_name))
+    return prefix_generation.measure_throughput(get_model(model_name))
 
 
 @st.cache_resource(show_spinner=False)

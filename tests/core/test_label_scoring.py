@@ -7,8 +7,6 @@ import pytest
 import torch
 
 from core import label_scoring
-from core.generation import generate
-from core.sampling import GenerationSettings
 
 PREFIX = "Classify.\n\nText: Loved it\nLabel: positive\n\nText:"
 SUFFIXES = [" great film\nLabel:", " boring and far too long\nLabel:", " ok\nLabel:"]
@@ -84,13 +82,6 @@ def test_a_boundary_merge_falls_back_to_no_cache_and_scores_the_same(tiny_llama)
         for index, label in enumerate(["positive", "negative"]):
             expected = _plain_logprob(tiny_llama, prefix + suffix, " " + label)
             assert result.logprob[item, index] == pytest.approx(expected, abs=1e-4)
-
-
-def test_generate_after_prefix_matches_plain_generation(tiny_decoder):
-    settings = GenerationSettings(max_new_tokens=4, stop=("\n",))
-    texts = label_scoring.generate_after_prefix(tiny_decoder, PREFIX, SUFFIXES, settings, batch_rows=2)
-    plain = [c.text for c in generate(tiny_decoder, [PREFIX + s for s in SUFFIXES], settings)]
-    assert texts == plain
 
 
 def test_cancel_stops_between_batches(tiny_llama):

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from core import label_scoring, prompt_eval, prompting
+from core import label_scoring, prefix_generation, prompt_eval, prompting
 from core.sampling import GenerationSettings
 
 INSTRUCTION = "Classify the sentiment."
@@ -122,7 +122,7 @@ def test_items_over_the_token_cap_are_refused_naming_the_row(tiny_llama):
 
 
 def test_estimate_grows_with_the_work(tiny_llama):
-    speed = label_scoring.measure_throughput(tiny_llama)
+    speed = prefix_generation.measure_throughput(tiny_llama)
     assert speed.tokens_per_second > 0 and speed.seconds_per_step > 0
     one = prompt_eval.estimate_seconds(tiny_llama, _request(shuffles=1), speed)
     two = prompt_eval.estimate_seconds(tiny_llama, _request(shuffles=3), speed)
