@@ -1,56 +1,103 @@
 """Helpers for browser tests: wait for Streamlit's reruns to finish, check for exceptions."""
 
-import contextlib
+import time
+from dataclasses import dataclass
 
 from playwright.sync_api import TimeoutError as PlaywrightTimeout
+from streamlit.proto.BackMsg_pb2 import BackMsg
+from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
 
 IDLE = '[data-testid="stApp"][data-test-script-state="notRunning"]'
-# Counts the script runs the page has seen start (notRunning → anything else), however fast they are,
-# so a wait after an action can tell "the rerun it caused has finished" from "it has not begun yet".
-_COUNT_RUNS = """
-(() => {
-  if (window.__llmLensRuns !== undefined) return;
-  window.__llmLensRuns = 0;
-  let last = null;
-  const look = () => {
-    const app = document.querySelector('[data-testid="stApp"]');
-    const state = app && app.getAttribute("data-test-script-state");
-    if (!state || state === last) return;
-    if (last === "notRunning") window.__llmLensRuns += 1;
-    last = state;
-  };
-  new MutationObserver(look).observe(document, {
-    subtree: true, childList: true, attributes: true, attributeFilter: ["data-test-script-state"],
-  });
-})();
-"""
+# A run that ended with the page's content in place (not one cut short by the next rerun).
+_COMPLETED = {ForwardMsg.FINISHED_SUCCESSFULLY, ForwardMsg.FINISHED_FRAGMENT_RUN_SUCCESSFULLY}
+_POLL_MS = 25
+
+
+@dataclass
+class _Runs:
+    """What the page's websocket has carried, in order: rerun requests sent, runs started and finished.
+
+    Streamlit sends one message per frame, starts every run with `new_session` and ends it with
+    `script_finished`, so this sees every rerun however fast it is (the page's DOM state can skip one
+    that starts and ends between two renders) and sees a second rerun that one action caused (a text
+    box committing on blur, then the button click). A run's `script_finished` can be dropped when the
+    next run starts before it was sent (the server clears its outgoing queue), so only the order of
+    the last request, start and finish counts, not their numbers.
+    """
+
+    events: int = 0
+    last_request: int = -1
+    last_start: int = -1
+    last_finish: int = -1
+    completed: int = 0
+
+    def on_sent(self, payload) -> None:
+        message = _parse(BackMsg, payload)
+        if message is not None and message.WhichOneof("type") == "rerun_script":
+            self.events += 1
+            self.last_request = self.events
+
+    def on_received(self, payload) -> None:
+        message = _parse(ForwardMsg, payload)
+        kind = message.WhichOneof("type") if message is not None else None
+        if kind == "new_session":
+            self.events += 1
+            self.last_start = self.events
+        elif kind == "script_finished":
+            self.events += 1
+            self.last_finish = self.events
+            self.completed += message.script_finished in _COMPLETED
+
+    def settled(self) -> bool:
+        """The last rerun requested has started, and the last run started has finished."""
+        return self.last_finish > self.last_start >= self.last_request
+
+
+def _parse(kind, payload):
+    if not isinstance(payload, bytes):
+        return None
+    message = kind()
+    try:
+        message.ParseFromString(payload)
+    except Exception:  # noqa: BLE001 - a frame that is not a Streamlit message counts for nothing
+        return None
+    return message
+
+
+def _runs(page) -> _Runs:
+    if not hasattr(page, "runs"):
+        page.runs = _Runs()
+        page.on("websocket", lambda socket: (
+            socket.on("framesent", page.runs.on_sent), socket.on("framereceived", page.runs.on_received)))
+    return page.runs
+
+
+def _wait_settled(page, completed_after: int, timeout_ms: int) -> None:
+    runs = _runs(page)
+    deadline = time.monotonic() + timeout_ms / 1000
+    while runs.completed <= completed_after or not runs.settled():
+        if time.monotonic() > deadline:
+            raise PlaywrightTimeout(f"the page's reruns did not finish within {timeout_ms} ms: {runs}")
+        page.wait_for_timeout(_POLL_MS)  # lets Playwright deliver the websocket events
+    page.wait_for_selector(IDLE, timeout=timeout_ms)
+    page.runs_seen = runs.completed
 
 
 def open_app(page, url: str, timeout_ms: int = 120_000) -> None:
-    """Navigate and wait until the script has finished running."""
-    page.add_init_script(_COUNT_RUNS)
+    """Navigate and wait until the page's first script run has finished."""
+    seen = _runs(page).completed
     page.goto(url)
-    page.wait_for_selector(IDLE, timeout=timeout_ms)
-    page.runs_seen = page.evaluate("window.__llmLensRuns")
+    _wait_settled(page, seen, timeout_ms)
 
 
 def wait_idle(page, timeout_ms: int = 120_000, rerun: bool = True) -> None:
-    """Wait until the rerun that the last action started has finished (rerun=False: just until idle).
+    """Wait until the reruns that the last action started have finished (rerun=False: none expected).
 
-    Every action that changes a widget starts a rerun; this waits for one to have started since the
-    previous wait and for the app to be idle again, instead of sleeping and hoping it has begun.
+    Every action that changes a widget starts a rerun; this waits for one to have finished since the
+    previous wait, and for no other to be pending, instead of sleeping and hoping it has begun.
     """
-    if rerun:
-        seen = getattr(page, "runs_seen", 0)
-        # The observer can miss a rerun that starts and ends between two of its callbacks (a fast
-        # rerun under load); after 15 s without one, an idle app is taken as done.
-        with contextlib.suppress(PlaywrightTimeout):
-            page.wait_for_function(
-                "([seen, idle]) => window.__llmLensRuns > seen && document.querySelector(idle) !== null",
-                arg=[seen, IDLE], timeout=min(timeout_ms, 15_000),
-            )
-    page.wait_for_selector(IDLE, timeout=timeout_ms)
-    page.runs_seen = page.evaluate("window.__llmLensRuns")
+    seen = getattr(page, "runs_seen", 0) if rerun else -1
+    _wait_settled(page, seen, timeout_ms)
 
 
 def assert_no_exception(page) -> None:

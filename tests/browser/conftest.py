@@ -48,10 +48,6 @@ def server_url(tmp_path_factory, real_model_cache):
         sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port),
         "--server.address", "127.0.0.1", "--server.headless", "true",
         "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none",
-        # Streamlit's default post-run GC (the shipped config turns it off): without it, reruns get fast
-        # enough that browser_kit's DOM-observer run counter misses some and three browser tests failed.
-        # Kept on here until that counter reads the observer's old values; the load bench runs the shipped config.
-        "--runner.postScriptGC", "true",
     ]
     with log.open("w") as sink:  # a file, not a pipe: a full pipe would block the server
         process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=sink, stderr=subprocess.STDOUT)

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from browser_kit import assert_no_exception, open_app, wait_idle
+from playwright.sync_api import expect
 
 SLOW = 240_000  # a shared machine: the model and generation can be many times slower than alone
 CHART = '[data-testid="stPlotlyChart"]'
@@ -26,10 +29,6 @@ def _choose(page, label: str, option: str) -> None:
     page.keyboard.type(option)  # the option list is virtual: type to bring the option into view
     page.get_by_role("option", name=option, exact=True).click()
     wait_idle(page, SLOW)
-
-
-def _selected(page, label: str) -> str:
-    return page.get_by_role("combobox", name=label).input_value()
 
 
 def _set_prompt(page, text: str) -> None:
@@ -57,8 +56,14 @@ def _copied_link(page) -> str:
     return link
 
 
-def _selected_tab(page) -> str:
-    return page.locator('[role="tab"][aria-selected="true"]').inner_text()
+# A restored page's widgets can take their values a render after its run has finished: wait for them
+# (Playwright's expect retries) instead of reading once.
+def _expect_value(page, role: str, name: str, value: str | re.Pattern) -> None:
+    expect(page.get_by_role(role, name=name)).to_have_value(value, timeout=10_000)
+
+
+def _expect_tab(page, name: str) -> None:
+    expect(page.locator('[role="tab"][aria-selected="true"]')).to_have_text(name, timeout=10_000)
 
 
 def test_attention_view_opens_the_same_in_a_fresh_browser(page, fresh, server_url):
@@ -73,9 +78,10 @@ def test_attention_view_opens_the_same_in_a_fresh_browser(page, fresh, server_ur
 
     open_app(fresh, link, SLOW)
     fresh.wait_for_selector('[data-testid="stHtml"]', timeout=SLOW)
-    assert fresh.get_by_role("textbox", name="Prompt").input_value() == PROMPT
-    assert (_selected(fresh, "Layer"), _selected(fresh, "Head")) == ("layer 13", "head 8")
-    assert _selected_tab(fresh) == "From one token"
+    _expect_value(fresh, "textbox", "Prompt", PROMPT)
+    _expect_value(fresh, "combobox", "Layer", "layer 13")
+    _expect_value(fresh, "combobox", "Head", "head 8")
+    _expect_tab(fresh, "From one token")
     assert "Layer 13, head 8" in fresh.locator('[data-testid="stCaptionContainer"]', has_text="darker").inner_text()
     assert fresh.locator("b", has_text="bold").count() == 0 and fresh.dialogs == []
     assert_no_exception(fresh)
@@ -96,10 +102,10 @@ def test_generation_settings_open_the_same(page, fresh, server_url):
 
     open_app(fresh, link, SLOW)
     fresh.wait_for_selector(CHART, timeout=SLOW)
-    assert fresh.get_by_role("textbox", name="Prompt").input_value() == "Once upon a time"
-    assert fresh.get_by_role("spinbutton", name="Seed").input_value() == "42"
-    assert fresh.get_by_role("switch", name="Sample (instead of greedy)").is_checked()
-    assert _selected_tab(fresh) == "Settings on the same logits"
+    _expect_value(fresh, "textbox", "Prompt", "Once upon a time")
+    _expect_value(fresh, "spinbutton", "Seed", "42")
+    expect(fresh.get_by_role("switch", name="Sample (instead of greedy)")).to_be_checked(timeout=10_000)
+    _expect_tab(fresh, "Settings on the same logits")
     assert_no_exception(fresh)
 
 
@@ -116,8 +122,9 @@ def test_prompt_strategies_task_opens_the_same(page, fresh, server_url):
 
     open_app(fresh, link, SLOW)
     fresh.wait_for_selector(".llm-lens-chips", timeout=SLOW)
-    assert _selected(fresh, "Task preset") == "News topic"
-    assert fresh.get_by_label("Query (the text to classify)").input_value() == "Bank raises interest rates again"
+    _expect_value(fresh, "combobox", "Task preset", "News topic")
+    expect(fresh.get_by_label("Query (the text to classify)")).to_have_value(
+        "Bank raises interest rates again", timeout=10_000)
     assert_no_exception(fresh)
 
 
@@ -129,8 +136,9 @@ def test_a_tampered_link_shows_a_notice_and_the_defaults(page, server_url):
     notices = " ".join(page.locator('[data-testid="stAlert"]').all_inner_texts())
     assert "could not be used" in notices and "attn_tab" in notices and "model" in notices, notices
     assert "layer 99" in notices and "characters a link never produces" in notices, notices
-    assert _selected(page, "Layer") == "layer 0" and _selected_tab(page) == "One head"
-    assert page.get_by_role("textbox", name="Prompt").input_value().startswith("The capital of France")
+    _expect_value(page, "combobox", "Layer", "layer 0")
+    _expect_tab(page, "One head")
+    _expect_value(page, "textbox", "Prompt", re.compile(r"^The capital of France"))
     assert page.locator("img[src='x']").count() == 0 and page.dialogs == []
     assert "attn_layer" not in page.url and "model=" not in page.url  # the URL now holds what is shown
     assert_no_exception(page)
@@ -157,8 +165,9 @@ def test_presenter_mode_enlarges_text_and_charts(page, server_url):
 
     open_app(page, page.url, SLOW)  # a presenter's link opens presenting, with the sidebar closed
     page.wait_for_selector(f"{CHART} .main-svg", timeout=SLOW)
-    assert _look(page)[0] == bigger
-    assert page.locator('[data-testid="stSidebar"]').get_attribute("data-collapsed") == "true"
+    expect(page.locator('[data-testid="stMain"] [data-testid="stMarkdownContainer"] p').first).to_have_css(
+        "font-size", f"{bigger:g}px", timeout=10_000)
+    expect(page.locator('[data-testid="stSidebar"]')).to_have_attribute("data-collapsed", "true", timeout=10_000)
     # Clean chrome (.streamlit/config.toml): no Deploy button and no developer menu, even on localhost.
     assert page.get_by_role("button", name="Deploy").count() == 0
     assert page.locator('[data-testid="stMainMenu"]').count() == 0
