@@ -1,9 +1,10 @@
 """Input attribution with Captum: which prompt tokens drove the target's log-probability.
 
 Integrated gradients (Sundararajan et al. 2017) and gradient × input, both on the input token
-embeddings. The score is log p(target) at the last position, or log p(A) − log p(B) for the
-contrastive view (equal to the logit difference: the log-normaliser cancels). Gradients flow to the
-embeddings only: the shared model keeps requires_grad False on every parameter.
+embeddings. The score is log p(target) at the last position (or the target's logit: the evidence for
+it alone, without the softmax's normaliser), or log p(A) − log p(B) for the contrastive view (equal
+to the logit difference: the log-normaliser cancels). Gradients flow to the embeddings only: the
+shared model keeps requires_grad False on every parameter.
 """
 
 from __future__ import annotations
@@ -22,6 +23,11 @@ from core.models import LoadedModel
 
 MIN_STEPS, MAX_STEPS = 4, 64  # cost cap: tokens × steps ≤ 64 × 64 embedding rows through the model
 MAX_GRAD_TOKENS = 512  # tokens per forward+backward batch: 16 rows × 32 as fast as 32 × 32 (8 slower), half the memory
+# What is attributed for one target. On "The capital of France is" → " Paris" (SmolLM2, 32 steps) the
+# logit ranks " France" first (4.71 vs " of" 2.75, " capital" 2.72); log p ranks " capital" (4.43) just
+# above " France" (4.31): "capital of" makes a city likely, which log p also credits for pushing the
+# other tokens down.
+SCORES = {"logprob": "log-probability", "logit": "logit"}
 BASELINE = ("the average token embedding (mean over the vocabulary) at every position but the first, "
             "which keeps its own embedding")
 
@@ -34,9 +40,10 @@ class InputAttribution:
     target: int
     contrast: int | None
     steps: int
+    kind: str  # a key of SCORES (the contrastive score is the same for both)
     integrated: np.ndarray  # (pos,) IG attribution summed over d_model
     grad_x_input: np.ndarray  # (pos,) gradient × input summed over d_model
-    score: float  # f(input): log p(target) [− log p(contrast)]
+    score: float  # f(input): log p(target) or logit(target) [− the same for contrast]
     baseline_score: float  # f(baseline)
     delta: float  # Σ IG − (f(input) − f(baseline)), as Captum reports it
 
@@ -47,12 +54,15 @@ class InputAttribution:
         return abs(self.delta) / gap if gap > 0 else float("inf")
 
 
-def _score_fn(model: LoadedModel, target: int, contrast: int | None):
-    """embeds (batch, pos, d_model) -> (batch,) log p(target) [− log p(contrast)] at the last position."""
+def _score_fn(model: LoadedModel, target: int, contrast: int | None, kind: str = "logprob"):
+    """embeds (batch, pos, d_model) -> (batch,) log p(target) or its logit [− contrast's] at the last position."""
+    if kind not in SCORES:
+        raise ValueError(f"Attribution scores are {', '.join(SCORES)}; got {kind!r}.")
+
     def score(embeds: torch.Tensor) -> torch.Tensor:
         logits = model.model(inputs_embeds=embeds, logits_to_keep=1, use_cache=False).logits[:, -1].float()
-        logp = torch.log_softmax(logits, dim=-1)
-        return logp[:, target] - (logp[:, contrast] if contrast is not None else 0.0)
+        values = torch.log_softmax(logits, dim=-1) if kind == "logprob" else logits
+        return values[:, target] - (values[:, contrast] if contrast is not None else 0.0)
     return score
 
 
@@ -75,8 +85,10 @@ def baseline(model: LoadedModel, inputs: torch.Tensor) -> torch.Tensor:
 
 
 def attribute(model: LoadedModel, ids: Sequence[int], target: int, contrast: int | None = None,
-              steps: int = 32, internal_batch_size: int | None = None) -> InputAttribution:
+              steps: int = 32, internal_batch_size: int | None = None, kind: str = "logprob") -> InputAttribution:
     """Integrated gradients and gradient × input of log p(target) [− log p(contrast)] per token.
+
+    kind="logit" attributes the target's logit instead (the same as log p for a contrast).
 
     IG uses Captum's Gauss-Legendre rule with `steps` points, batched over steps (at most
     MAX_GRAD_TOKENS tokens per batch unless internal_batch_size says otherwise). Everything else
@@ -86,7 +98,7 @@ def attribute(model: LoadedModel, ids: Sequence[int], target: int, contrast: int
         raise ValueError(f"Integrated gradients takes {MIN_STEPS}–{MAX_STEPS} steps; got {steps}.")
     check_length(model, len(ids), MAX_WHY_TOKENS)
     batch = internal_batch_size or max(1, min(steps, MAX_GRAD_TOKENS // len(ids)))
-    score = _score_fn(model, target, contrast)
+    score = _score_fn(model, target, contrast, kind)
     embed = model.model.get_input_embeddings()
     with hooked(model, grad=True):
         inputs = embed(torch.tensor([list(ids)])).detach()  # (1, pos, d_model)
@@ -97,7 +109,7 @@ def attribute(model: LoadedModel, ids: Sequence[int], target: int, contrast: int
     # Captum's convergence delta, without the two extra forwards it would run to get f at both ends.
     delta = float(ig[0].sum() - (f_input - f_base))
     return InputAttribution(
-        ids=tuple(ids), target=target, contrast=contrast, steps=steps,
+        ids=tuple(ids), target=target, contrast=contrast, steps=steps, kind=kind,
         integrated=ig[0].detach().sum(-1).double().numpy(),
         grad_x_input=gxi.detach().sum(-1).double().numpy(),
         score=float(f_input), baseline_score=float(f_base), delta=delta,
@@ -120,7 +132,8 @@ def _ends(score, inputs: torch.Tensor, start: torch.Tensor) -> tuple[torch.Tenso
     return seen[-1], both[0]
 
 
-def score_of(model: LoadedModel, embeds: torch.Tensor, target: int, contrast: int | None = None) -> float:
+def score_of(model: LoadedModel, embeds: torch.Tensor, target: int, contrast: int | None = None,
+             kind: str = "logprob") -> float:
     """f(embeds) for one (1, pos, d_model) input: the finite-difference check uses it."""
     with hooked(model):
-        return float(_score_fn(model, target, contrast)(embeds)[0])
+        return float(_score_fn(model, target, contrast, kind)(embeds)[0])

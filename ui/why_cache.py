@@ -38,11 +38,12 @@ def get_why_answer(model_name: str, text: str, new_tokens: int) -> tuple[int, ..
 
 
 @st.cache_resource(show_spinner=False, max_entries=16)
-def get_input_attribution(model_name: str, ids: tuple[int, ...], target: int, contrast: int | None, steps: int):
+def get_input_attribution(model_name: str, ids: tuple[int, ...], target: int, contrast: int | None, steps: int,
+                          kind: str = "logprob"):
     """Integrated gradients and gradient × input per token (frozen result, shared)."""
     from core import attribution
 
-    return attribution.attribute(get_model(model_name), ids, target, contrast, steps)
+    return attribution.attribute(get_model(model_name), ids, target, contrast, steps, kind=kind)
 
 
 @st.cache_resource(show_spinner=False, max_entries=16)

@@ -69,13 +69,15 @@ def _contrast_token(model: core.LoadedModel) -> targets.TypedToken:
     return widgets.computed_or_stop(None, targets.typed_token, model, typed)
 
 
-def _attribution_view(model: core.LoadedModel, target: Target, contrast: targets.TypedToken | None) -> None:
+def _attribution_view(model: core.LoadedModel, target: Target, contrast: targets.TypedToken | None,
+                      kind: str = "logprob") -> None:
     steps = st.slider("Integration steps", attribution.MIN_STEPS, attribution.MAX_STEPS, 32, key="why_steps",
                       help="More steps: a closer integral (see the completeness check) and a longer wait.")
-    what = f"log p({target.label})" + (f" − log p({contrast.label})" if contrast else "")
+    score = "log p" if kind == "logprob" else "logit"
+    what = f"{score}({target.label})" + (f" − log p({contrast.label})" if contrast else "")
     result = widgets.computed_or_stop(
         f"Integrated gradients: {steps} steps × {len(target.ids)} tokens, batched…", why_cache.get_input_attribution,
-        widgets.model_key(), target.ids, target.token, contrast.token_id if contrast else None, steps)
+        widgets.model_key(), target.ids, target.token, contrast.token_id if contrast else None, steps, kind)
     st.markdown(f"**Integrated gradients** of {_md(what)} (blue raised it, red lowered it; hover a token):")
     st.html(viz.attribution_html(target.labels, result.integrated, what))
     st.plotly_chart(present.styled(viz.attribution_bars(target.labels, {"integrated gradients": result.integrated,
@@ -100,8 +102,12 @@ def _md(text: str) -> str:
 
 
 def input_section(model: core.LoadedModel, target: Target) -> None:
-    """Tab 1: IG and gradient × input for log p(target)."""
-    _attribution_view(model, target, None)
+    """Tab 1: IG and gradient × input for log p(target), or for its logit."""
+    kind = st.radio("Explain", list(attribution.SCORES), format_func=attribution.SCORES.get, horizontal=True,
+                    key="why_score", help="Log-probability: how likely the target is among all tokens, so a word "
+                    "also gets credit for pushing the other tokens down. Logit: the evidence for the target "
+                    "alone, before the softmax.")
+    _attribution_view(model, target, None, kind)
 
 
 def contrast_section(model: core.LoadedModel, target: Target) -> None:

@@ -27,10 +27,10 @@ def _ids(model, text=PROMPT):
 # --- input attribution --------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("contrast", [None, 7])
-def test_integrated_gradients_are_complete(tiny_decoder, contrast):
+@pytest.mark.parametrize("contrast, kind", [(None, "logprob"), (7, "logprob"), (None, "logit")])
+def test_integrated_gradients_are_complete(tiny_decoder, contrast, kind):
     ids = _ids(tiny_decoder)
-    result = attribution.attribute(tiny_decoder, ids, target=5, contrast=contrast, steps=32)
+    result = attribution.attribute(tiny_decoder, ids, target=5, contrast=contrast, steps=32, kind=kind)
     gap = result.score - result.baseline_score
     assert abs(gap) > 1e-4  # otherwise completeness would hold trivially
     assert result.integrated.sum() == pytest.approx(gap, abs=1e-4 + 1e-3 * abs(gap))
@@ -64,6 +64,18 @@ def test_score_is_log_probability_or_difference(tiny_decoder):
     assert attribution.attribute(tiny_decoder, ids, 5, steps=4).score == pytest.approx(float(logp[5]), abs=1e-5)
     both = attribution.attribute(tiny_decoder, ids, 5, 9, steps=4).score
     assert both == pytest.approx(float(logp[5] - logp[9]), abs=1e-5)
+
+
+def test_logit_score_is_the_raw_logit_and_a_contrast_is_the_same_either_way(tiny_decoder):
+    ids = _ids(tiny_decoder)
+    logits = _plain_logits(tiny_decoder, ids)
+    result = attribution.attribute(tiny_decoder, ids, 5, steps=4, kind="logit")
+    assert result.score == pytest.approx(float(logits[5]), abs=1e-5) and result.kind == "logit"
+    as_logit = attribution.attribute(tiny_decoder, ids, 5, 9, steps=8, kind="logit")
+    as_logprob = attribution.attribute(tiny_decoder, ids, 5, 9, steps=8)
+    np.testing.assert_allclose(as_logit.integrated, as_logprob.integrated, atol=1e-5)
+    with pytest.raises(ValueError, match="logprob, logit"):
+        attribution.attribute(tiny_decoder, ids, 5, steps=4, kind="probability")
 
 
 def test_gradient_times_input_matches_finite_differences(tiny_decoder):

@@ -32,12 +32,20 @@ def test_france_drives_paris_over_london(smollm2, case):
     assert result.relative_error < 0.05
 
 
+def test_france_drives_the_paris_logit_most(smollm2, case):
+    # Measured: " France" 4.71, " of" 2.75, " capital" 2.72 (32 steps).
+    ids, labels, paris, _ = case
+    result = attribution.attribute(smollm2, ids, paris, steps=32, kind="logit")
+    assert labels[int(np.argmax(result.integrated))] == " France"
+    assert result.relative_error < 0.05
+
+
 def test_france_is_among_the_top_two_for_log_p_paris(smollm2, case):
-    # Measured: " capital" 4.43 and " France" 4.31 lead (a city name is likely after "capital of");
-    # completeness error 0.5% of f(x) − f(baseline) at 32 steps. The issue asked for " France" first:
-    # no baseline we tried gives that (mean, zero or end-of-text embedding, or a space token, first
-    # position kept; zero / mean everywhere; 32 and 64 steps: " capital" leads in every one), so the
-    # test keeps top-2; the contrast with " London" (above) does put " France" first.
+    # Measured: " capital" 4.43 and " France" 4.31 lead (a city name is likely after "capital of", and
+    # log p also credits pushing the other tokens down); completeness error 0.5% of f(x) − f(baseline)
+    # at 32 steps. No baseline we tried puts " France" first for log p (mean, zero or end-of-text
+    # embedding, or a space token, first position kept; zero / mean everywhere; 32 and 64 steps); the
+    # logit (above) and the contrast with " London" do.
     ids, labels, paris, _ = case
     result = attribution.attribute(smollm2, ids, paris, steps=32)
     top_two = [labels[i] for i in np.argsort(-result.integrated)[:2]]

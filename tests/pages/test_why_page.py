@@ -49,6 +49,18 @@ def test_input_attribution_shows_the_completeness_check(make_app):
     assert any("convergence delta" in c.value for c in at.caption)
 
 
+def test_input_attribution_explains_the_logit_on_request(make_app, tiny_llama):
+    at = _open(make_app, why_ui.TABS[0])
+    assert at.radio(key="why_score").value == "logprob"
+    at.radio(key="why_score").set_value("logit").run()
+    assert not at.exception, at.exception
+    ids = interventions.prompt_ids(tiny_llama, widgets.DEFAULT_PROMPT)
+    logits = interventions.run_ablated(tiny_llama, ids, [()])[0, -1]
+    shown = next(m for m in at.metric if m.label == "f(input)")
+    assert float(shown.value) == pytest.approx(float(logits.max()), abs=1e-3)  # the top token's raw logit
+    assert any("Integrated gradients** of `logit(" in md.value for md in at.markdown)
+
+
 def test_dla_heatmap_matches_core(make_app, tiny_llama):
     at = _open(make_app, why_ui.TABS[2])
     ids = interventions.prompt_ids(tiny_llama, widgets.DEFAULT_PROMPT)
