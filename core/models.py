@@ -11,7 +11,7 @@ from pathlib import Path
 
 import torch
 
-from core import devices, model_cache, padding
+from core import devices, fast_linear, model_cache, padding
 
 Progress = Callable[[float, str], None]
 
@@ -198,6 +198,7 @@ def other_model_allowed(name: str) -> bool:
 def _finish(name: str, model, tokenizer, source: str, description: str, warnings: tuple[str, ...] = ()) -> LoadedModel:
     model.eval()
     model.requires_grad_(False)
+    fast_linear.install(model)
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token or tokenizer.unk_token
     padding.freeze_settings(tokenizer)  # before sharing: later calls then never change the backend
