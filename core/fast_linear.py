@@ -4,9 +4,10 @@ torch multiplies fp32 matrices with MKL's sgemm, which on this project's referen
 EPYC with AVX-512) runs at about 100 GFLOP/s on one thread; oneDNN's fp32 matmul, the kernel torch's
 own compiler uses for CPU linear layers (`mkldnn._linear_pointwise`), runs the same shapes at 130
 (25 rows) to 230 (512 rows) GFLOP/s, with fp32 accumulation (it differs from sgemm only in summation
-order: about 1e-6 of the values). `install` routes every nn.Linear's forward there when no gradient
-is being taken; with gradients on (integrated gradients), and off the CPU or in other dtypes, the
-layer runs torch's F.linear as before. LLM_LENS_ONEDNN=0 turns it off.
+order: about 1e-6 of the values). `install` routes every nn.Linear's forward there, and the gradient
+for the layer's input too (integrated gradients), as long as the weights take no gradient; off the
+CPU, in other dtypes or with trainable weights the layer runs torch's F.linear as before.
+LLM_LENS_ONEDNN=0 turns it off.
 """
 
 from __future__ import annotations
@@ -20,11 +21,32 @@ import torch.nn.functional as F
 _OFF = {"0", "false", "no", "off"}
 
 
+def _onednn(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None) -> torch.Tensor:
+    return torch.ops.mkldnn._linear_pointwise(x, weight, bias, "none", [], "")
+
+
+class _InputGradLinear(torch.autograd.Function):
+    """x @ weightᵀ + bias with the gradient for x only (the shared model's weights never take one)."""
+
+    @staticmethod
+    def forward(ctx, x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None) -> torch.Tensor:
+        ctx.save_for_backward(weight)
+        return _onednn(x, weight, bias)
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor):
+        (weight,) = ctx.saved_tensors
+        return _onednn(grad.contiguous(), weight.t(), None), None, None  # grad @ weight
+
+
 def _forward(self: torch.nn.Linear, x: torch.Tensor) -> torch.Tensor:
-    if torch.is_grad_enabled() or x.dtype != torch.float32 or x.device.type != "cpu" \
-            or self.weight.dtype != torch.float32:
-        return F.linear(x, self.weight, self.bias)
-    return torch.ops.mkldnn._linear_pointwise(x, self.weight, self.bias, "none", [], "")
+    weight, bias = self.weight, self.bias
+    if x.dtype != torch.float32 or x.device.type != "cpu" or weight.dtype != torch.float32 \
+            or weight.requires_grad or (bias is not None and bias.requires_grad):
+        return F.linear(x, weight, bias)
+    if torch.is_grad_enabled() and x.requires_grad:  # integrated gradients: a gradient for the input
+        return _InputGradLinear.apply(x, weight, bias)
+    return _onednn(x, weight, bias)
 
 
 def available() -> bool:

@@ -40,11 +40,22 @@ def test_whole_model_logits_match_the_default_path(tiny_llama_path, monkeypatch)
         torch.testing.assert_close(fast.model(ids).logits, plain.model(ids).logits, rtol=1e-4, atol=1e-5)
 
 
-def test_gradients_take_the_default_path(tiny_llama):
+def test_the_input_gradient_matches_f_linear(tiny_llama):
     layer = _linears(tiny_llama.model)[0]
-    x = torch.randn(3, layer.in_features, requires_grad=True)
-    layer(x).sum().backward()  # the oneDNN op has no backward: with gradients on, F.linear runs
-    torch.testing.assert_close(x.grad, layer.weight.sum(0).expand(3, -1))
+    x = torch.randn(2, 3, layer.in_features, generator=torch.Generator().manual_seed(2), requires_grad=True)
+    upstream = torch.randn(2, 3, layer.out_features, generator=torch.Generator().manual_seed(3))
+    (layer(x) * upstream).sum().backward()
+    torch.testing.assert_close(x.grad, upstream @ layer.weight, rtol=1e-5, atol=1e-5)
+    assert layer.weight.grad is None
+
+
+def test_trainable_weights_take_the_default_path():
+    layer = torch.nn.Linear(6, 4)
+    fast_linear.install(layer)
+    x = torch.randn(5, 6)
+    layer(x).sum().backward()  # the oneDNN path gives no weight gradient: F.linear runs
+    torch.testing.assert_close(layer.weight.grad, x.sum(0).expand(4, -1))
+    assert layer.bias.grad is not None and torch.all(layer.bias.grad == 5)
 
 
 def test_a_copy_runs_its_own_weights(tiny_llama):
