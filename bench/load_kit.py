@@ -204,7 +204,8 @@ def batch_sizes(timing: Path, since: float, until: float) -> list[str]:
     for line in timing.read_text().splitlines() if timing.exists() else ():
         event, _, at, *extra = line.split()
         if event == "batch" and since <= float(at) <= until:
-            sizes.append(f"{extra[0]}@{float(extra[1]):.2f}s")
+            cpu = f" ({float(extra[2]):.2f} CPU)" if len(extra) > 2 else ""
+            sizes.append(f"{extra[0]}@{float(extra[1]):.2f}s{cpu}")
     return sizes
 
 

@@ -70,11 +70,11 @@ def _install_batch_log() -> None:
     original_run = batching.AnalyzeBatcher._run
 
     def run(self, model, batch):
-        started = time.monotonic()
+        started, cpu = time.monotonic(), time.thread_time()
         try:
             return original_run(self, model, batch)
         finally:
-            _write("batch", "-", f"{len(batch)} {time.monotonic() - started:.3f}")
+            _write("batch", "-", f"{len(batch)} {time.monotonic() - started:.3f} {time.thread_time() - cpu:.3f}")
 
     batching.AnalyzeBatcher._run = run
 

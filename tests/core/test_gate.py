@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import sys
 import threading
 import time
 
+import pytest
+
+from core import gate as gate_module
 from core.gate import InferenceGate
 
 
@@ -90,3 +94,22 @@ def test_bodies_never_overlap_under_contention():
     for thread in threads:
         thread.join(20)
     assert len(overlaps) == 120 and max(overlaps) == 1
+
+
+def test_a_running_model_gets_a_short_thread_switch_interval_until_the_last_one_ends():
+    before = sys.getswitchinterval()
+    gate, inside = InferenceGate(), {}
+    with gate.hold("a"):
+        inside["a"] = sys.getswitchinterval()
+        with gate.hold("b"), gate.hold("b"):  # another model, and a nested hold
+            inside["b"] = sys.getswitchinterval()
+        inside["a after b"] = sys.getswitchinterval()
+    assert all(value == pytest.approx(gate_module.MODEL_SWITCH_INTERVAL) for value in inside.values()), inside
+    assert sys.getswitchinterval() == before
+
+
+def test_the_switch_interval_comes_back_after_an_exception():
+    before = sys.getswitchinterval()
+    with pytest.raises(ValueError), InferenceGate().hold("m"):
+        raise ValueError("boom")
+    assert sys.getswitchinterval() == before
