@@ -90,10 +90,27 @@ def _attribution_view(model: core.LoadedModel, target: Target, contrast: targets
     cols[2].metric("Σ attributions", f"{result.integrated.sum():.3f}")
     cols[3].metric("Completeness error", f"{result.delta:+.4f}",
                    help=f"{result.relative_error:.2%} of f(input) − f(baseline)")
+    if (note := completeness_warning(result)) is not None:
+        st.warning(note)
     st.caption(f"Completeness: IG's attributions add up to f(input) − f(baseline); the error above is Captum's "
                f"convergence delta ({result.relative_error:.2%}). Baseline: {attribution.BASELINE} (so the first "
                "token's attribution is 0 by construction). Gradient × input is the one-step local version. "
                f"Cap: {interventions.MAX_WHY_TOKENS} tokens × {attribution.MAX_STEPS} steps.")
+
+
+COMPLETE_WITHIN = 0.05  # completeness error, as a share of f(input) − f(baseline), above which the page warns
+
+
+def completeness_warning(result: attribution.InputAttribution) -> str | None:
+    """What to tell a student whose integral has not converged (None when it has)."""
+    if result.relative_error <= COMPLETE_WITHIN:
+        return None
+    advice = (f"More integration steps (up to {attribution.MAX_STEPS}) bring it closer."
+              if result.steps < attribution.MAX_STEPS else
+              "This prompt needs more steps than the cap allows; compare with gradient × input.")
+    return (f"The attributions add up to within {result.relative_error:.0%} of f(input) − f(baseline), not "
+            f"{COMPLETE_WITHIN:.0%}: the {result.steps}-step integral has not converged on this prompt, so "
+            f"read the shading as rough. {advice}")
 
 
 def _md(text: str) -> str:

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from plotly_arrays import plotly_array as _array
 
-from core import interventions, logit_attribution
+from core import attribution, interventions, logit_attribution
 from ui import why_ui, widgets
 
 HOSTILE = "<img src=x onerror=alert(1)></script>"  # short: the tiny tokenizer splits it into single bytes
@@ -59,6 +59,19 @@ def test_input_attribution_explains_the_logit_on_request(make_app, tiny_llama):
     shown = next(m for m in at.metric if m.label == "f(input)")
     assert float(shown.value) == pytest.approx(float(logits.max()), abs=1e-3)  # the top token's raw logit
     assert any("Integrated gradients** of `logit(" in md.value for md in at.markdown)
+
+
+def _attribution(steps: int, delta: float) -> attribution.InputAttribution:
+    return attribution.InputAttribution(ids=(1, 2), target=3, contrast=None, steps=steps, kind="logprob",
+                                        integrated=np.zeros(2), grad_x_input=np.zeros(2), score=-1.0,
+                                        baseline_score=-3.0, delta=delta)
+
+
+def test_an_unconverged_integral_gets_a_warning_with_what_to_do():
+    assert why_ui.completeness_warning(_attribution(32, 0.1)) is None  # 5% of the gap of 2
+    note = why_ui.completeness_warning(_attribution(32, -0.5))
+    assert "25%" in note and "32-step" in note and "up to 64" in note
+    assert "cap" in why_ui.completeness_warning(_attribution(attribution.MAX_STEPS, 0.5))
 
 
 def test_dla_heatmap_matches_core(make_app, tiny_llama):
