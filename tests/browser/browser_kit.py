@@ -100,5 +100,19 @@ def wait_idle(page, timeout_ms: int = 120_000, rerun: bool = True) -> None:
     _wait_settled(page, seen, timeout_ms)
 
 
+def set_prompt(page, text: str, timeout_ms: int = 120_000) -> None:
+    """Type a new prompt into the page's Prompt box and wait for the rerun it starts."""
+    box = page.get_by_role("textbox", name="Prompt")
+    box.fill(text)
+    box.press("Control+Enter")
+    wait_idle(page, timeout_ms)
+
+
+def open_tab(page, name: str, timeout_ms: int = 120_000) -> None:
+    """Click a tab (the app's tabs rerun the page) and wait for that rerun."""
+    page.get_by_role("tab", name=name).click()
+    wait_idle(page, timeout_ms)
+
+
 def assert_no_exception(page) -> None:
     assert page.locator('[data-testid="stException"]').count() == 0, page.inner_text("body")[:2000]

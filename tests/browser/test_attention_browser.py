@@ -1,16 +1,9 @@
 """The attention page in a real browser on the real model: heatmap, offline bertviz, hostile prompts inert."""
 
-from browser_kit import assert_no_exception, open_app, wait_idle
+from browser_kit import assert_no_exception, open_app, set_prompt, wait_idle
 
 HOSTILE = "</script><script>alert(1)</script> <img src=x onerror=alert(1)> hi 👍🏽"
 CHART = '[data-testid="stPlotlyChart"]'
-
-
-def _set_prompt(page, text: str) -> None:
-    box = page.get_by_role("textbox", name="Prompt")
-    box.fill(text)
-    box.press("Control+Enter")
-    wait_idle(page)
 
 
 def _ticks_once(page, word: str, seconds: float = 60) -> str:
@@ -29,7 +22,7 @@ def test_heatmap_then_offline_bertviz_with_a_hostile_prompt(page, server_url):
     page.locator('[data-testid="stSidebarNav"] a', has_text="Attention").click()
     wait_idle(page)
     page.wait_for_selector(CHART, timeout=120_000)
-    _set_prompt(page, HOSTILE)
+    set_prompt(page, HOSTILE)
     ticks = _ticks_once(page, "script")
     assert "<" in ticks and "img" in ticks  # tokens shown as text on the heatmap's axis
     assert_no_exception(page)

@@ -1,6 +1,6 @@
 """The Generation page in a real browser on the real model: charts drawn, a step adds a token, hostile text inert."""
 
-from browser_kit import assert_no_exception, open_app, wait_idle
+from browser_kit import assert_no_exception, open_app, open_tab, set_prompt, wait_idle
 
 HOSTILE = "</script><script>alert(1)</script> <img src=x onerror=alert(1)> The capital of France is 👍🏽"
 CHART = '[data-testid="stPlotlyChart"]'
@@ -15,34 +15,22 @@ def _open_generation(page, server_url) -> None:
     page.wait_for_selector(CHART, timeout=SLOW)
 
 
-def _set_prompt(page, text: str) -> None:
-    box = page.get_by_role("textbox", name="Prompt")
-    box.fill(text)
-    box.press("Control+Enter")
-    wait_idle(page, SLOW)
-
-
-def _open_tab(page, name: str) -> None:
-    page.get_by_role("tab", name=name).click()
-    wait_idle(page, SLOW)
-
-
 def test_distribution_chart_and_steps_with_a_hostile_prompt(page, server_url):
     _open_generation(page, server_url)
-    _set_prompt(page, HOSTILE)
+    set_prompt(page, HOSTILE, SLOW)
     page.wait_for_selector(f"{CHART} .ytick", timeout=SLOW)
     assert page.locator(f"{CHART} .ytick").count() == 10  # ten candidate bars, one tick each
 
     page.get_by_text("Sample (instead of greedy)").click()
     wait_idle(page, SLOW)
-    _open_tab(page, "Settings on the same logits")
+    open_tab(page, "Settings on the same logits", SLOW)
     chart = page.locator(CHART).first
     chart.wait_for(timeout=SLOW)
     titles = chart.inner_text()
     assert "Before" in titles and "tokens kept" in titles
     assert chart.bounding_box()["height"] > 300
 
-    _open_tab(page, "Step through")
+    open_tab(page, "Step through", SLOW)
     page.get_by_role("button", name="Next token ▶").click()
     wait_idle(page, SLOW)
     page.get_by_text("Step 1 chose").wait_for(timeout=SLOW)
@@ -63,7 +51,7 @@ def test_greedy_and_samples_stream_into_view(page, server_url):
     page.get_by_role("spinbutton", name="Max new tokens").fill("3")
     page.get_by_role("spinbutton", name="Max new tokens").press("Enter")
     wait_idle(page, SLOW)
-    _open_tab(page, "Greedy vs sampling")
+    open_tab(page, "Greedy vs sampling", SLOW)
     page.get_by_role("spinbutton", name="Samples").fill("2")
     page.get_by_role("spinbutton", name="Samples").press("Enter")
     wait_idle(page, SLOW)

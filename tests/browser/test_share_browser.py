@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 
 import pytest
-from browser_kit import assert_no_exception, open_app, wait_idle
+from browser_kit import assert_no_exception, open_app, open_tab, set_prompt, wait_idle
 from playwright.sync_api import expect
 
 SLOW = 240_000  # a shared machine: the model and generation can be many times slower than alone
@@ -28,18 +28,6 @@ def _choose(page, label: str, option: str) -> None:
     page.get_by_role("combobox", name=label).click()
     page.keyboard.type(option)  # the option list is virtual: type to bring the option into view
     page.get_by_role("option", name=option, exact=True).click()
-    wait_idle(page, SLOW)
-
-
-def _set_prompt(page, text: str) -> None:
-    box = page.get_by_role("textbox", name="Prompt")
-    box.fill(text)
-    box.press("Control+Enter")
-    wait_idle(page, SLOW)
-
-
-def _open_tab(page, name: str) -> None:
-    page.get_by_role("tab", name=name).click()
     wait_idle(page, SLOW)
 
 
@@ -69,10 +57,10 @@ def _expect_tab(page, name: str) -> None:
 def test_attention_view_opens_the_same_in_a_fresh_browser(page, fresh, server_url):
     open_app(page, f"{server_url}/attention", SLOW)
     page.wait_for_selector(CHART, timeout=SLOW)
-    _set_prompt(page, PROMPT)
+    set_prompt(page, PROMPT, SLOW)
     _choose(page, "Layer", "layer 13")
     _choose(page, "Head", "head 8")
-    _open_tab(page, "From one token")
+    open_tab(page, "From one token", SLOW)
     link = _copied_link(page)
     assert "/attention?" in link and "attn_layer=13" in link and "s=" in link
 
@@ -90,14 +78,14 @@ def test_attention_view_opens_the_same_in_a_fresh_browser(page, fresh, server_ur
 def test_generation_settings_open_the_same(page, fresh, server_url):
     open_app(page, f"{server_url}/generation", SLOW)
     page.wait_for_selector(CHART, timeout=SLOW)
-    _set_prompt(page, "Once upon a time")
+    set_prompt(page, "Once upon a time", SLOW)
     page.get_by_text("Sample (instead of greedy)").click()
     wait_idle(page, SLOW)
     seed = page.get_by_role("spinbutton", name="Seed")
     seed.fill("42")
     seed.press("Enter")
     wait_idle(page, SLOW)
-    _open_tab(page, "Settings on the same logits")
+    open_tab(page, "Settings on the same logits", SLOW)
     link = _copied_link(page)
 
     open_app(fresh, link, SLOW)

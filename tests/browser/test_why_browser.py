@@ -1,6 +1,6 @@
 """The Why this token? page in a real browser on the real model: every tab draws, hostile text stays text."""
 
-from browser_kit import assert_no_exception, open_app, wait_idle
+from browser_kit import assert_no_exception, open_app, open_tab, set_prompt, wait_idle
 
 HOSTILE = "<img src=x onerror=alert(1)></script><script>alert(2)</script> The capital of France is"
 CHART = '[data-testid="stPlotlyChart"]'
@@ -15,18 +15,6 @@ def _open_why(page, server_url) -> None:
     page.wait_for_selector(CHART, timeout=SLOW)
 
 
-def _open_tab(page, name: str) -> None:
-    page.get_by_role("tab", name=name).click()
-    wait_idle(page, SLOW)
-
-
-def _set_prompt(page, text: str) -> None:
-    box = page.get_by_role("textbox", name="Prompt")
-    box.fill(text)
-    box.press("Control+Enter")
-    wait_idle(page, SLOW)
-
-
 def test_every_tab_draws_on_the_real_model(page, server_url):
     _open_why(page, server_url)
     page.get_by_text("Completeness error").wait_for(timeout=SLOW)
@@ -34,10 +22,10 @@ def test_every_tab_draws_on_the_real_model(page, server_url):
                           ("Direct logit attribution", "Residual"),
                           ("Ablate heads", "Scan every head"),
                           ("Induction heads", "Top induction heads")]:
-        _open_tab(page, tab)
+        open_tab(page, tab, SLOW)
         page.get_by_text(wait_for).first.wait_for(timeout=SLOW)
         assert page.locator(CHART).count() >= 1, tab
-    _open_tab(page, "Activation patching")
+    open_tab(page, "Activation patching", SLOW)
     page.get_by_role("button", name="Run patching").click()
     wait_idle(page, SLOW)
     page.get_by_text("Restored share").wait_for(timeout=SLOW)
@@ -48,7 +36,7 @@ def test_every_tab_draws_on_the_real_model(page, server_url):
 
 def test_hostile_prompt_shows_as_text(page, server_url):
     _open_why(page, server_url)
-    _set_prompt(page, HOSTILE)
+    set_prompt(page, HOSTILE, SLOW)
     page.get_by_text("Completeness error").wait_for(timeout=SLOW)
     shaded = page.locator('[data-testid="stHtml"]').first.inner_text().replace("\n", "")
     assert "<img src=x onerror=alert(1)>" in shaded.replace("·", " ")  # the tags as visible text
