@@ -132,8 +132,7 @@ def _ends(score, inputs: torch.Tensor, start: torch.Tensor) -> tuple[torch.Tenso
     return seen[-1], both[0]
 
 
-def score_of(model: LoadedModel, embeds: torch.Tensor, target: int, contrast: int | None = None,
-             kind: str = "logprob") -> float:
+def score_of(model: LoadedModel, embeds: torch.Tensor, target: int, contrast: int | None = None) -> float:
     """f(embeds) for one (1, pos, d_model) input: the finite-difference check uses it."""
     with hooked(model):
-        return float(_score_fn(model, target, contrast, kind)(embeds)[0])
+        return float(_score_fn(model, target, contrast)(embeds)[0])

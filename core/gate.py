@@ -31,7 +31,7 @@ class _SwitchInterval:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._running = 0
-        self._before = sys.getswitchinterval()
+        self._before = 0.0  # the interval to restore, read when the first computation starts
 
     def enter(self) -> None:
         with self._lock:
