@@ -63,20 +63,32 @@ def _install() -> None:
 
 
 def _install_batch_log() -> None:
-    # `batch - <end> <prompts> <seconds>`: how many analyze requests each padded forward served.
+    # `batch - <end> <prompts> <seconds> <CPU seconds>`: how many analyze requests each batch served.
+    # A batch runs one padded forward per lane (core.lanes), each on its own thread: its CPU is the
+    # sum of those threads' CPU (batches of one model never overlap: the gate runs one at a time).
     sys.path.insert(0, os.getcwd())
     from core import batching
 
-    original_run = batching.AnalyzeBatcher._run
+    original_run, original_forward = batching.AnalyzeBatcher._run, batching._padded_forward
+    lane_cpu = [0.0]
+
+    def forward(*args, **kwargs):
+        cpu = time.thread_time()
+        try:
+            return original_forward(*args, **kwargs)
+        finally:
+            with _LOG_LOCK:
+                lane_cpu[0] += time.thread_time() - cpu
 
     def run(self, model, batch):
-        started, cpu = time.monotonic(), time.thread_time()
+        started, cpu = time.monotonic(), lane_cpu[0]
         try:
             return original_run(self, model, batch)
         finally:
-            _write("batch", "-", f"{len(batch)} {time.monotonic() - started:.3f} {time.thread_time() - cpu:.3f}")
+            _write("batch", "-", f"{len(batch)} {time.monotonic() - started:.3f} {lane_cpu[0] - cpu:.3f}")
 
     batching.AnalyzeBatcher._run = run
+    batching._padded_forward = forward
 
 
 if __name__ == "__main__":

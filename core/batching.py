@@ -1,8 +1,9 @@
 """Analyze requests that wait for the same model together run as one right-padded forward pass.
 
 The first waiter whose turn comes at the gate becomes the leader: it takes the other queued
-requests for that model (up to a memory bound), runs them as one batch, cuts each prompt's
-attention, hidden states and logits back out, and hands them over. The served requests leave the
+requests for that model (up to a memory bound), runs them as one batch (one padded forward per lane
+of cores, core.lanes), cuts each prompt's attention, hidden states and logits back out, and hands
+them over. The served requests leave the
 gate queue without running anything. Right padding with an attention mask leaves every real
 position's numbers as they are one by one (position ids start at 0 in every row; padded keys get
 zero weight), for causal and bidirectional models alike.
@@ -10,6 +11,7 @@ zero weight), for causal and bidirectional models alike.
 
 from __future__ import annotations
 
+import functools
 import threading
 from collections import deque
 from dataclasses import dataclass, field
@@ -17,7 +19,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
-from core import arrays, devices, gate
+from core import arrays, devices, gate, lanes
 from core.models import LoadedModel
 
 # Bound on one batch's returned arrays: attention (prompts × layer × head × pos²) and hidden states.
@@ -111,10 +113,18 @@ class AnalyzeBatcher:
 
 
 def forward_many(model: LoadedModel, rows: list[np.ndarray]) -> list[Forward]:
-    """Several prompts' (pos,) ids as one right-padded forward pass, cut back per prompt (inside the gate)."""
+    """Several prompts' (pos,) ids as right-padded forward passes, cut back per prompt (inside the gate).
+
+    The prompts are grouped by length into one padded forward per lane (core.lanes), run at once.
+    """
     with gate.inference(model):
-        output, embedded = _padded_forward(model, rows)
-    return [_cut(model, output, embedded, row, len(ids)) for row, ids in enumerate(rows)]
+        groups = lanes.split([len(ids) for ids in rows], lanes.count(model))
+        outputs = lanes.run([functools.partial(_padded_forward, model, [rows[i] for i in group]) for group in groups])
+    results: list[Forward | None] = [None] * len(rows)
+    for group, (output, embedded) in zip(groups, outputs):
+        for row, index in enumerate(group):
+            results[index] = _cut(model, output, embedded, row, len(rows[index]))
+    return results
 
 
 def _padded_forward(model: LoadedModel, rows: list[np.ndarray]):
