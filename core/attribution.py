@@ -97,6 +97,10 @@ def attribute(model: LoadedModel, ids: Sequence[int], target: int, contrast: int
     if not MIN_STEPS <= steps <= MAX_STEPS:
         raise ValueError(f"Integrated gradients takes {MIN_STEPS}–{MAX_STEPS} steps; got {steps}.")
     check_length(model, len(ids), MAX_WHY_TOKENS)
+    if len(ids) < 2:  # the baseline keeps position 0, so a one-token input is its own baseline
+        raise ValueError("Input attribution needs at least 2 prompt tokens: the baseline keeps the first token "
+                         "(the model's attention sink), so with one token there is nothing to attribute. "
+                         "Type a longer prompt.")
     batch = internal_batch_size or max(1, min(steps, MAX_GRAD_TOKENS // len(ids)))
     score = _score_fn(model, target, contrast, kind)
     embed = model.model.get_input_embeddings()

@@ -105,6 +105,12 @@ def test_attribution_rejects_bad_steps(tiny_llama):
         attribution.attribute(tiny_llama, _ids(tiny_llama), 5, steps=1000)
 
 
+def test_attribution_of_a_one_token_prompt_is_refused_with_the_reason(tiny_llama):
+    # Its baseline is the input itself (position 0 is kept): completeness would divide by zero.
+    with pytest.raises(ValueError, match="at least 2 prompt tokens"):
+        attribution.attribute(tiny_llama, _ids(tiny_llama)[:1], 5)
+
+
 # --- direct logit attribution --------------------------------------------------------------------
 
 

@@ -49,6 +49,13 @@ def test_input_attribution_shows_the_completeness_check(make_app):
     assert any("convergence delta" in c.value for c in at.caption)
 
 
+def test_a_one_token_prompt_is_a_message_not_an_infinite_error(make_app, tiny_llama):
+    text = next(t for t in ("a", "A", "x", " ") if len(interventions.prompt_ids(tiny_llama, t)) == 1)
+    at = _open(make_app, why_ui.TABS[0], prompt=text)
+    assert any("at least 2 prompt tokens" in w.value for w in at.warning), [w.value for w in at.warning]
+    assert not [m for m in at.metric if m.label == "Completeness error"]
+
+
 def test_input_attribution_explains_the_logit_on_request(make_app, tiny_llama):
     at = _open(make_app, why_ui.TABS[0])
     assert at.radio(key="why_score").value == "logprob"
