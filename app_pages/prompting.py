@@ -14,8 +14,9 @@ present.explain(
     "(**one-shot**) or several (**few-shot**). The examples in the prompt are the only thing that changes: "
     "this is *in-context learning*. Then score each strategy over a labelled set."
 )
-st.caption(f"The query and each shot's text are limited to {prompting.MAX_PART_TOKENS} tokens: a sentence or a "
-           "paragraph to classify fits easily, and eight shots plus the query stay a few seconds of CPU.")
+st.caption(f"The query and each shot's text are limited to {prompting.MAX_PART_TOKENS} tokens and a label to "
+           f"{prompting.MAX_LABEL_TOKENS}: a sentence or a paragraph to classify fits easily, and eight shots plus the "
+           "query stay a few seconds of CPU.")
 backend = st.session_state.get("served_backend")  # set by the sidebar when a served model is chosen
 if backend is None:
     model = widgets.current_model()

@@ -14,7 +14,15 @@ from core import eval_metrics, label_scoring, prefix_generation
 from core.eval_report import Evaluation, score, summarise
 from core.generation import generate
 from core.models import LoadedModel
-from core.prompting import Example, build_prompt, check_examples, check_token_caps, extract_answer, normalize_label
+from core.prompting import (
+    Example,
+    build_prompt,
+    check_examples,
+    check_label_caps,
+    check_token_caps,
+    extract_answer,
+    normalize_label,
+)
 from core.sampling import GenerationSettings
 
 __all__ = ["EvalRequest", "Evaluation", "Run", "evaluate", "plan_runs", "scorable_items", "score", "split_prompts"]
@@ -151,6 +159,7 @@ def _checked(model: LoadedModel, request: EvalRequest) -> tuple[list[Example], p
             check_token_caps(model.tokenizer, [], text)
         except ValueError as error:
             raise ValueError(f"Labelled item {row}: {error}") from None
+    check_label_caps(model.tokenizer, [("The labelled set", label) for label in label_choices([], scored["label"])])
     runs = _strategies_first(plan_runs(examples, request.ks, request.few_k, request.shuffles, request.seed),
                              request.few_k)
     extra = request.few_k if request.mode == "rank" and request.shot_influence else 0

@@ -24,6 +24,9 @@ EXPERIMENT_VERSION = 1
 # longest is under 20 tokens, and 256 tokens is about 1,000 characters of English. A cap this size
 # keeps 8 shots plus the query near 2,300 tokens at most, a few seconds of CPU per prompt.
 MAX_PART_TOKENS = 256
+# A label is a class name. Every label is scored as a continuation after every prompt ("Rank the
+# labels") and stands in every shot; a 3,000-character label made one Compare take a minute.
+MAX_LABEL_TOKENS = 32
 
 Example = tuple[str, str]  # (text, label)
 
@@ -96,12 +99,14 @@ def strategy_prompts(
     """The zero-, one- and few-shot prompts for one query (shots taken in table order)."""
     examples = check_examples(examples)
     if not 1 <= few_k <= len(examples):
-        raise ValueError(f"Few-shot needs between 1 and {len(examples)} shots (the number of examples); got {few_k}.")
+        allowed = "1 shot" if len(examples) == 1 else f"between 1 and {len(examples)} shots"
+        raise ValueError(f"Few-shot needs {allowed} (the number of examples); got {few_k}.")
     return tuple(build_prompt(instruction, examples[:k], query, fmt, tokenizer) for k in (0, 1, few_k))
 
 
 def check_token_caps(tokenizer, examples: Sequence[Example], query: str | None) -> None:
-    """ValueError naming the limit when the query or a shot's text has more than MAX_PART_TOKENS tokens."""
+    """ValueError naming the limit when the query or a shot's text has more than MAX_PART_TOKENS tokens,
+    or a shot's label more than MAX_LABEL_TOKENS."""
     parts = [("The query", query)] if query is not None else []
     parts += [(f"Example {n}", text) for n, (text, _) in enumerate(examples, start=1)]
     for what, text in parts:
@@ -109,6 +114,18 @@ def check_token_caps(tokenizer, examples: Sequence[Example], query: str | None) 
         if count > MAX_PART_TOKENS:
             raise ValueError(f"{what} has {count:,} tokens; the limit is {MAX_PART_TOKENS:,} per query or shot "
                              "(plenty for a sentence to classify). Shorten it.")
+    check_label_caps(tokenizer, [(f"Example {n}", label) for n, (_, label) in enumerate(examples, start=1)])
+
+
+def check_label_caps(tokenizer, labels: Sequence[tuple[str, str]]) -> None:
+    """ValueError naming the limit when a label has more than MAX_LABEL_TOKENS tokens; labels: (where, label)."""
+    for where, label in labels:
+        count = len(tokenizer(" " + label, add_special_tokens=False)["input_ids"])
+        if count > MAX_LABEL_TOKENS:
+            shown = label if len(label) <= 24 else label[:24] + "…"
+            raise ValueError(f"{where}: the label {shown!r} has {count:,} tokens; a label is limited to "
+                             f"{MAX_LABEL_TOKENS} (a class name: every label is scored after every prompt). "
+                             "Shorten it.")
 
 
 def check_examples(examples: Sequence[Example]) -> list[Example]:

@@ -121,6 +121,19 @@ def test_items_over_the_token_cap_are_refused_naming_the_row(tiny_llama):
         prompting.check_token_caps(tiny_llama.tokenizer, [(long, "x")], "ok")
 
 
+def test_labels_over_the_token_cap_are_refused_before_any_work(tiny_llama, monkeypatch):
+    # A label is scored after every prompt: a 3,000-character one made one Compare take a minute.
+    long = "word " * (prompting.MAX_LABEL_TOKENS + 1)
+    limit = f"Example 2: the label 'word word .*…' has .*limited to {prompting.MAX_LABEL_TOKENS}"
+    with pytest.raises(ValueError, match=limit):
+        prompting.check_token_caps(tiny_llama.tokenizer, [("fine", "positive"), ("bad", long)], "ok")
+    prompting.check_token_caps(tiny_llama.tokenizer, [("fine", "very positive")], "ok")
+    monkeypatch.setattr(tiny_llama.model, "forward", lambda *a, **k: pytest.fail("the model ran"))
+    request = dataclasses.replace(_request(), items=(("fine", "positive"), ("odd", long)))
+    with pytest.raises(ValueError, match="The labelled set: the label"):
+        prompt_eval.evaluate(tiny_llama, request)
+
+
 def test_estimate_grows_with_the_work(tiny_llama):
     speed = prefix_generation.measure_throughput(tiny_llama)
     assert speed.tokens_per_second > 0 and speed.seconds_per_step > 0

@@ -63,6 +63,8 @@ def test_strategy_prompts_grow_by_shots():
 def test_strategy_prompts_reject_impossible_shot_counts(few_k):
     with pytest.raises(ValueError, match="between 1 and 4"):
         prompting.strategy_prompts(INSTRUCTION, EXAMPLES, "q", few_k)
+    with pytest.raises(ValueError, match=r"needs 1 shot \(the number of examples\); got 2"):
+        prompting.strategy_prompts(INSTRUCTION, EXAMPLES[:1], "q", 2)
 
 
 def test_examples_are_cleaned_and_checked():
