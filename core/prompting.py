@@ -176,6 +176,8 @@ def parse_labelled_csv(data: bytes, max_rows: int = MAX_ROWS, max_bytes: int = M
         content = data.decode("utf-8-sig")
     except UnicodeDecodeError as error:
         raise ValueError(f"The file is not UTF-8 text (byte {error.start}): save it as UTF-8 CSV.") from None
+    if "\r" in content and "\n" not in content:  # old Mac line endings: lines end with a carriage return alone
+        content = content.replace("\r", "\n")
     _check_fields(content)
     try:
         # index_col=False: a row with an extra field must never turn its first field into an index
@@ -226,6 +228,9 @@ def _check_rows(frame: pd.DataFrame, max_rows: int) -> pd.DataFrame:
     long = frame.index[frame["text"].str.len() > MAX_ITEM_CHARS]
     if len(long):
         raise ValueError(f"Row {long[0] + 1} has more than {MAX_ITEM_CHARS:,} characters of text.")
+    broken = frame.index[frame["label"].str.contains("\n", regex=False)]
+    if len(broken):  # as for the shots' labels: answers are read up to the first newline
+        raise ValueError(f"Row {broken[0] + 1}: a label must be one line (answers are read up to the first newline).")
     return frame
 
 

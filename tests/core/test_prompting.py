@@ -186,6 +186,11 @@ def test_bundled_sets_have_thirty_items_disjoint_from_shots():
         assert 1 <= task.few_k <= len(task.examples) and max(task.sweep) <= len(task.examples)
 
 
+def test_csv_with_old_mac_line_endings_is_read():
+    frame = prompting.parse_labelled_csv(b"text,label\rFun film,positive\rDull,negative\r")
+    assert frame.to_dict("list") == {"text": ["Fun film", "Dull"], "label": ["positive", "negative"]}
+
+
 def test_csv_parses_text_and_label_in_any_case_and_order():
     data = "Label, Text \npositive,\"Fun, and warm\"\nnegative,Dull 😴\n\n".encode()
     frame = prompting.parse_labelled_csv(data)
@@ -204,6 +209,7 @@ def test_csv_parses_text_and_label_in_any_case_and_order():
         (b"text,label\ngood,\n", "Row 1 has an empty label"),
         (b"text,label\na,b\n,c\n", "Row 2 has an empty text"),
         (b'text,label\n"unclosed,x\n', "not a readable CSV"),
+        (b'text,label\ngood,"pos\nitive"\n', "Row 1: a label must be one line"),
     ],
 )
 def test_bad_csv_gets_a_message_naming_the_problem(data, message):
