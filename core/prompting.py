@@ -27,6 +27,7 @@ MAX_PART_TOKENS = 256
 # A label is a class name. Every label is scored as a continuation after every prompt ("Rank the
 # labels") and stands in every shot; a 3,000-character label made one Compare take a minute.
 MAX_LABEL_TOKENS = 32
+MAX_FEW_K = 64  # shots in the few-shot column (the page's widget bound; links and experiments are held to it)
 
 Example = tuple[str, str]  # (text, label)
 
@@ -251,10 +252,11 @@ def experiment_from_json(data: bytes | str, max_bytes: int = 5 * MAX_UPLOAD_BYTE
         raise ValueError(f"The experiment is missing: {', '.join(missing)}.")
     experiment_schema.check_experiment(loaded)
     loaded["examples"] = _pairs(loaded["examples"], "examples")
-    try:
-        loaded["few_k"] = int(loaded["few_k"])
-    except (TypeError, ValueError):
-        raise ValueError("The experiment's few_k must be a number.") from None
+    loaded["few_k"] = int(loaded["few_k"])  # check_experiment: a whole number
+    if not 1 <= loaded["few_k"] <= MAX_FEW_K:
+        raise ValueError(f"The experiment's few_k must be between 1 and {MAX_FEW_K}; got {loaded['few_k']:,}.")
+    if any(not 0 <= k <= MAX_FEW_K for k in loaded.get("sweep") or []):
+        raise ValueError(f"The experiment's sweep must hold shot counts between 0 and {MAX_FEW_K}.")
     if loaded["format"] not in FORMATS:
         raise ValueError(f"Unknown prompt format '{loaded['format']}'; choose one of: {', '.join(FORMATS)}.")
     loaded["items"] = _pairs(loaded.get("items") or [], "items")

@@ -72,7 +72,7 @@ def evaluation_section(model: core.LoadedModel, inputs: TaskInputs, settings: co
 def _requests(inputs: TaskInputs, examples, items: pd.DataFrame, settings) -> dict[str, prompt_eval.EvalRequest]:
     """One request per chosen scoring mode, from the evaluation widgets."""
     left, middle, right = st.columns(3)
-    default = [k for k in inputs.sweep if k <= len(examples)] or [0, 1]
+    default = [k for k in inputs.sweep if 0 <= k <= len(examples)] or [0, 1]
     ks = left.multiselect("Shot counts for the k chart", list(range(len(examples) + 1)), default=default,
                           key=f"pr_ks_{st.session_state.get('pr_task_version', 0)}", persist_state="session")
     shuffles = middle.number_input("Example orders", 1, 5, 2, key="pr_shuffles", persist_state="session",

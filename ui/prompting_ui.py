@@ -71,7 +71,7 @@ def task_inputs() -> TaskInputs:
         query = st.text_area("Query (the text to classify)", base["query"], key=f"pr_query_{version}", height=68,
                              persist_state="session")
         left, right = st.columns(2)
-        few_k = left.number_input("Shots in the few-shot column", 1, 64, int(base["few_k"]),
+        few_k = left.number_input("Shots in the few-shot column", 1, prompting.MAX_FEW_K, int(base["few_k"]),
                                   key=f"pr_few_k_{version}", persist_state="session")
         fmt = right.radio("Prompt format", list(prompting.FORMATS), format_func=prompting.FORMATS.get,
                           index=list(prompting.FORMATS).index(base["format"]), horizontal=True,

@@ -321,6 +321,10 @@ BASE = {"version": 1, "instruction": "", "examples": [["a", "b"]], "query": "q",
         ({"settings": {"do_sample": 1}}, "settings.do_sample must be true or false"),
         ({"examples": [["a", {"b": 1}]]}, "entry 1 is not"),
         ({"sweep": [0, "many"]}, "sweep must be a list of whole numbers"),
+        # Out of the page's range: a number_input given such a value raised a Streamlit exception.
+        ({"few_k": -5}, "few_k must be between 1 and 64; got -5"),
+        ({"few_k": 10**20}, "few_k must be between 1 and 64"),
+        ({"sweep": [-1, 2]}, "sweep must hold shot counts between 0 and 64"),
     ],
 )
 def test_experiment_with_wrong_types_gets_a_message(extra, message):
