@@ -128,7 +128,8 @@ def _watch(requests: dict) -> None:
     slots = {mode: cache.prompt_evaluation(model_key(), r) for mode, r in requests.items()}
     if not any(slot["running"] for slot in slots.values()):
         return
-    if st.button("Stop", key="pr_stop", help="Stops after the current batch and shows what was scored so far."):
+    stop = st.empty()  # cleared with the bars: a finished run shows no Stop button
+    if stop.button("Stop", key="pr_stop", help="Stops after the current batch and shows what was scored so far."):
         for request in requests.values():
             cache.stop_prompt_evaluation(model_key(), request)
     bars = {mode: st.progress(0.0, text=prompt_eval.MODES[mode]) for mode in slots}
@@ -139,8 +140,8 @@ def _watch(requests: dict) -> None:
         if not any(slot["running"] for slot in slots.values()):
             break
         time.sleep(POLL_SECONDS)
-    for bar in bars.values():
-        bar.empty()
+    for placeholder in (stop, *bars.values()):
+        placeholder.empty()
 
 
 def show_results(results: dict[str, prompt_eval.Evaluation]) -> None:

@@ -160,6 +160,7 @@ def test_both_modes_side_by_side(app_env):
     at.button_group(key="pr_eval_modes").set_value(["rank", "generate"])
     at.button(key="pr_evaluate").click().run()
     assert not at.exception, at.exception
+    assert not [b for b in at.button if b.key == "pr_stop"]  # finished in this run: no Stop button left
     bars = _charts(at)["Accuracy per strategy"]["data"]
     assert [b["name"] for b in bars] == ["Rank the labels", "Generate and match"]
     assert [t.label for t in at.tabs] == ["Rank the labels", "Generate and match"]
