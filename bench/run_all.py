@@ -7,6 +7,7 @@ Run with `make bench`. Targets (from the foundation issue):
   evaluation: rank+prefix vs generate (topic preset) ............. >= 8x predictions/s
   one padded batch of 20 x 40-token analyses / 20 single passes ... <= 0.5x CPU s (issue 11: ~1.5 s vs ~9.6 s)
   why: integrated gradients 32 steps, 32 tokens, batched / 32 separate forward+backward <= 0.5x
+       (and batched in lanes, as the page runs it, / the same 32 passes)
   why: head scan (all heads) batched / one head at a time ......... <= 0.5x
   why: induction loss-drop scan batched / one head at a time ..... <= 0.5x
   tiktoken: costliest text the cap accepts / 120k chars of prose .. <= 3x (uncapped, 120k letters: 689 s)
@@ -121,14 +122,16 @@ def bench_load() -> tuple[float, float]:
 # --- "Why this token?" (issue 14) -------------------------------------------------------------
 
 
-def bench_why_ig(model: core.LoadedModel) -> tuple[float, float]:
-    """Captum IG, 32 steps on a 32-token prompt: one step per forward+backward vs all steps batched."""
+def bench_why_ig(model: core.LoadedModel) -> tuple[float, float, float]:
+    """IG, 32 steps on a 32-token prompt: one step per forward+backward, the steps batched (512 tokens a
+    batch, one batch after another), and what the page runs: batches in lanes (core.lanes)."""
     from core import attribution
 
     ids = tuple(model.tokenizer(" ".join(["word"] * 64))["input_ids"][:32])
     target = int(ids[-1])
-    one = lambda: attribution.attribute(model, ids, target, steps=32, internal_batch_size=1)  # noqa: E731
-    return timed(one, 3), timed(lambda: attribution.attribute(model, ids, target, steps=32), 3)  # near 0.5: median of 3
+    run = lambda batch=None: attribution.attribute(model, ids, target, steps=32, internal_batch_size=batch)  # noqa: E731
+    batch = attribution.MAX_GRAD_TOKENS // len(ids)
+    return timed(lambda: run(1), 3), timed(lambda: run(batch), 3), timed(run, 3)  # near the targets: median of 3
 
 
 def bench_why_scan(model: core.LoadedModel) -> tuple[float, float, float]:
@@ -252,7 +255,9 @@ def main() -> None:
     report("batched analyze vs one by one (20 x 40 tokens)", *bench_batching(model), 0.5)
     report("load: safetensors cache vs GGUF", *bench_load(), 0.2)
     bench_evaluation(model)
-    report("why: IG 32 steps x 32 tokens, batched vs 32 passes", *bench_why_ig(model), 0.5)
+    single, batched, in_lanes = bench_why_ig(model)
+    report("why: IG 32 steps x 32 tokens, batched vs 32 passes", single, batched, 0.5)
+    report("why: IG, batched in lanes (the page) vs 32 passes", single, in_lanes, 0.5)
     single, batched_full, batched = bench_why_scan(model)
     report(f"why: scan {model.info.layers * model.info.heads} heads, batched vs one at a time", single, batched, 0.5)
     report("why: scan, batched full forwards vs one at a time", single, batched_full, 1.0)

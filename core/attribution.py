@@ -1,4 +1,4 @@
-"""Input attribution with Captum: which prompt tokens drove the target's log-probability.
+"""Input attribution: which prompt tokens drove the target's log-probability (Captum's methods).
 
 Integrated gradients (Sundararajan et al. 2017) and gradient × input, both on the input token
 embeddings. The score is log p(target) at the last position (or the target's logit: the evidence for
@@ -9,13 +9,15 @@ shared model keeps requires_grad False on every parameter.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 import torch
-from captum.attr import InputXGradient, IntegratedGradients
+from captum.attr import InputXGradient
 
+from core import lanes
 from core.analysis import check_length
 from core.hooks import hooked
 from core.interventions import MAX_WHY_TOKENS
@@ -90,9 +92,10 @@ def attribute(model: LoadedModel, ids: Sequence[int], target: int, contrast: int
 
     kind="logit" attributes the target's logit instead (the same as log p for a contrast).
 
-    IG uses Captum's Gauss-Legendre rule with `steps` points, batched over steps (at most
-    MAX_GRAD_TOKENS tokens per batch unless internal_batch_size says otherwise). Everything else
-    (f(input), f(baseline), gradient × input) comes from one more 2-row forward+backward.
+    IG uses Captum's Gauss-Legendre rule with `steps` points, batched over steps and spread over the
+    lanes (at most MAX_GRAD_TOKENS tokens in flight); internal_batch_size sets the batch and runs the
+    batches one at a time (the benchmark's baseline). Everything else (f(input), f(baseline),
+    gradient × input) comes from one more 2-row forward+backward.
     """
     if not MIN_STEPS <= steps <= MAX_STEPS:
         raise ValueError(f"Integrated gradients takes {MIN_STEPS}–{MAX_STEPS} steps; got {steps}.")
@@ -101,14 +104,15 @@ def attribute(model: LoadedModel, ids: Sequence[int], target: int, contrast: int
         raise ValueError("Input attribution needs at least 2 prompt tokens: the baseline keeps the first token "
                          "(the model's attention sink), so with one token there is nothing to attribute. "
                          "Type a longer prompt.")
-    batch = internal_batch_size or max(1, min(steps, MAX_GRAD_TOKENS // len(ids)))
+    ways = 1 if internal_batch_size else lanes.count(model)
+    # At most MAX_GRAD_TOKENS tokens in flight over all lanes: the memory of one batch of that size.
+    batch = internal_batch_size or max(1, min(steps, MAX_GRAD_TOKENS // (len(ids) * ways)))
     score = _score_fn(model, target, contrast, kind)
     embed = model.model.get_input_embeddings()
     with hooked(model, grad=True):
         inputs = embed(torch.tensor([list(ids)])).detach()  # (1, pos, d_model)
         start = baseline(model, inputs).detach()
-        ig = IntegratedGradients(score).attribute(inputs, baselines=start, n_steps=steps,
-                                                  internal_batch_size=batch)
+        ig = integrated_gradients(score, inputs, start, steps, batch, ways)
         (f_input, f_base), gxi = _ends(score, inputs, start)
     # Captum's convergence delta, without the two extra forwards it would run to get f at both ends.
     delta = float(ig[0].sum() - (f_input - f_base))
@@ -118,6 +122,32 @@ def attribute(model: LoadedModel, ids: Sequence[int], target: int, contrast: int
         grad_x_input=gxi.detach().sum(-1).double().numpy(),
         score=float(f_input), baseline_score=float(f_base), delta=delta,
     )
+
+
+def integrated_gradients(score, inputs: torch.Tensor, start: torch.Tensor, steps: int, batch: int,
+                         ways: int = 1) -> torch.Tensor:
+    """(1, pos, d_model) integrated gradients of score from start to inputs, as Captum computes them.
+
+    Captum's default rule: Gauss-Legendre points α and weights w on [0, 1], attribution =
+    (inputs − start) · Σ w·∇score(start + α·(inputs − start)). The steps run `batch` at a time in one
+    forward+backward, and the batches are dealt over `ways` lanes (core.lanes) that run at once.
+    Captum's own loop runs its batches one after another, so it cannot use the other cores.
+    """
+    nodes, weights = np.polynomial.legendre.leggauss(steps)
+    alphas, sizes = 0.5 * (1 + nodes), 0.5 * weights
+    diff = inputs - start
+    chunks = [list(range(first, min(first + batch, steps))) for first in range(0, steps, batch)]
+
+    def lane(own: list[list[int]]) -> torch.Tensor:
+        total = torch.zeros_like(inputs)
+        for chunk in own:
+            points = torch.cat([start + float(alphas[i]) * diff for i in chunk]).requires_grad_()
+            (grads,) = torch.autograd.grad(score(points).sum(), points)  # rows are independent
+            total += (grads * torch.tensor(sizes[chunk], dtype=grads.dtype).view(-1, 1, 1)).sum(0, keepdim=True)
+        return total
+
+    groups = [chunks[way::ways] for way in range(ways) if chunks[way::ways]]
+    return diff * sum(lanes.run([functools.partial(lane, group) for group in groups], grad=True))
 
 
 def _ends(score, inputs: torch.Tensor, start: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

@@ -59,17 +59,18 @@ def split(lengths: Sequence[int], lanes: int) -> list[list[int]]:
     return [order[start:end] for start, end in zip(cuts, bounds)]
 
 
-def run(jobs: Sequence[Callable[[], T]]) -> list[T]:
-    """Run the jobs at once, the first on this thread, each under torch.inference_mode; results in order.
+def run(jobs: Sequence[Callable[[], T]], grad: bool = False) -> list[T]:
+    """Run the jobs at once, the first on this thread, each under torch.inference_mode (grad=True:
+    with autograd on instead, for gradients to the inputs); results in order.
 
     Call it while holding the model's gate: the lanes are that one computation. A job must not take
     the gate itself (another thread holds it). Every job has finished when this returns or raises.
     """
     if len(jobs) <= 1:
-        return [_quiet(job) for job in jobs]
-    futures: list[Future] = [_executor().submit(_quiet, job) for job in jobs[1:]]
+        return [_in_mode(job, grad) for job in jobs]
+    futures: list[Future] = [_executor().submit(_in_mode, job, grad) for job in jobs[1:]]
     try:
-        first = _quiet(jobs[0])
+        first = _in_mode(jobs[0], grad)
     finally:
         rest = [_settled(future) for future in futures]  # wait for every lane, even after a failure
     for _, error in rest:
@@ -78,8 +79,9 @@ def run(jobs: Sequence[Callable[[], T]]) -> list[T]:
     return [first, *(value for value, _ in rest)]
 
 
-def _quiet(job: Callable[[], T]) -> T:
-    with torch.inference_mode():
+def _in_mode(job: Callable[[], T], grad: bool) -> T:
+    # Autograd's mode is per thread: a lane sets its own.
+    with torch.enable_grad() if grad else torch.inference_mode():
         return job()
 
 

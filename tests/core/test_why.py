@@ -58,6 +58,20 @@ def test_delta_and_ends_equal_captums_own(tiny_decoder, contrast):
     np.testing.assert_allclose(result.grad_x_input, gxi[0].detach().sum(-1).double().numpy(), atol=1e-5)
 
 
+@pytest.mark.parametrize("batch, ways", [(8, 1), (3, 2), (1, 3)])
+def test_integrated_gradients_in_batches_and_lanes_equal_captums(tiny_decoder, batch, ways):
+    from captum.attr import IntegratedGradients
+
+    model, ids = tiny_decoder, _ids(tiny_decoder)
+    score = attribution._score_fn(model, 5, None)
+    with hooks.hooked(model, grad=True):
+        inputs = model.model.get_input_embeddings()(torch.tensor([list(ids)])).detach()
+        start = attribution.baseline(model, inputs)
+        ours = attribution.integrated_gradients(score, inputs, start, steps=8, batch=batch, ways=ways)
+        theirs = IntegratedGradients(score).attribute(inputs, baselines=start, n_steps=8)
+    np.testing.assert_allclose(ours.detach().numpy(), theirs.detach().numpy(), atol=1e-6, rtol=1e-5)
+
+
 def test_score_is_log_probability_or_difference(tiny_decoder):
     ids = _ids(tiny_decoder)
     logp = torch.log_softmax(_plain_logits(tiny_decoder, ids), -1)
