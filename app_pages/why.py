@@ -16,7 +16,7 @@ widgets.require_decoder(model)
 text = widgets.prompt_input()
 widgets.limits_caption(f"{interventions.MAX_WHY_TOKENS} prompt tokens",
                        f"{interventions.MAX_BATCH_TOKENS:,} rows × tokens per batched forward",
-                       f"{attribution.MAX_GRAD_TOKENS:,} steps × tokens per gradient batch")
+                       f"{attribution.MAX_GRAD_TOKENS:,} steps × tokens in flight per gradient pass")
 target = ui.pick_target(model, text)
 st.caption(f"Explaining `{target.label.replace('`', 'ˋ')}` after {len(target.ids)} tokens.")
 
