@@ -30,7 +30,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from load_kit import Renicer, TimedServer, batch_sizes, p95, server_runs, spread  # noqa: E402
+from load_kit import Renicer, TimedServer, batch_sizes, p95, server_runs, sessions_started, spread  # noqa: E402
 
 ANIMALS = ["dog", "cat", "horse", "lion", "tiger", "bear", "wolf", "fox", "eagle", "shark", "whale", "snake",
            "mouse", "rabbit", "sheep", "goat", "duck", "frog", "monkey", "zebra", "owl", "camel"]
@@ -128,10 +128,10 @@ class Bench:
         return opened
 
     async def report(self, name: str, since: float, browser_times: list, sessions: list, crosstalk: int,
-                     extra: str = "") -> dict:
+                     extra: str = "", only: set[str] | None = None) -> dict:
         until = time.monotonic()
         await asyncio.sleep(3)  # a page draws before its run's last messages: let the server log them
-        runs = server_runs(self.server.timing, since, until)
+        runs = server_runs(self.server.timing, since, until, only)
         times = [t for t in browser_times if t is not None]
         errors = sum(s.errors for s in sessions)
         line = (f"{name:<34} browser {spread(times):>17}  script {spread(runs.script):>17}  "
@@ -173,8 +173,12 @@ class Bench:
         return out
 
     async def alongside(self, name: str, heavy, tag: str, count: int) -> dict:
-        """count Attention sessions do a round while `heavy` (a coroutine on its own page) runs."""
+        """count Attention sessions do a round while `heavy` (a coroutine on its own page) runs.
+
+        The server-side columns count the Attention sessions' runs only, not the heavy page's own."""
+        opened = time.monotonic()
         sessions = await self.sessions("attention", count)
+        others = sessions_started(self.server.timing, opened)
         texts = [story(i, tag) for i in range(count)]
         task = asyncio.create_task(heavy)
         await asyncio.sleep(2)  # the heavy request reaches the server first
@@ -183,7 +187,7 @@ class Bench:
         heavy_seconds, heavy_note = await task
         crosstalk = sum(c for _, c in results)
         extra = f"  heavy: {heavy_note} after {heavy_seconds:.1f} s" if heavy_seconds is not None else "  heavy: none"
-        out = await self.report(name, since, [t for t, _ in results], sessions, crosstalk, extra)
+        out = await self.report(name, since, [t for t, _ in results], sessions, crosstalk, extra, others)
         await asyncio.gather(*(s.close() for s in sessions))
         return out
 

@@ -174,12 +174,14 @@ class ServerRuns:
     threads: list[int]
 
 
-def server_runs(timing: Path, since: float, until: float) -> ServerRuns:
-    """Pair each session's start → finish → sent lines for runs that started inside the window."""
+def server_runs(timing: Path, since: float, until: float, only: set[str] | None = None) -> ServerRuns:
+    """Pair each session's start → finish → sent lines for runs that started inside the window
+    (only: just these sessions)."""
     per_session: dict[str, list[tuple[str, float, list[str]]]] = {}
     for line in timing.read_text().splitlines() if timing.exists() else ():
         event, session, at, *extra = line.split()
-        per_session.setdefault(session, []).append((event, float(at), extra))
+        if only is None or session in only:
+            per_session.setdefault(session, []).append((event, float(at), extra))
     script, delivery, sizes, threads = [], [], [], []
     for events in per_session.values():
         started = finished = None
@@ -196,6 +198,16 @@ def server_runs(timing: Path, since: float, until: float) -> ServerRuns:
                 threads.append(int(extra[1]))
                 started = finished = None
     return ServerRuns(script, delivery, sizes, threads)
+
+
+def sessions_started(timing: Path, since: float) -> set[str]:
+    """Sessions that started a script run at or after `since` (e.g. the ones just opened)."""
+    found = set()
+    for line in timing.read_text().splitlines() if timing.exists() else ():
+        event, session, at, *_ = line.split()
+        if event == "start" and float(at) >= since:
+            found.add(session)
+    return found
 
 
 def batch_sizes(timing: Path, since: float, until: float) -> list[str]:
