@@ -1,12 +1,11 @@
 """Analyze requests that wait for the same model together run as one right-padded forward pass.
 
-The first waiter whose turn comes at the gate becomes the leader: it takes the other queued
-requests for that model (up to a memory bound), runs them as one batch (one padded forward per lane
-of cores, core.lanes), cuts each prompt's attention, hidden states and logits back out, and hands
-them over. The served requests leave the
-gate queue without running anything. Right padding with an attention mask leaves every real
-position's numbers as they are one by one (position ids start at 0 in every row; padded keys get
-zero weight), for causal and bidirectional models alike.
+The first waiter whose turn comes at the gate becomes the leader: it takes the other queued requests
+for that model (up to a memory bound), runs them as one batch (one padded forward per lane of cores,
+core.lanes), cuts each prompt's attention, hidden states and logits back out, and hands them over.
+The served requests leave the gate queue without running anything. Right padding with an attention
+mask leaves every real position's numbers as they are one by one (position ids start at 0 in every
+row; padded keys get zero weight), for causal and bidirectional models alike.
 """
 
 from __future__ import annotations

@@ -347,3 +347,9 @@ def test_experiment_with_wrong_types_gets_a_message(extra, message):
 def test_hostile_json_numbers_and_nesting_get_messages(text, message):
     with pytest.raises(ValueError, match=message):
         prompting.experiment_from_json(text)
+
+
+def test_links_and_the_page_share_one_shot_bound():
+    from core import share_state
+
+    assert share_state.MAX_SHOTS == prompting.MAX_FEW_K
