@@ -108,14 +108,19 @@ def strategy_prompts(
 def check_token_caps(tokenizer, examples: Sequence[Example], query: str | None) -> None:
     """ValueError naming the limit when the query or a shot's text has more than MAX_PART_TOKENS tokens,
     or a shot's label more than MAX_LABEL_TOKENS."""
-    parts = [("The query", query)] if query is not None else []
-    parts += [(f"Example {n}", text) for n, (text, _) in enumerate(examples, start=1)]
-    for what, text in parts:
-        count = len(tokenizer(text, add_special_tokens=False)["input_ids"])
-        if count > MAX_PART_TOKENS:
-            raise ValueError(f"{what} has {count:,} tokens; the limit is {MAX_PART_TOKENS:,} per query or shot "
-                             "(plenty for a sentence to classify). Shorten it.")
+    # The examples first: a page that checks them alone (the evaluation) then fails on the same message.
+    for n, (text, _) in enumerate(examples, start=1):
+        _check_part(tokenizer, f"Example {n}", text)
     check_label_caps(tokenizer, [(f"Example {n}", label) for n, (_, label) in enumerate(examples, start=1)])
+    if query is not None:
+        _check_part(tokenizer, "The query", query)
+
+
+def _check_part(tokenizer, what: str, text: str) -> None:
+    count = len(tokenizer(text, add_special_tokens=False)["input_ids"])
+    if count > MAX_PART_TOKENS:
+        raise ValueError(f"{what} has {count:,} tokens; the limit is {MAX_PART_TOKENS:,} per query or shot "
+                         "(plenty for a sentence to classify). Shorten it.")
 
 
 def check_label_caps(tokenizer, labels: Sequence[tuple[str, str]]) -> None:

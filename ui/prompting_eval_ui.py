@@ -47,8 +47,8 @@ def evaluation_section(model: core.LoadedModel, inputs: TaskInputs, settings: co
     try:
         examples = prompting.check_examples(inputs.examples)
         prompting.check_token_caps(model.tokenizer, examples, None)
-    except ValueError as error:
-        widgets.show_error(error)
+    except ValueError:  # the comparison above has already shown this message (it checks the examples first)
+        st.info("Fix the examples above (see the message there) to score them over a labelled set.")
         return
     if items is None:
         return

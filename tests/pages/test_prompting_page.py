@@ -182,6 +182,16 @@ def test_hostile_label_is_text_in_tables_and_charts(app_env):
     assert "&lt;b&gt;x&lt;/b&gt;" in confusion["layout"]["xaxis"]["ticktext"]
 
 
+def test_a_label_over_its_cap_is_one_message_and_the_evaluation_points_to_it(app_env):
+    long = "word " * (prompting.MAX_LABEL_TOKENS + 1)
+    at = _open(app_env, {**SMALL, "examples": [["Loved it", long], ["Hated it", "negative"]]})
+    assert not at.exception, at.exception
+    messages = [w.value for w in at.warning if "a label is limited to" in w.value]
+    assert len(messages) == 1 and messages[0].startswith("Example 1: the label"), messages
+    assert any("Fix the examples above" in i.value for i in at.info)
+    assert not [b for b in at.button if b.key == "pr_evaluate"]
+
+
 def test_query_over_the_token_cap_is_refused_before_any_work(app_env):
     at = _open_small(app_env)
     at.text_area(key=f"pr_query_{at.session_state['pr_version']}").input("word " * (prompting.MAX_PART_TOKENS + 5))
