@@ -40,7 +40,7 @@ def evaluation_section(backend: Backend, inputs: TaskInputs, settings: core.Gene
         return
     api = "chat" if inputs.fmt == "chat" else "completions"
     left, middle, right = st.columns(3)
-    default = [k for k in inputs.sweep if k <= len(examples)] or [0, 1]
+    default = [k for k in inputs.sweep if 0 <= k <= len(examples)] or [0, 1]
     ks = left.multiselect("Shot counts for the k chart", list(range(len(examples) + 1)), default=default,
                           key=f"srv_ks_{st.session_state.get('pr_task_version', 0)}")
     shuffles = middle.number_input("Example orders", 1, 5, 1, key="srv_shuffles")
