@@ -146,7 +146,7 @@ def integrated_gradients(score, inputs: torch.Tensor, start: torch.Tensor, steps
             total += (grads * torch.tensor(sizes[chunk], dtype=grads.dtype).view(-1, 1, 1)).sum(0, keepdim=True)
         return total
 
-    groups = [chunks[way::ways] for way in range(ways) if chunks[way::ways]]
+    groups = [group for group in (chunks[way::ways] for way in range(ways)) if group]
     return diff * sum(lanes.run([functools.partial(lane, group) for group in groups], grad=True))
 
 
