@@ -2,7 +2,8 @@
 
 import streamlit as st
 
-from ui import present, remote_ui, share, widgets
+from ui import present, share, widgets
+from ui.sections import remote_ui
 
 # Read before the page config: a presenter's link opens with the sidebar closed.
 st.set_page_config(page_title="LLM Lens", page_icon="🔎", layout="wide",

@@ -4,8 +4,9 @@ import streamlit as st
 
 from core import attention_stats
 from core.analysis import MAX_ANALYZE_TOKENS
-from ui import attention_ui as ui
-from ui import cache, present, widgets
+from ui import present, widgets
+from ui.caching import cache
+from ui.sections import attention_ui as ui
 from viz import bertviz_offline
 
 st.title("👀 Attention")

@@ -3,7 +3,9 @@
 import streamlit as st
 
 from core import embeddings as emb
-from ui import embeddings_cache, embeddings_ui, present, widgets
+from ui import present, widgets
+from ui.caching import embeddings_cache
+from ui.sections import embeddings_ui
 from ui.widgets import model_key
 
 st.title("🧭 Embeddings")

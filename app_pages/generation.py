@@ -4,7 +4,9 @@ import streamlit as st
 
 from core.analysis import MAX_ANALYZE_TOKENS
 from core.lens import MAX_LENS_POSITIONS
-from ui import cache, generation_ui, present, remote_ui, widgets
+from ui import present, widgets
+from ui.caching import cache
+from ui.sections import generation_ui, remote_ui
 from ui.settings import MAX_NEW_TOKENS_LIMIT, generation_settings
 
 st.title("🎲 Generation")

@@ -2,9 +2,10 @@
 
 import streamlit as st
 
-from ui import cache, present, widgets
-from ui import lifecycle_ui as section
+from ui import present, widgets
+from ui.caching import cache
 from ui.markdown import md_text
+from ui.sections import lifecycle_ui as section
 from ui.widgets import model_key
 
 st.title("🚀 Lifecycle")

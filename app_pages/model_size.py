@@ -2,8 +2,9 @@
 
 import streamlit as st
 
-from ui import cache, widgets
-from ui import model_size_ui as section
+from ui import widgets
+from ui.caching import cache
+from ui.sections import model_size_ui as section
 
 st.title("📏 Model size")
 model = widgets.current_model()

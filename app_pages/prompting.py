@@ -2,10 +2,12 @@
 
 import streamlit as st
 
-from core import prompt_eval, prompting
-from ui import lessons_ui, present, remote_eval_ui, remote_ui, widgets
-from ui.prompting_eval_ui import evaluation_section
-from ui.prompting_ui import compare_columns, task_inputs
+from core import prompting
+from core.prompting import prompt_eval
+from ui import present, widgets
+from ui.sections import lessons_ui, remote_eval_ui, remote_ui
+from ui.sections.prompting_eval_ui import evaluation_section
+from ui.sections.prompting_ui import compare_columns, task_inputs
 from ui.settings import MAX_NEW_TOKENS_LIMIT, generation_settings
 
 st.title("🧪 Prompt strategies")

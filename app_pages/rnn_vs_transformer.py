@@ -3,7 +3,8 @@
 import streamlit as st
 
 from core.rnn_compare import HIDDEN_RANGE, MAX_RNN_TOKENS
-from ui import cache, present, widgets
+from ui import present, widgets
+from ui.caching import cache
 from ui.widgets import model_key
 from viz.model_pages import gradient_decay_chart
 

@@ -4,7 +4,9 @@ import streamlit as st
 
 from core.tokenizers_compare import MAX_TIKTOKEN_RUN_BYTES
 from core.tokens import MAX_CHARS
-from ui import cache, present, tokens_ui, widgets
+from ui import present, widgets
+from ui.caching import cache
+from ui.sections import tokens_ui
 from viz.tokens import MAX_CHIPS
 
 st.title("🔤 Tokens")

@@ -2,9 +2,9 @@
 
 import streamlit as st
 
-from core import attribution, interventions
+from core.why import attribution, interventions
 from ui import present, widgets
-from ui import why_ui as ui
+from ui.sections import why_ui as ui
 
 st.title("🔬 Why this token?")
 present.explain(

@@ -16,13 +16,15 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "tests" / "remote"))
+sys.path.insert(0, str(ROOT / "tests" / "served"))
 
 from remote_kit import start_server, stop_server  # noqa: E402
 
 import core  # noqa: E402
-from core import prompt_eval, prompting, remote_eval  # noqa: E402
-from core.remote import Endpoint  # noqa: E402
+from core import prompting  # noqa: E402
+from core.prompting import prompt_eval  # noqa: E402
+from core.served import remote_eval  # noqa: E402
+from core.served.remote import Endpoint  # noqa: E402
 
 SETTINGS = core.GenerationSettings(max_new_tokens=5, stop=("\n",))
 

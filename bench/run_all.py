@@ -28,7 +28,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import core  # noqa: E402
-from core import model_cache, models  # noqa: E402
+from core import models, weights_copy  # noqa: E402
 
 PROMPTS = ["The history of Rome begins", "A recipe for bread needs", "In the year 2050, cities will"]
 
@@ -69,14 +69,14 @@ def bench_generate(model: core.LoadedModel) -> tuple[float, float]:
 
 
 def bench_batching(model: core.LoadedModel) -> tuple[float, float]:
-    """20 different 40-token prompts: 20 single analyze passes vs one padded batch (core.batching).
+    """20 different 40-token prompts: 20 single analyze passes vs one padded batch (core.runtime.batching).
 
     Timed in CPU seconds of this process (torch runs on a fixed number of threads), the two sides
     alternating: on a shared 2-core machine the wall clock of either side swings with others' load
     (measured: 0.35 to 0.69 within minutes), while the CPU each side costs stays put. The model
     forward is ~96% of forward_many's CPU (cProfile), so the ratio is the model's own batching gain.
     """
-    from core import batching
+    from core.runtime import batching
 
     prompts = [model.tokenizer(f"Prompt {i}: " + "a short line of text " * 10)["input_ids"][:40] for i in range(20)]
     rows = [np.asarray(ids, dtype=np.int64) for ids in prompts]
@@ -113,9 +113,9 @@ def bench_load() -> tuple[float, float]:
     with tempfile.TemporaryDirectory() as cache:
         os.environ["XDG_CACHE_HOME"] = cache
         start = time.perf_counter()
-        model_cache.load_gguf_cached(gguf, quiet)  # cold: parses the GGUF, writes the cache
+        weights_copy.load_gguf_cached(gguf, quiet)  # cold: parses the GGUF, writes the cache
         cold = time.perf_counter() - start
-        warm = timed(lambda: model_cache.load_gguf_cached(gguf, quiet), 3)
+        warm = timed(lambda: weights_copy.load_gguf_cached(gguf, quiet), 3)
     return cold, warm
 
 
@@ -124,8 +124,8 @@ def bench_load() -> tuple[float, float]:
 
 def bench_why_ig(model: core.LoadedModel) -> tuple[float, float, float]:
     """IG, 32 steps on a 32-token prompt: one step per forward+backward, the steps batched (512 tokens a
-    batch, one batch after another), and what the page runs: batches in lanes (core.lanes)."""
-    from core import attribution
+    batch, one batch after another), and what the page runs: batches in lanes (core.runtime.lanes)."""
+    from core.why import attribution
 
     ids = tuple(model.tokenizer(" ".join(["word"] * 64))["input_ids"][:32])
     target = int(ids[-1])
@@ -136,7 +136,7 @@ def bench_why_ig(model: core.LoadedModel) -> tuple[float, float, float]:
 
 def bench_why_scan(model: core.LoadedModel) -> tuple[float, float, float]:
     """Ablate every head: one full forward per head, batched full forwards, batched from the edited layer."""
-    from core import interventions
+    from core.why import interventions
 
     ids = interventions.prompt_ids(model, "The capital of France is")
     target = int(model.tokenizer(" Paris", add_special_tokens=False)["input_ids"][0])
@@ -149,7 +149,7 @@ def bench_why_scan(model: core.LoadedModel) -> tuple[float, float, float]:
 def bench_why_loss_scan(model: core.LoadedModel) -> tuple[float, float]:
     """Induction tab: zero-ablate every head on the 24-token repeated sequence, one full forward per head
     vs batched rows run from the edited layer."""
-    from core import induction
+    from core.why import induction
 
     ids = induction.repeated_sequence(model, 24, seed=0)
     scan = induction.loss_drop_scan
@@ -196,7 +196,8 @@ def report(name: str, baseline: float, measured: float, target: float) -> None:
 
 def _eval_request(task_name: str, **options):
     """The page's default evaluation of a preset: 3 strategies + its k-sweep, 2 orders, 5 tokens to a newline."""
-    from core import prompt_eval, prompting
+    from core import prompting
+    from core.prompting import prompt_eval
 
     task = prompting.PRESETS[task_name]
     items = tuple(prompting.load_eval_set(task)[["text", "label"]].itertuples(index=False, name=None))
@@ -211,7 +212,7 @@ def predictions_per_second(model: core.LoadedModel, request) -> tuple[float, flo
     On a shared machine other users' load slows the wall clock of both sides unevenly; this
     process's CPU time (torch runs on a fixed number of threads) is what each side itself costs.
     """
-    from core import prompt_eval
+    from core.prompting import prompt_eval
 
     wall, cpu = time.perf_counter(), time.process_time()
     result = prompt_eval.evaluate(model, request)

@@ -64,10 +64,10 @@ def _install() -> None:
 
 def _install_batch_log() -> None:
     # `batch - <end> <prompts> <seconds> <CPU seconds>`: how many analyze requests each batch served.
-    # A batch runs one padded forward per lane (core.lanes), each on its own thread: its CPU is the
+    # A batch runs one padded forward per lane (core.runtime.lanes), each on its own thread: its CPU is the
     # sum of those threads' CPU (batches of one model never overlap: the gate runs one at a time).
     sys.path.insert(0, os.getcwd())
-    from core import batching
+    from core.runtime import batching
 
     original_run, original_forward = batching.AnalyzeBatcher._run, batching._padded_forward
     lane_cpu = [0.0]

@@ -6,8 +6,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from core import batching
 from core.models import LoadedModel
+from core.runtime import batching
 from core.tokens import Tokenization, tokenize
 
 MAX_ANALYZE_TOKENS = 512  # attention is layer × head × pos² floats: 283 MB at 512 tokens for SmolLM2

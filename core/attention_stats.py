@@ -9,13 +9,13 @@ import numpy as np
 import pandas as pd
 
 from core.analysis import MAX_ANALYZE_TOKENS, Analysis, analyze
-from core.arrays import frozen
 from core.export import safe_csv
 from core.generation import generate
-from core.induction import induction_scores
 from core.models import LoadedModel
+from core.runtime.arrays import frozen
 from core.sampling import GenerationSettings
 from core.tokens import Tokenization, tokenize
+from core.why.induction import induction_scores
 
 COMBINE_MODES = ("none", "heads", "layers", "rollout")
 MAX_ANSWER_TOKENS = 32

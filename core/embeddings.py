@@ -8,11 +8,11 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from core import gate
 from core.analysis import check_length
-from core.arrays import frozen
 from core.models import LoadedModel
-from core.padding import pad_batch
+from core.runtime import gate
+from core.runtime.arrays import frozen
+from core.runtime.padding import pad_batch
 from core.tokens import Tokenization, check_text, token_label, tokenize
 
 MAX_EMBED_TOKENS = 512

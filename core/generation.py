@@ -9,10 +9,10 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from core import devices, gate
 from core.analysis import check_length
 from core.models import LoadedModel
-from core.padding import pad_batch
+from core.runtime import devices, gate
+from core.runtime.padding import pad_batch
 from core.sampling import GenerationSettings, choose_next
 from core.tokens import check_text, token_label
 

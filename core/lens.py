@@ -7,10 +7,10 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from core import gate
 from core.analysis import Analysis
-from core.arrays import frozen
 from core.models import LoadedModel
+from core.runtime import gate
+from core.runtime.arrays import frozen
 from core.tokens import token_label
 
 MAX_LENS_POSITIONS = 32  # a heatmap wider than this is unreadable; the last positions matter most

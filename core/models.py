@@ -11,7 +11,8 @@ from pathlib import Path
 
 import torch
 
-from core import devices, fast_linear, model_cache, padding
+from core import weights_copy
+from core.runtime import devices, fast_linear, padding
 
 Progress = Callable[[float, str], None]
 
@@ -139,14 +140,14 @@ def load_model(name: str | None = None, progress: Progress | None = None) -> Loa
         path = bundled_path(spec)
         notes: list[str] = []
         if path.suffix == ".gguf":
-            model, tokenizer = model_cache.load_gguf_cached(path, report, notes=notes)
+            model, tokenizer = weights_copy.load_gguf_cached(path, report, notes=notes)
         else:
-            model, tokenizer = model_cache.load_folder(str(path), report)
+            model, tokenizer = weights_copy.load_folder(str(path), report)
         return _finish(name, model.to(target), tokenizer, f"package {spec.package}", spec.description, tuple(notes))
     if kind == "folder":
-        model, tokenizer = model_cache.load_user_folder(name, report)
+        model, tokenizer = weights_copy.load_user_folder(name, report)
         return _finish(Path(name).name, model.to(target), tokenizer, "local folder", "Local model folder.")
-    model, tokenizer = model_cache.load_from_hub(name, report)
+    model, tokenizer = weights_copy.load_from_hub(name, report)
     return _finish(name, model.to(target), tokenizer, name, "Model from the Hugging Face hub.")
 
 
@@ -214,7 +215,7 @@ def describe(model: torch.nn.Module, name: str, source: str, description: str) -
     return ModelInfo(
         name=name,
         architecture=type(model).__name__,
-        kind="decoder" if model_cache.is_decoder_config(config) else "encoder",
+        kind="decoder" if weights_copy.is_decoder_config(config) else "encoder",
         layers=config.num_hidden_layers,
         heads=heads,
         kv_heads=getattr(config, "num_key_value_heads", None) or heads,

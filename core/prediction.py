@@ -10,11 +10,12 @@ import numpy as np
 import pandas as pd
 import torch
 
-from core import devices, gate, result_cache
+from core import result_budget
 from core.analysis import check_length, softmax
-from core.arrays import frozen
 from core.generation import GenerationStep
 from core.models import LoadedModel
+from core.runtime import devices, gate
+from core.runtime.arrays import frozen
 from core.sampling import GenerationSettings, choose_next, filter_logits
 from core.tokens import token_label, tokenize
 
@@ -225,7 +226,7 @@ class RecordedStream:
         # No lock: a reader holds it for a whole model step, and a size read a step late is fine.
         source, latest = self._source, self._latest
         held = getattr(source, "held_bytes", None)
-        return (held() if callable(held) else 0) + result_cache.nbytes(latest)
+        return (held() if callable(held) else 0) + result_budget.nbytes(latest)
 
     @property
     def done(self) -> bool:

@@ -13,9 +13,9 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from core import gate
-from core.arrays import frozen
 from core.models import LoadedModel
+from core.runtime import gate
+from core.runtime.arrays import frozen
 
 Progress = Callable[[float, str], None]
 SAMPLE_TEXT = (

@@ -9,8 +9,8 @@ import numpy as np
 import pandas as pd
 import torch
 
-from core.arrays import frozen
 from core.models import LoadedModel
+from core.runtime.arrays import frozen
 from core.tokens import tokenize
 
 MAX_RNN_TOKENS = 256  # the RNN loop runs once per token; past this the page would feel stuck

@@ -8,11 +8,11 @@ from functools import lru_cache
 
 import numpy as np
 
-from core.arrays import frozen
-from core.model_cache import cache_dir_for
 from core.models import BUNDLED, LoadedModel, bundled_path
-from core.padding import freeze_settings
+from core.runtime.arrays import frozen
+from core.runtime.padding import freeze_settings
 from core.tokens import MAX_CHARS, Tokenization, check_text, from_byte_chunks, is_byte_level, tokenize, tokenize_with
+from core.weights_copy import cache_dir_for
 
 TIKTOKEN_ENCODINGS = {"cl100k_base": "GPT-4 (cl100k_base)", "o200k_base": "GPT-4o (o200k_base)"}
 # One sentence in several languages: the same meaning costs very different numbers of tokens.

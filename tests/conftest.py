@@ -29,7 +29,7 @@ os.environ["XDG_CACHE_HOME"] = str(SESSION_DIR / "import-time")
 import tiny_models  # noqa: E402
 
 import core  # noqa: E402
-from core import model_cache, models  # noqa: E402
+from core import models, weights_copy  # noqa: E402
 
 
 @contextlib.contextmanager
@@ -60,14 +60,14 @@ def real_model_cache() -> Path:
     home = SESSION_DIR / "real-models"
     gguf = models.bundled_path(models.BUNDLED[models.DEFAULT_MODEL])
     with cache_home(home):
-        target = model_cache.cache_dir_for(gguf)
+        target = weights_copy.cache_dir_for(gguf)
     with cache_home(USER_CACHE_HOME):
-        users = model_cache.cache_dir_for(gguf)
+        users = weights_copy.cache_dir_for(gguf)
     if not target.exists() and (users / "model.safetensors").exists():
         shutil.copytree(users, target)  # read only on the user's side; a corrupt copy is rebuilt on load
     if not target.exists():
         with cache_home(home):
-            model_cache.load_gguf_cached(gguf, lambda fraction, message: None)  # converts, saves, then freed
+            weights_copy.load_gguf_cached(gguf, lambda fraction, message: None)  # converts, saves, then freed
     return home
 
 

@@ -11,7 +11,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGES = ("core", "ui", "viz", "app_pages")
-VIZ_MODULES = sorted(f"viz.{path.stem}" for path in (ROOT / "viz").glob("*.py") if path.stem != "__init__")
+VIZ_MODULES = sorted(f"viz.{path.stem}" for path in (ROOT / "viz").rglob("*.py") if path.stem != "__init__")
 
 
 def _module_name(path: Path) -> str:
@@ -20,7 +20,7 @@ def _module_name(path: Path) -> str:
 
 
 def _modules() -> dict[str, Path]:
-    return {_module_name(p): p for package in PACKAGES for p in sorted((ROOT / package).glob("*.py"))}
+    return {_module_name(p): p for package in PACKAGES for p in sorted((ROOT / package).rglob("*.py"))}
 
 
 def _imports(path: Path, known: set[str]) -> set[str]:
@@ -30,7 +30,7 @@ def _imports(path: Path, known: set[str]) -> set[str]:
         if isinstance(node, ast.Import):
             found.update(alias.name for alias in node.names)
         elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
-            for alias in node.names:  # `from core import gate` imports the module core.gate, not core's names
+            for alias in node.names:  # `from core import gate` imports the module core.runtime.gate, not core's names
                 sub = f"{node.module}.{alias.name}"
                 found.add(sub if sub in known else node.module)
     return {name for name in found if name in known}
@@ -43,8 +43,8 @@ def _graph() -> dict[str, set[str]]:
 
 def test_the_graph_sees_the_project():
     graph = _graph()
-    assert {"core.models", "core.model_cache", "ui.cache", "viz.tokens"} <= set(graph)
-    assert "core.model_cache" in graph["core.models"]  # the edge the old circle ran along
+    assert {"core.models", "core.weights_copy", "ui.caching.cache", "viz.tokens"} <= set(graph)
+    assert "core.weights_copy" in graph["core.models"]  # the edge the old circle ran along
 
 
 def test_no_import_circle():
@@ -75,6 +75,35 @@ def test_layers_import_only_downwards():
             assert not {t for t in targets if t.split(".")[0] in ("ui", "viz", "app_pages")}, f"{name}: {targets}"
 
 
+def _streamlit_imports(path: Path) -> list[str]:
+    names = []
+    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+        if isinstance(node, ast.Import):
+            names += [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            names.append(node.module)
+    return [name for name in names if name.split(".")[0] == "streamlit"]
+
+
+def test_core_never_imports_streamlit():
+    offenders = {name: found for name, path in _modules().items() if name.startswith("core")
+                 if (found := _streamlit_imports(path))}
+    assert not offenders, f"core/ must stay importable without Streamlit: {offenders}"
+
+
+def test_importing_all_of_core_loads_no_streamlit():
+    modules = sorted(name for name in _modules() if name.startswith("core"))
+    assert len(modules) > 30 and "core.runtime.hooks" in modules
+    probe = f"import sys; [__import__(m) for m in {modules!r}]; print('streamlit' in sys.modules)"
+    result = subprocess.run([sys.executable, "-c", probe], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.strip() == "False"
+
+
+def test_the_streamlit_check_would_fail():
+    assert _streamlit_imports(ROOT / "ui" / "caching" / "cache.py") == ["streamlit"]
+
+
 @pytest.mark.parametrize("module", VIZ_MODULES)
 def test_viz_module_imports_no_model_code(module):
     # A fresh interpreter: in this one torch and transformers are already loaded by the fixtures.
@@ -90,6 +119,6 @@ def test_viz_module_imports_no_model_code(module):
 
 def test_the_probe_would_see_torch():
     # The check above must be able to fail: a module that does import torch shows up.
-    probe = "import sys; import core.arrays; print('torch' in sys.modules)"
+    probe = "import sys; import core.runtime.arrays; print('torch' in sys.modules)"
     result = subprocess.run([sys.executable, "-c", probe], cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert result.stdout.strip() == "True", result.stderr[-2000:]

@@ -16,11 +16,13 @@ from urllib.parse import urlencode
 import streamlit as st
 
 import core
-from core import attention_stats, attribution, induction, interventions, prompting
+from core import attention_stats, prompting
 from core import share_state as state
 from core.embeddings import MAX_NEIGHBOURS
 from core.share_state import Field
-from ui import attention_ui, embeddings_ui, generation_ui, prompting_ui, settings, why_ui, widgets
+from core.why import attribution, induction, interventions
+from ui import settings, widgets
+from ui.sections import attention_ui, embeddings_ui, generation_ui, prompting_ui, why_ui
 
 BLOB = "s"  # the compressed state: prompt and other free text
 PRESENT = "present"

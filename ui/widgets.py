@@ -10,10 +10,11 @@ from typing import TypeVar
 import streamlit as st
 
 import core
-from core import gate
 from core.models import DEFAULT_MODEL
-from ui import cache, lessons_ui
+from core.runtime import gate
+from ui.caching import cache
 from ui.markdown import md_text
+from ui.sections import lessons_ui
 
 T = TypeVar("T")
 CUSTOM = "Other: local folder or hub id…"

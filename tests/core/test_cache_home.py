@@ -5,14 +5,14 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from core import model_cache
+from core import weights_copy
 
 
 def test_each_test_has_its_own_empty_cache_home(own_cache_home):
     assert Path(os.environ["XDG_CACHE_HOME"]) == own_cache_home
-    assert model_cache.cache_root() == own_cache_home / "llm-lens" / "models"
+    assert weights_copy.cache_root() == own_cache_home / "llm-lens" / "models"
     assert list(own_cache_home.iterdir()) == []
-    assert not model_cache.cache_root().is_relative_to(Path.home() / ".cache")  # the default user cache
+    assert not weights_copy.cache_root().is_relative_to(Path.home() / ".cache")  # the default user cache
     (own_cache_home / "written-by-a-test").write_text("x")
 
 

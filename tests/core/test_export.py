@@ -31,7 +31,7 @@ def test_safe_csv_neutralises_cells_headers_and_index_but_not_numbers():
 
 
 def test_page_csv_builders_use_the_safe_writer():
-    from ui import embeddings_ui, tokens_ui
+    from ui.sections import embeddings_ui, tokens_ui
 
     labels = ("=1+1", "-x", "ok")
     vectors = pd.read_csv(io.StringIO(embeddings_ui.vectors_csv(np.ones((3, 2)), labels)))

@@ -153,7 +153,7 @@ def test_batch_caps_are_refused_before_any_forward_pass(tiny_llama, monkeypatch)
 
 def test_check_batch_allows_the_pages_largest_runs():
     from core import generation
-    from ui.generation_ui import MAX_SAMPLES
+    from ui.sections.generation_ui import MAX_SAMPLES
     from ui.settings import MAX_NEW_TOKENS_LIMIT
 
     generation.check_batch(MAX_SAMPLES, 512, MAX_NEW_TOKENS_LIMIT)  # Generation: 8 samples × 256 tokens

@@ -11,7 +11,7 @@ import tiny_models
 import torch
 
 import core
-from core import model_cache, models
+from core import models, weights_copy
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -46,7 +46,7 @@ def test_read_only_cache_loads_from_the_package_with_one_warning(gguf_package, t
     blocker.write_text("a file where the cache folder should be: nothing can be created under it")
     monkeypatch.setenv("XDG_CACHE_HOME", str(blocker))
     loaded = core.load_model("tiny-gguf")
-    assert loaded.warnings == (model_cache.CACHE_NOT_WRITTEN,)
+    assert loaded.warnings == (weights_copy.CACHE_NOT_WRITTEN,)
     _assert_no_server_path(loaded.warnings[0], blocker, gguf_package)
     assert torch.allclose(_logits(loaded), _logits(tiny_llama), atol=1e-5)  # the model itself is fine
 
@@ -61,8 +61,8 @@ def test_full_disk_while_saving_warns_and_leaves_no_partial_copy(gguf_package, t
 
     monkeypatch.setattr(PreTrainedModel, "save_pretrained", full_disk)
     loaded = core.load_model("tiny-gguf")
-    assert loaded.warnings == (model_cache.CACHE_NOT_WRITTEN,)
-    cache = model_cache.cache_root()
+    assert loaded.warnings == (weights_copy.CACHE_NOT_WRITTEN,)
+    cache = weights_copy.cache_root()
     assert cache.is_dir() and list(cache.iterdir()) == []  # neither a partial folder nor a broken copy
 
 

@@ -9,7 +9,7 @@ import tiny_models
 import torch
 
 import core
-from core import model_cache
+from core import weights_copy
 
 
 def test_list_models_starts_with_default():
@@ -24,7 +24,7 @@ def test_unknown_model_lists_valid_names():
 
 
 def test_hub_id_offline_fails_fast_with_clear_message(monkeypatch):
-    monkeypatch.setattr(model_cache, "hub_reachable", lambda timeout=3.0: False)
+    monkeypatch.setattr(weights_copy, "hub_reachable", lambda timeout=3.0: False)
     with pytest.raises(ValueError, match="Cannot reach the Hugging Face hub"):
         core.load_model("some-org/some-model")
 
@@ -64,8 +64,8 @@ def _logits(model, tokenizer, text="The capital of France is Paris."):
 def test_gguf_converts_once_then_loads_from_cache(tiny_gguf, tiny_llama, tmp_path, monkeypatch):
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
     messages = []
-    model, tokenizer = model_cache.load_gguf_cached(tiny_gguf, lambda f, m: messages.append(m))
-    target = model_cache.cache_dir_for(tiny_gguf)
+    model, tokenizer = weights_copy.load_gguf_cached(tiny_gguf, lambda f, m: messages.append(m))
+    target = weights_copy.cache_dir_for(tiny_gguf)
     assert target.parent == tmp_path / "xdg" / "llm-lens" / "models"
     assert (target / "model.safetensors").exists()
     assert any("GGUF" in m for m in messages)
@@ -73,7 +73,7 @@ def test_gguf_converts_once_then_loads_from_cache(tiny_gguf, tiny_llama, tmp_pat
     assert torch.allclose(_logits(model, tokenizer), _logits(tiny_llama.model, tiny_llama.tokenizer), atol=1e-5)
 
     messages.clear()
-    cached, cached_tok = model_cache.load_gguf_cached(tiny_gguf, lambda f, m: messages.append(m))
+    cached, cached_tok = weights_copy.load_gguf_cached(tiny_gguf, lambda f, m: messages.append(m))
     assert not any("GGUF" in m for m in messages)
     assert torch.allclose(_logits(cached, cached_tok), _logits(model, tokenizer))
     assert not [p for p in target.parent.iterdir() if p.name.startswith(".partial-")]
@@ -81,11 +81,11 @@ def test_gguf_converts_once_then_loads_from_cache(tiny_gguf, tiny_llama, tmp_pat
 
 def test_corrupt_cache_is_rebuilt(tiny_gguf, tmp_path, monkeypatch):
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
-    model_cache.load_gguf_cached(tiny_gguf, lambda f, m: None)
-    weights = model_cache.cache_dir_for(tiny_gguf) / "model.safetensors"
+    weights_copy.load_gguf_cached(tiny_gguf, lambda f, m: None)
+    weights = weights_copy.cache_dir_for(tiny_gguf) / "model.safetensors"
     weights.write_bytes(weights.read_bytes()[:100])  # truncated, as after a crash or full disk
     messages = []
-    model, _ = model_cache.load_gguf_cached(tiny_gguf, lambda f, m: messages.append(m))
+    model, _ = weights_copy.load_gguf_cached(tiny_gguf, lambda f, m: messages.append(m))
     assert any("GGUF" in m for m in messages)
     assert os.path.getsize(weights) > 1000
     assert model.config.num_hidden_layers == 2

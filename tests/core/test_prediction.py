@@ -198,7 +198,7 @@ def test_recorded_stream_that_finishes_is_not_failed():
 
 
 def test_recorded_stream_of_a_real_run_resumes_and_then_holds_only_its_last_step(tiny_llama):
-    from core import result_cache
+    from core import result_budget
 
     prompts, settings = ["The river"] * 3, GenerationSettings(max_new_tokens=6, do_sample=True, seed=5)
     stream = prediction.RecordedStream(core.stream_generate(tiny_llama, prompts, settings))
@@ -210,4 +210,4 @@ def test_recorded_stream_of_a_real_run_resumes_and_then_holds_only_its_last_step
     assert [c.token_ids.tolist() for c in steps[-1].completions] == [
         c.token_ids.tolist() for c in core.generate(tiny_llama, prompts, settings)
     ]
-    assert stream.done and stream.held_bytes() == result_cache.nbytes(steps[-1]) < paused
+    assert stream.done and stream.held_bytes() == result_budget.nbytes(steps[-1]) < paused

@@ -77,7 +77,7 @@ def test_head_table_row_opens_that_head(make_app, monkeypatch):
     # AppTest cannot click a dataframe row: call the page's selection callback on plain state.
     from types import SimpleNamespace
 
-    from ui import attention_ui
+    from ui.sections import attention_ui
 
     state = {"attn_table": SimpleNamespace(selection=SimpleNamespace(rows=[row])),
              "attn_table_rows": at.session_state["attn_table_rows"]}

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 import core
-from ui import cache
+from ui.caching import cache
 
 
 def test_broken_generation_stream_is_dropped_and_the_rerun_recomputes(tiny_llama_path, monkeypatch):
@@ -78,7 +78,7 @@ def test_read_only_cache_parses_once_and_keeps_the_model(tiny_llama_path, tmp_pa
 
     import tiny_models
 
-    from core import model_cache, models
+    from core import models, weights_copy
 
     package = tmp_path / "site" / "tiny_gguf_pkg2"
     package.mkdir(parents=True)
@@ -92,9 +92,9 @@ def test_read_only_cache_parses_once_and_keeps_the_model(tiny_llama_path, tmp_pa
     blocker.write_text("x")
     monkeypatch.setenv("XDG_CACHE_HOME", str(blocker))
     parses = []
-    real = model_cache.convert_gguf
-    monkeypatch.setattr(model_cache, "convert_gguf", lambda *a, **k: parses.append(1) or real(*a, **k))
+    real = weights_copy.convert_gguf
+    monkeypatch.setattr(weights_copy, "convert_gguf", lambda *a, **k: parses.append(1) or real(*a, **k))
     first = cache.get_model("tiny-gguf-2")
     for _ in range(3):  # reruns
         assert cache.get_model("tiny-gguf-2") is first
-    assert parses == [1] and first.warnings == (model_cache.CACHE_NOT_WRITTEN,)
+    assert parses == [1] and first.warnings == (weights_copy.CACHE_NOT_WRITTEN,)

@@ -7,9 +7,9 @@ import time
 
 import pytest
 
-from core import prompt_eval
+from core.prompting import prompt_eval
 from core.sampling import GenerationSettings
-from ui import cache
+from ui.caching import cache
 
 REQUEST = prompt_eval.EvalRequest(
     "Sentiment?", (("Loved it", "positive"), ("Hated it", "negative")), (("so good", "positive"), ("bad", "negative")),
@@ -72,7 +72,7 @@ def test_an_exported_experiment_carries_probabilities_mode_and_calibration(tiny_
     import json
 
     from core import prompting
-    from ui import prompting_metrics_ui
+    from ui.sections import prompting_metrics_ui
 
     result = prompt_eval.evaluate(tiny_llama, REQUEST)
     records = prompting_metrics_ui.result_records(result)

@@ -43,7 +43,7 @@ def test_md_code_span_cannot_be_closed_by_backticks_inside():
 
 
 def test_model_size_echoes_a_typed_size_escaped(make_app):
-    from ui.model_size_ui import SIZE_TABS
+    from ui.sections.model_size_ui import SIZE_TABS
 
     at = make_app()
     at.session_state["size_tab"] = SIZE_TABS[1]

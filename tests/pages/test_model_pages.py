@@ -9,7 +9,7 @@ import pytest
 from plotly_arrays import plotly_array
 
 from ui import widgets
-from ui.model_size_ui import SIZE_TABS
+from ui.sections.model_size_ui import SIZE_TABS
 
 HOSTILE = "</script><script>alert(1)</script> <img src=x onerror=alert(1)> 👍🏽"
 

@@ -10,7 +10,7 @@ from plotly_arrays import plotly_array
 from streamlit.testing.v1 import AppTest
 
 from core import prompting
-from ui import prompting_eval_ui
+from ui.sections import prompting_eval_ui
 
 PAGE = "app_pages/prompting.py"
 ROOT = Path(__file__).resolve().parents[2]
@@ -262,7 +262,7 @@ def test_long_empty_or_emoji_queries_get_messages_not_crashes(app_env, query):
 
 
 def test_a_stopped_evaluation_shows_its_partial_results(app_env, monkeypatch):
-    from core import prompt_eval
+    from core.prompting import prompt_eval
 
     real, checks = prompt_eval.evaluate, []
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 import time
 
-from core import gate
+from core.runtime import gate
 from ui import widgets
 
 

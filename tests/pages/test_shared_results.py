@@ -8,8 +8,8 @@ import time
 import pytest
 import streamlit as st
 
-from core import gate
-from ui import cache
+from core.runtime import gate
+from ui.caching import cache
 
 
 def _at_once(count: int, call) -> list:
@@ -39,7 +39,7 @@ def test_same_prompt_from_many_sessions_runs_the_model_once(tiny_llama_path):
 
 def test_streamlit_cache_resource_is_single_flight_per_key():
     # Streamlit 1.67 holds a lock per cache key while computing (cache_utils.compute_value_lock),
-    # so the cache_resource functions left in ui/cache.py compute once when sessions ask together.
+    # so the cache_resource functions left in ui/caching/cache.py compute once when sessions ask together.
     calls: list[str] = []
 
     @st.cache_resource(show_spinner=False)

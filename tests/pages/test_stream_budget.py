@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import core
-from core import result_cache
-from ui import cache
+from core import result_budget
+from ui.caching import cache
 
 PROMPTS = ("The river runs",) * 4
 
@@ -25,13 +25,13 @@ def test_the_byte_budget_evicts_a_paused_stream_and_the_next_reader_recomputes_i
     real = core.stream_generate
     monkeypatch.setattr(core, "stream_generate", lambda *a: runs.append(a[2].seed) or real(*a))
 
-    monkeypatch.setattr(cache, "RESULTS", result_cache.ByteBudgetCache(2**30))
+    monkeypatch.setattr(cache, "RESULTS", result_budget.ByteBudgetCache(2**30))
     _pause(name, first)
     paused = cache.RESULTS.used_bytes  # one paused stream: its KV cache and tokens
     assert paused > 0
 
     budget = paused + paused // 2  # room for one paused stream, not two of the same size
-    monkeypatch.setattr(cache, "RESULTS", result_cache.ByteBudgetCache(budget))
+    monkeypatch.setattr(cache, "RESULTS", result_budget.ByteBudgetCache(budget))
     _pause(name, first)
     assert key_first in cache.RESULTS and cache.RESULTS.used_bytes == paused
     _pause(name, second)

@@ -8,8 +8,9 @@ import numpy as np
 import pytest
 from plotly_arrays import plotly_array as _array
 
-from core import attribution, interventions, logit_attribution
-from ui import why_ui, widgets
+from core.why import attribution, interventions, logit_attribution
+from ui import widgets
+from ui.sections import why_ui
 
 HOSTILE = "<img src=x onerror=alert(1)></script>"  # short: the tiny tokenizer splits it into single bytes
 
@@ -158,7 +159,8 @@ def test_attention_head_table_has_the_induction_column(make_app, tiny_llama):
     at.text_area(key="prompt").set_value(text).run()
     assert not at.exception, at.exception
     frame = at.dataframe[0].value
-    from core import analysis, induction
+    from core import analysis
+    from core.why import induction
 
     result = analysis.analyze(tiny_llama, text)
     expected = induction.induction_scores(result.attention, result.tokens.ids).ravel()

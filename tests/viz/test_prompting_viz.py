@@ -93,7 +93,7 @@ def test_confusion_heatmap_keeps_repeated_looking_labels_apart_and_escaped():
 
 
 def test_reliability_diagram_draws_filled_bins_and_the_diagonal():
-    from core.eval_metrics import reliability
+    from core.prompting.eval_metrics import reliability
     from viz.prompting import reliability_diagram
 
     table = reliability(np.array([0.95, 0.95, 0.55]), np.array([True, False, True]))

@@ -1,0 +1,1 @@
+"""Served models: OpenAI-compatible endpoints, requests and evaluation through them."""

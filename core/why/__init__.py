@@ -1,0 +1,1 @@
+""""Why this token?": attribution, logit attribution, ablation, patching and induction."""

@@ -1,0 +1,1 @@
+"""Page sections too big for a page script, one module per feature."""

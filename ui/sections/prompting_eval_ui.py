@@ -1,0 +1,258 @@
+"""Prompt strategies page, second half: score strategies over a labelled set, save and load experiments."""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from collections.abc import MutableMapping
+
+import pandas as pd
+import streamlit as st
+
+import core
+from core import prompting
+from core.prompting import prompt_eval
+from ui import widgets
+from ui.caching import cache
+from ui.sections import prompting_metrics_ui
+from ui.sections.prompting_ui import TaskInputs, preset_base
+from ui.settings import MAX_NEW_TOKENS_LIMIT
+from ui.widgets import model_key
+from viz.prompting import accuracy_bars, accuracy_vs_k
+
+SOURCES = {"bundled": "Bundled set of the preset", "upload": "Upload a CSV (text,label)", "loaded": "Loaded experiment"}
+POLL_SECONDS = 0.3  # how often a page re-reads a running evaluation's progress
+
+
+def labelled_items(inputs: TaskInputs) -> pd.DataFrame | None:
+    """The labelled set to score: bundled, uploaded or from a loaded experiment (None when missing)."""
+    options = [s for s in SOURCES if s != "loaded" or "pr_loaded_items" in st.session_state]
+    source = st.radio("Labelled set", options, format_func=SOURCES.get, horizontal=True, key="pr_eval_source")
+    if source == "bundled":
+        return prompting.load_eval_set(prompting.PRESETS[inputs.preset])
+    if source == "loaded":
+        return pd.DataFrame(st.session_state["pr_loaded_items"], columns=["text", "label"])
+    upload = st.file_uploader("CSV with columns text,label (UTF-8, at most "
+                              f"{prompting.MAX_ROWS} rows)", type=["csv"], key="pr_eval_csv")
+    if upload is None:
+        st.info("Upload a CSV file with a header row `text,label` to score your own set.")
+        return None
+    try:
+        return prompting.parse_labelled_csv(upload.getvalue())
+    except ValueError as error:
+        widgets.show_error(error)
+        return None
+
+
+def evaluation_section(model: core.LoadedModel, inputs: TaskInputs, settings: core.GenerationSettings) -> None:
+    """Choose the set, shot counts, orders and scoring modes; run on request (or watch a run in progress)."""
+    items = labelled_items(inputs)
+    try:
+        examples = prompting.check_examples(inputs.examples)
+        prompting.check_token_caps(model.tokenizer, examples, None)
+    except ValueError:  # the comparison above has already shown this message (it checks the examples first)
+        st.info("Fix the examples above (see the message there) to score them over a labelled set.")
+        return
+    if items is None:
+        return
+    requests = _requests(inputs, examples, items, settings)
+    scored, excluded = prompt_eval.scorable_items(items, examples)
+    st.caption(f"{len(items)} labelled items, {len(scored)} scored ({excluded} are also shots, so never scored). "
+               + _estimate_text(requests))
+    if st.button("Evaluate", key="pr_evaluate", type="primary"):
+        _start(model, requests)
+    _watch(requests)
+    results = {mode: cache.prompt_evaluation(model_key(), r).get("result") for mode, r in requests.items()}
+    for request in requests.values():
+        if error := cache.prompt_evaluation(model_key(), request).get("error"):
+            widgets.show_error(ValueError(error))
+    results = {mode: r for mode, r in results.items() if r is not None}
+    show_results(results)
+    first = next(iter(requests.values()))
+    experiment_files(inputs, settings, first, next(iter(results.values()), None))
+
+
+def _requests(inputs: TaskInputs, examples, items: pd.DataFrame, settings) -> dict[str, prompt_eval.EvalRequest]:
+    """One request per chosen scoring mode, from the evaluation widgets."""
+    left, middle, right = st.columns(3)
+    default = [k for k in inputs.sweep if 0 <= k <= len(examples)] or [0, 1]
+    ks = left.multiselect("Shot counts for the k chart", list(range(len(examples) + 1)), default=default,
+                          key=f"pr_ks_{st.session_state.get('pr_task_version', 0)}", persist_state="session")
+    shuffles = middle.number_input("Example orders", 1, 5, 2, key="pr_shuffles", persist_state="session",
+                                   help="1 is the table's order; more are seeded shuffles: the error bars.")
+    seed = right.number_input("Shuffle seed", 0, 10_000, 0, key="pr_shuffle_seed", persist_state="session")
+    left, middle, right = st.columns(3)
+    modes = left.pills("Scoring", list(prompt_eval.MODES), format_func=prompt_eval.MODES.get, selection_mode="multi",
+                       default=["rank"], key="pr_eval_modes", persist_state="session",
+                       help="Rank: which label the model finds most likely after the prompt (its probability for "
+                            "each). Generate: what the model writes, matched to a label. Pick both to compare.")
+    modes = [m for m in prompt_eval.MODES if m in (modes or [])] or ["rank"]
+    normalise = middle.radio("Label score", list(prompt_eval.NORMALISATIONS),
+                             format_func=prompt_eval.NORMALISATIONS.get, key="pr_eval_normalise",
+                             persist_state="session", help="Sum favours short labels; the per-token mean does not.")
+    influence = right.toggle("Which shot helped", True, key="pr_eval_influence", persist_state="session",
+                             help=f"Rank mode: score again without each of the {inputs.few_k} few-shot shots.")
+    pairs = tuple((str(t), str(label)) for t, label in items[["text", "label"]].itertuples(index=False))
+    return {mode: prompt_eval.EvalRequest(
+        inputs.instruction, tuple(examples), pairs, settings, inputs.few_k, tuple(sorted(ks)), int(shuffles),
+        inputs.fmt, int(seed), mode=mode, normalise=normalise, shot_influence=bool(influence),
+    ) for mode in modes}
+
+
+def _estimate_text(requests: dict) -> str:
+    try:
+        with st.spinner("Measuring this model's speed for a time estimate…"):
+            estimates = [cache.get_evaluation_estimate(model_key(), r) for r in requests.values()]
+    except ValueError as error:  # the same error shows when Evaluate is pressed
+        return f"No estimate: {error}"
+    parts = [f"{prompt_eval.MODES[mode]} about {_duration(corrected)}"
+             for mode, (_, corrected, _) in zip(requests, estimates)]
+    measured = "the last finished evaluation" if any(seen for _, _, seen in estimates) else "a timed forward pass"
+    return f"Estimated time: {', '.join(parts)} (from {measured} on this server; others' work adds waiting)."
+
+
+def _duration(seconds: float) -> str:
+    return f"{seconds:.0f} s" if seconds < 90 else f"{seconds / 60:.1f} min"
+
+
+def _start(model: core.LoadedModel, requests: dict) -> None:
+    """Start every chosen mode's evaluation (each runs once, however many sessions ask)."""
+    for request in requests.values():
+        try:
+            base, _, _ = cache.get_evaluation_estimate(model_key(), request)
+        except ValueError as error:
+            widgets.show_error(error)
+            continue
+        cache.start_prompt_evaluation(model, model_key(), request, base)
+
+
+def _watch(requests: dict) -> None:
+    """While an evaluation runs (started here or by another session), show its progress and a Stop button."""
+    slots = {mode: cache.prompt_evaluation(model_key(), r) for mode, r in requests.items()}
+    if not any(slot["running"] for slot in slots.values()):
+        return
+    stop = st.empty()  # cleared with the bars: a finished run shows no Stop button
+    if stop.button("Stop", key="pr_stop", help="Stops after the current batch and shows what was scored so far."):
+        for request in requests.values():
+            cache.stop_prompt_evaluation(model_key(), request)
+    bars = {mode: st.progress(0.0, text=prompt_eval.MODES[mode]) for mode in slots}
+    while True:
+        for mode, slot in slots.items():
+            fraction, message = slot["progress"]
+            bars[mode].progress(fraction, text=f"{prompt_eval.MODES[mode]}: {message}")
+        if not any(slot["running"] for slot in slots.values()):
+            break
+        time.sleep(POLL_SECONDS)
+    for placeholder in (stop, *bars.values()):
+        placeholder.empty()
+
+
+def show_results(results: dict[str, prompt_eval.Evaluation]) -> None:
+    """Accuracy per strategy and mode, accuracy against k with its spread, then each mode's details."""
+    loaded = st.session_state.get("pr_loaded_results")
+    strategies = {prompt_eval.MODES[m]: r.strategies for m, r in results.items() if not r.strategies.empty}
+    curves = {prompt_eval.MODES[m]: r.curve for m, r in results.items() if not r.curve.empty}
+    if loaded:
+        strategies[loaded["name"]] = pd.DataFrame(loaded["strategies"])
+        curves[loaded["name"]] = pd.DataFrame(loaded["curve"])
+    for mode, result in results.items():
+        if result.partial:
+            st.warning(f"{prompt_eval.MODES[mode]} was stopped: these are partial results "
+                       f"({len(result.predictions):,} predictions, the runs that finished).")
+    if not strategies:
+        return
+    for mode, result in results.items():
+        _metric_row(mode, result)
+    left, right = st.columns(2)
+    left.plotly_chart(accuracy_bars(strategies), key="pr_bars")
+    right.plotly_chart(accuracy_vs_k(curves), key="pr_curve")
+    if results:
+        prompting_metrics_ui.explain_scores()
+    tabs = st.tabs([prompt_eval.MODES[m] for m in results]) if results else []
+    for tab, (mode, result) in zip(tabs, results.items()):
+        with tab:
+            prompting_metrics_ui.mode_details(mode, result)
+
+
+def _metric_row(mode: str, result: prompt_eval.Evaluation) -> None:
+    if result.strategies.empty:
+        return
+    st.markdown(f"**{prompt_eval.MODES[mode]}** · {len(result.predictions):,} predictions in "
+                f"{result.seconds:.1f} s ({len(result.predictions) / max(result.seconds, 1e-6):.1f}/s)")
+    cells = st.columns(len(result.strategies))
+    base = float(result.strategies["accuracy"].iloc[0])
+    for cell, row in zip(cells, result.strategies.itertuples()):
+        delta = None if row.k == 0 else f"{row.accuracy - base:+.0%} vs zero-shot"
+        cell.metric(row.strategy, f"{row.accuracy:.0%}", delta,
+                    help=f"{row.correct} of {row.scored} right · macro-F1 {row.macro_f1:.2f}")
+
+
+def experiment_files(inputs: TaskInputs, settings: core.GenerationSettings, request: prompt_eval.EvalRequest,
+                     result: prompt_eval.Evaluation | None) -> None:
+    """Download the whole experiment as JSON, or load one back to rerun it or compare with it."""
+    with st.expander("Save or load an experiment (JSON)"):
+        experiment = {
+            "model": model_key(), "preset": inputs.preset, "instruction": inputs.instruction,
+            "examples": [list(pair) for pair in request.examples], "query": inputs.query, "format": inputs.fmt,
+            "few_k": inputs.few_k, "sweep": list(request.ks), "shuffles": request.shuffles,
+            "shuffle_seed": request.seed, "mode": request.mode, "normalise": request.normalise,
+            "settings": dataclasses.asdict(settings), "items": [list(pair) for pair in request.items],
+            "results": None if result is None else prompting_metrics_ui.result_records(result),
+        }
+        st.download_button("Download experiment (JSON)", prompting.experiment_to_json(experiment),
+                           "experiment.json", "application/json", key="pr_download_json", on_click="ignore")
+        st.file_uploader("Load an experiment", type=["json"], key="pr_experiment_file", on_change=_load_experiment)
+        if error := st.session_state.get("pr_load_error"):
+            widgets.show_error(ValueError(error))
+
+
+def _load_experiment() -> None:
+    """Upload callback: restore the editor, settings and labelled set; keep the saved results."""
+    upload = st.session_state.get("pr_experiment_file")
+    st.session_state.pop("pr_load_error", None)
+    if upload is None:
+        return
+    try:
+        loaded = prompting.experiment_from_json(upload.getvalue())
+    except ValueError as error:
+        st.session_state["pr_load_error"] = str(error)
+        return
+    apply_experiment(st.session_state, loaded, upload.name)
+
+
+def apply_experiment(state: MutableMapping, loaded: dict, name: str) -> None:
+    """Write a parsed experiment into session state: editor base, generation settings, set and results."""
+    preset = loaded.get("preset") if loaded.get("preset") in prompting.PRESETS else state.get("pr_preset")
+    preset = preset or next(iter(prompting.PRESETS))
+    state["pr_preset"] = preset
+    editor = {key: loaded[key] for key in ("instruction", "examples", "query", "few_k", "format")}
+    state["pr_base"] = {**preset_base(preset), **editor, "sweep": loaded.get("sweep") or preset_base(preset)["sweep"]}
+    state["pr_version"] = state.get("pr_version", 0) + 1  # fresh widget keys show the loaded values
+    state["pr_task_version"] = state.get("pr_task_version", 0) + 1
+    _restore_settings(state, loaded.get("settings") or {})
+    for key, field in (("pr_shuffles", "shuffles"), ("pr_shuffle_seed", "shuffle_seed")):
+        if isinstance(loaded.get(field), int) and not isinstance(loaded[field], bool):
+            state[key] = min(max(loaded[field], 1 if field == "shuffles" else 0), 5 if field == "shuffles" else 10_000)
+    if loaded.get("mode") in prompt_eval.MODES:  # experiments saved before scoring modes have none
+        state["pr_eval_modes"] = [loaded["mode"]]
+    if loaded.get("normalise") in prompt_eval.NORMALISATIONS:
+        state["pr_eval_normalise"] = loaded["normalise"]
+    if loaded["items"]:
+        state["pr_loaded_items"] = loaded["items"]
+        state["pr_eval_source"] = "loaded"
+    if loaded["results"]:
+        state["pr_loaded_results"] = {"name": f"Loaded: {name}"[:60], **loaded["results"]}
+
+
+def _restore_settings(state: MutableMapping, saved: dict) -> None:
+    """Put saved generation settings back into the shared gen_ widgets, clamped to their ranges."""
+    fields = {  # field: (widget key, type, low, high)
+        "temperature": ("gen_temperature", float, 0.0, 2.0), "top_p": ("gen_top_p", float, 0.0, 1.0),
+        "top_k": ("gen_top_k", int, 0, 50_000), "seed": ("gen_seed", int, 0, 2**31 - 1),
+        "max_new_tokens": ("gen_label_tokens", int, 1, MAX_NEW_TOKENS_LIMIT),
+    }
+    if isinstance(saved.get("do_sample"), bool):
+        state["gen_do_sample"] = saved["do_sample"]
+    for field, (key, kind, low, high) in fields.items():
+        if isinstance(saved.get(field), int | float) and not isinstance(saved[field], bool):
+            state[key] = kind(min(max(saved[field], low), high))

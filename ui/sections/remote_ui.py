@@ -1,0 +1,185 @@
+"""Served-model backend: the sidebar choice, the strategy columns, the evaluation and completions through a server."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, replace
+
+import streamlit as st
+
+import core
+from core.prompting import extract_answer, match_label
+from core.served import remote, remote_eval
+from core.served.remote import Endpoint
+from ui import widgets
+from ui.caching import served_cache
+from ui.markdown import md_text
+from ui.sections.prompting_ui import TITLES, TaskInputs, fill_columns
+from viz.prompting import completion_tokens_html
+
+LOCAL = "This app's model"
+CUSTOM = "Type a URL…"
+WEIGHTLESS_PAGES = {"Home", "Prompt strategies", "Generation"}  # pages with a served-model path
+LOCAL_HINT = ("To see it for your served model, load the same model here: in the sidebar choose "
+              "*Other* under Model and enter its hub id (e.g. `HuggingFaceTB/SmolLM2-135M-Instruct`) "
+              "or a local folder, if this machine can hold it.")
+
+
+@dataclass(frozen=True)
+class Backend:
+    """A served model chosen in the sidebar."""
+
+    endpoint: Endpoint
+    model: str
+
+    @property
+    def label(self) -> str:
+        """Model and endpoint names, markdown-escaped (both come from outside the app)."""
+        return md(f"{self.model} on '{self.endpoint.name}'")
+
+
+def md(text: str) -> str:
+    """Text with markdown's special characters escaped, for st.markdown/caption/info."""
+    return re.sub(r"([\\`*_{}\[\]()#+\-.!|<>~$:])", r"\\\1", text)
+
+
+def _endpoints() -> dict[str, Endpoint]:
+    """Operator-configured endpoints: .streamlit/secrets.toml [llm_lens.endpoints], then LLM_LENS_ENDPOINTS."""
+    secrets = {}
+    if st.secrets.load_if_toml_exists():
+        secrets = st.secrets.to_dict().get("llm_lens", {}).get("endpoints", {})
+    return remote.configured_endpoints(secrets)
+
+
+def backend_selector() -> Backend | None:
+    """Sidebar: this app's model or a served one (shown only when the operator configured endpoints)."""
+    try:
+        endpoints = _endpoints()
+    except ValueError as error:
+        st.sidebar.warning(f"Served models are misconfigured: {error}", icon="⚠️")
+        endpoints = {}
+    options = [LOCAL, *endpoints, *([CUSTOM] if remote.custom_allowed() else [])]
+    if len(options) == 1:
+        return None
+    choice = st.sidebar.selectbox("Backend", options, key="srv_backend", persist_state="session",
+                                  help="A served model answers the Prompt strategies and Generation pages.")
+    if choice == LOCAL:
+        return None
+    try:
+        endpoint = endpoints.get(choice) or _custom_endpoint()
+        if endpoint is None:
+            return None
+        models = served_cache.get_served_models(endpoint.cache_id, endpoint)
+    except ValueError as error:
+        st.sidebar.warning(str(error), icon="⚠️")
+        return None
+    if not models:
+        st.sidebar.warning(f"'{endpoint.name}' lists no models at /v1/models.", icon="⚠️")
+        return None
+    model = st.sidebar.selectbox("Served model", models, key=f"srv_model_{choice}", persist_state="session")
+    return Backend(endpoint, model)
+
+
+def _custom_endpoint() -> Endpoint | None:
+    url = st.sidebar.text_input("Base URL", key="srv_custom_url", placeholder="http://127.0.0.1:8000/v1")
+    key = st.sidebar.text_input("API key (optional)", key="srv_custom_key", type="password")
+    return remote.custom_endpoint(url, key) if url.strip() else None
+
+
+def weights_notice(page_title: str, backend: Backend | None) -> None:
+    """On pages that read the weights: they show this app's model, and how to see the served one here."""
+    if backend is not None and page_title not in WEIGHTLESS_PAGES:
+        st.info(f"**{page_title}** needs the model's weights, which a server does not send: this page shows "
+                f"this app's model, not {backend.label}. {LOCAL_HINT}", icon="ℹ️")
+
+
+def _prompt_text(prompt) -> str:
+    return prompt if isinstance(prompt, str) else "\n\n".join(f"[{role}]\n{text}" for role, text in prompt)
+
+
+def _api(inputs: TaskInputs) -> str:
+    return "chat" if inputs.fmt == "chat" else "completions"
+
+
+def compare_columns(backend: Backend, inputs: TaskInputs, settings: core.GenerationSettings) -> None:
+    """The three strategies through the server, streamed side by side (plain → completions, chat → chat)."""
+    st.caption(f"Answered by **{backend.label}** through its "
+               f"{remote.APIS[_api(inputs)]} API.")
+    try:
+        prompts = remote_eval.strategy_requests(inputs.instruction, inputs.examples, inputs.query, inputs.few_k,
+                                                _api(inputs))
+    except ValueError as error:
+        widgets.show_error(error)
+        return
+    columns = st.columns(3, border=True)
+    live = []
+    for column, title, k, prompt in zip(columns, TITLES, (0, 1, inputs.few_k), prompts):
+        with column:
+            st.subheader(f"{title} (k={k})")
+            with st.expander("Prompt"):
+                st.code(_prompt_text(prompt), language=None, wrap_lines=True)
+            live.append(st.empty())
+
+    def on_update(texts: tuple[str, ...]) -> None:
+        for slot, text in zip(live, texts):
+            slot.code(text + "▌", language=None, wrap_lines=True)
+
+    requests = tuple((prompt, settings, 0) for prompt in prompts)
+    try:
+        with st.spinner("Asking the server for the three completions at once…"):
+            done = served_cache.get_served_completions(backend.endpoint.cache_id, backend.model, requests,
+                                                backend.endpoint, _on_update=on_update)
+    except ValueError as error:
+        widgets.show_error(error)  # the shots stay in the editor above
+        return
+    fill_columns(columns, live, done, inputs.examples, _answer)
+
+
+def _answer(completion, labels: list[str]) -> None:
+    answer = extract_answer(completion.text)
+    matched = match_label(answer, labels)
+    st.metric("Answer", answer or "(empty)", help="The first line of the completion, stripped.")
+    st.caption(f"Matches the label **{md_text(matched)}**." if matched else "Not one of the example labels.")
+    if completion.logprobs is not None:
+        st.html(completion_tokens_html(completion.token_texts, completion.logprobs))
+    else:
+        st.caption("The server returned no token log-probabilities, so per-token confidence cannot be shown.")
+    counted = f"{completion.prompt_tokens:,} prompt tokens (server's count) · " if completion.prompt_tokens else ""
+    st.caption(f"{counted}took {completion.seconds:.1f} s · stopped: {completion.finish_reason}")
+
+
+def generation_section(backend: Backend, prompt: str, settings: core.GenerationSettings) -> None:
+    """Greedy and N seeded samples of the shared prompt through the server, streamed side by side."""
+    st.info(f"Completions come from {backend.label}. The other views of this page read the logits and "
+            f"layers, which a server does not send. {LOCAL_HINT}", icon="ℹ️")
+    left, right = st.columns(2)
+    n = int(left.number_input("Samples", 1, 8, 4, key="srv_gen_samples"))
+    api = right.radio("API", list(remote.APIS), format_func=remote.APIS.get, key="srv_gen_api", horizontal=True)
+    if not st.button("Generate", key="srv_generate", type="primary"):
+        st.caption(f"Greedy, then {n} samples (seeds {settings.seed}…{settings.seed + n - 1}). Press Generate.")
+        return
+    served = prompt if api == "completions" else (("user", prompt),)
+    sampled = replace(settings, do_sample=True)
+    requests = ((served, replace(settings, do_sample=False), 0), *((served, sampled, i) for i in range(n)))
+    titles = ["Greedy", *(f"Sample {i + 1}" for i in range(n))]
+    slots = []
+    for title in titles:
+        st.markdown(f"**{title}**")
+        slots.append(st.empty())
+
+    def on_update(texts: tuple[str, ...]) -> None:
+        for slot, text in zip(slots, texts):
+            slot.code(text + "▌", language=None, wrap_lines=True)
+
+    try:
+        done = served_cache.get_served_completions(backend.endpoint.cache_id, backend.model, requests, backend.endpoint,
+                                            _on_update=on_update)
+    except ValueError as error:
+        widgets.show_error(error)
+        return
+    for slot, completion in zip(slots, done):
+        with slot.container(border=True):
+            st.code(completion.text or " ", language=None, wrap_lines=True)
+            if completion.logprobs is not None:
+                st.html(completion_tokens_html(completion.token_texts, completion.logprobs))
+            st.caption(f"finish: {completion.finish_reason} · {completion.seconds:.1f} s")
