@@ -10,7 +10,7 @@ import torch
 
 from core.analysis import check_length
 from core.models import LoadedModel
-from core.runtime import gate
+from core.runtime import calls, gate
 from core.runtime.arrays import frozen
 from core.runtime.padding import pad_batch
 from core.tokens import Tokenization, check_text, token_label, tokenize
@@ -69,10 +69,11 @@ def embed_text(model: LoadedModel, text: str, max_tokens: int = MAX_EMBED_TOKENS
     tokens = tokenize(model, text)
     check_length(model, len(tokens), max_tokens)
     input_ids = torch.from_numpy(tokens.ids).unsqueeze(0)
-    base = getattr(model.model, "base_model", model.model)  # skips the LM head: no logits needed here
+    network = calls.network(model)
+    base = getattr(network, "base_model", network)  # skips the LM head: no logits needed here
     with gate.inference(model):
-        output = base(input_ids, output_hidden_states=True)
-        embeddings = model.model.get_input_embeddings()(input_ids)[0]
+        output = calls.run_module(model, base, input_ids, output_hidden_states=True)
+        embeddings = calls.embed(model, input_ids)[0]
     hidden = torch.cat(output.hidden_states, dim=0)  # (layer+1, pos, d_model)
     return TokenStates(model.name, tokens, frozen(embeddings), frozen(hidden))
 
@@ -205,8 +206,8 @@ def sentence_embeddings(model: LoadedModel, sentences: Sequence[str]) -> Sentenc
     if batch["input_ids"].shape[1] > MAX_SENTENCE_TOKENS:
         raise ValueError(f"A sentence has {batch['input_ids'].shape[1]:,} tokens; the limit is {MAX_SENTENCE_TOKENS}.")
     with gate.inference(model):
-        output = model.model(**batch, output_hidden_states=True)
-    last = output.hidden_states[-1]  # (sentence, pos, d_model)
+        output = calls.forward(model, **batch, output_hidden_states=True)
+    last = output.hidden_states[-1].cpu()  # (sentence, pos, d_model)
     mask = batch["attention_mask"].unsqueeze(-1).to(last.dtype)
     pooled = (last * mask).sum(dim=1) / mask.sum(dim=1).clamp(min=1.0)
     unit = torch.nn.functional.normalize(pooled, p=2, dim=1).numpy()

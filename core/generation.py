@@ -11,7 +11,7 @@ import torch
 
 from core.analysis import check_length
 from core.models import LoadedModel
-from core.runtime import devices, gate
+from core.runtime import calls, gate
 from core.runtime.padding import pad_batch
 from core.sampling import GenerationSettings, choose_next
 from core.tokens import check_text, token_label
@@ -172,12 +172,9 @@ class _Run:
         # would leak into the caller's code while the generator is paused.
         # logits_to_keep=1: only the last position's logits, so a prefill of 8 samples × 512 tokens
         # holds 8 × vocab floats instead of 8 × 512 × vocab (0.8 GB for SmolLM2) while the stream pauses.
-        move = lambda tensor: devices.to_model(self.model, tensor)  # noqa: E731
         with gate.inference(self.model):
-            output = self.model.model(
-                input_ids=move(input_ids), attention_mask=move(mask), position_ids=move(positions), cache=self.cache,
-                use_cache=True, logits_to_keep=1,
-            )
+            output = calls.forward(self.model, input_ids=input_ids, attention_mask=mask, position_ids=positions,
+                                   cache=self.cache, use_cache=True, logits_to_keep=1)
         self.cache, self.logits = output.cache, output.logits[:, -1, :]
 
     def _advance(self, logits: torch.Tensor) -> torch.Tensor:

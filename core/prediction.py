@@ -14,7 +14,7 @@ from core import result_budget
 from core.analysis import check_length, softmax
 from core.generation import GenerationStep
 from core.models import LoadedModel
-from core.runtime import devices, gate
+from core.runtime import calls, gate
 from core.runtime.arrays import frozen
 from core.sampling import GenerationSettings, choose_next, filter_logits
 from core.tokens import token_label, tokenize
@@ -156,7 +156,7 @@ def predict_step(model: LoadedModel, prompt: str, chosen_ids: tuple[int, ...] = 
     ids = np.concatenate([prompt_ids, np.asarray(chosen_ids, dtype=np.int64)])
     check_length(model, len(ids), None, what="Prompt plus chosen tokens")
     with gate.inference(model):
-        output = model.model(devices.to_model(model, torch.from_numpy(ids)[None]), logits_to_keep=1)
+        output = calls.forward(model, torch.from_numpy(ids)[None], logits_to_keep=1)
         logits = frozen(output.logits[0, -1].clone(), np.float32)
     text = prompt + model.tokenizer.decode(list(chosen_ids), skip_special_tokens=False)
     return StepPrediction(prompt, tuple(int(i) for i in chosen_ids), text, logits)

@@ -24,7 +24,7 @@ from transformers import DynamicCache
 
 from core.analysis import check_length
 from core.models import LoadedModel
-from core.runtime import gate, packed_attention
+from core.runtime import calls, gate, packed_attention
 
 ShouldStop = Callable[[], bool]
 # Tokens per packed scoring forward (rows plus the prefix tokens folded in). Measured on SmolLM2
@@ -100,8 +100,8 @@ def prefill(model: LoadedModel, text: str, known: Sequence[Prefix] = ()) -> Pref
     if len(base) == len(ids):
         return Prefix(text, ids, base.kv)
     with gate.inference(model):
-        output = model.model(input_ids=torch.tensor([ids[len(base):]]), use_cache=True, logits_to_keep=1,
-                             position_ids=torch.arange(len(base), len(ids))[None], cache=cache_for(model, base, 1))
+        output = calls.forward(model, input_ids=torch.tensor([ids[len(base):]]), use_cache=True, logits_to_keep=1,
+                               position_ids=torch.arange(len(base), len(ids))[None], cache=cache_for(model, base, 1))
     return Prefix(text, ids, tuple((layer.keys, layer.values) for layer in output.cache.layers))
 
 
@@ -229,10 +229,11 @@ def _packed_logprobs(model: LoadedModel, known: Prefix, pending: Sequence[int],
         end += len(row.ids)
         keep.append(torch.arange(end - max(len(c) for _, _, c in row.wants), end))
     layout = packed_attention.layout(len(pending), [len(row.ids) for row in pack])
-    with gate.inference(model), packed_attention.selected(model.model):
-        output = model.model(input_ids=torch.tensor([ids]), use_cache=True, position_ids=torch.cat(positions)[None],
-                             cache=cache_for(model, known, 1), logits_to_keep=torch.cat(keep), pack_layout=layout)
-    logprobs = torch.log_softmax(output.logits[0].float(), dim=-1)
+    with gate.inference(model), packed_attention.selected(calls.network(model)):
+        output = calls.forward(model, input_ids=torch.tensor([ids]), use_cache=True,
+                               position_ids=torch.cat(positions)[None], cache=cache_for(model, known, 1),
+                               logits_to_keep=torch.cat(keep), pack_layout=layout)
+    logprobs = torch.log_softmax(output.logits[0].float(), dim=-1).cpu()
     return list(torch.split(logprobs, [len(k) for k in keep])), output.cache
 
 

@@ -21,7 +21,7 @@ from core.prompting.label_scoring import (
     prefill,
     split_after_prefix,
 )
-from core.runtime import gate
+from core.runtime import calls, gate
 from core.sampling import GenerationSettings, choose_next
 
 
@@ -81,9 +81,9 @@ def _decode_batch(model: LoadedModel, prefix: Prefix, rows: list[list[int]], set
         mask = torch.cat([mask, torch.ones_like(mask[:, :1])], dim=1)
         positions = positions + 1
         with gate.inference(model):  # one decoding step per gate hold: others interleave
-            output = model.model(input_ids=chosen[:, None], attention_mask=mask, position_ids=positions,
-                                 cache=cache, use_cache=True, logits_to_keep=1)
-        logits, cache = output.logits.float(), output.cache
+            output = calls.forward(model, input_ids=chosen[:, None], attention_mask=mask, position_ids=positions,
+                                   cache=cache, use_cache=True, logits_to_keep=1)
+        logits, cache = output.logits.float().cpu(), output.cache
     return texts
 
 
@@ -124,10 +124,10 @@ def _forward(model: LoadedModel, prefix: Prefix, rows, keep: int, cache=None):
     """One batched forward (one gate hold): returns (logits of the last `keep` columns, cache, mask)."""
     ids, mask, positions = _batch_inputs(prefix, rows, _pad_id(model))
     with gate.inference(model):
-        output = model.model(input_ids=ids, attention_mask=mask, position_ids=positions,
-                             cache=cache if cache is not None else cache_for(model, prefix, len(rows)),
-                             use_cache=True, logits_to_keep=keep)
-    return output.logits.float(), output.cache, mask, positions[:, -1:]
+        output = calls.forward(model, input_ids=ids, attention_mask=mask, position_ids=positions,
+                               cache=cache if cache is not None else cache_for(model, prefix, len(rows)),
+                               use_cache=True, logits_to_keep=keep)
+    return output.logits.float().cpu(), output.cache, mask, positions[:, -1:]
 
 
 @dataclass(frozen=True)
@@ -146,7 +146,7 @@ def measure_throughput(model: LoadedModel, rows: int = 8, width: int = 48) -> Th
     prefill_seconds = time.perf_counter() - started
     started = time.perf_counter()
     with gate.inference(model):
-        model.model(input_ids=logits[:, -1].argmax(-1, keepdim=True), attention_mask=torch.cat(
+        calls.forward(model, input_ids=logits[:, -1].argmax(-1, keepdim=True), attention_mask=torch.cat(
             [mask, torch.ones_like(mask[:, :1])], dim=1), position_ids=positions + 1, cache=cache, use_cache=True,
             logits_to_keep=1)
     step_seconds = time.perf_counter() - started

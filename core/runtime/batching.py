@@ -19,7 +19,7 @@ import numpy as np
 import torch
 
 from core.models import LoadedModel
-from core.runtime import arrays, devices, gate, lanes
+from core.runtime import arrays, calls, devices, gate, lanes
 
 # Bound on one batch's returned arrays: attention (prompts × layer × head × pos²) and hidden states.
 # Eager attention also holds one layer's scores while computing, so the peak is about this plus one
@@ -139,8 +139,8 @@ def _padded_forward(model: LoadedModel, rows: list[np.ndarray]):
     kwargs = {"output_attentions": True, "output_hidden_states": True, "attention_mask": mask}
     if model.info.is_decoder:  # only each row's last real position is needed: skip the rest of the vocab
         kwargs["logits_to_keep"] = devices.to_model(model, torch.tensor(lengths)[:, None] - 1)
-    output = model.model(ids, **kwargs)
-    embedded = model.model.get_input_embeddings()(ids)
+    output = calls.forward(model, ids, **kwargs)
+    embedded = calls.embed(model, ids)
     if not output.attentions:
         raise RuntimeError("The model returned no attention weights; load it with eager attention.")
     return output, embedded

@@ -8,46 +8,16 @@ keeps core free of Streamlit: the callback is whatever the page passes in.
 
 from __future__ import annotations
 
-import sys
 import threading
 from collections import deque
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
+from core.runtime import settings
+
 WaitReport = Callable[[int], None]  # called with the number of computations ahead of this one
 
 _POLL_SECONDS = 0.2  # how often a waiting request re-reads its place to report it
-# Python's thread switch interval while any model computation runs. A forward pass takes the GIL
-# back after each of its hundreds of torch ops, and at the default 5 ms a busy page-building thread
-# keeps it that long every time: measured on SmolLM2, a batch of 8 short prompts took 9.2 s beside
-# one busy Python thread instead of 0.22 s alone; 1 ms: 2.0 s; 0.1 ms: 0.49 s, with the Python
-# thread still at 90% of its own speed. The default comes back when no model runs.
-MODEL_SWITCH_INTERVAL = 1e-4
-
-
-class _SwitchInterval:
-    """Counts running model computations; the first sets MODEL_SWITCH_INTERVAL, the last restores."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._running = 0
-        self._before = 0.0  # the interval to restore, read when the first computation starts
-
-    def enter(self) -> None:
-        with self._lock:
-            if self._running == 0:
-                self._before = sys.getswitchinterval()
-                sys.setswitchinterval(MODEL_SWITCH_INTERVAL)
-            self._running += 1
-
-    def leave(self) -> None:
-        with self._lock:
-            self._running -= 1
-            if self._running == 0:
-                sys.setswitchinterval(self._before)
-
-
-_SWITCH = _SwitchInterval()
 
 
 class InferenceGate:
@@ -84,17 +54,32 @@ class InferenceGate:
             turn = self._wait_turn(queue, ticket, served)
             if turn:
                 held.add(key)
-                _SWITCH.enter()
+                settings.SWITCH_INTERVAL.enter()
             yield turn
         finally:
             if turn:
-                _SWITCH.leave()
+                settings.SWITCH_INTERVAL.leave()
                 held.discard(key)
             with self._condition:
                 queue.remove(ticket)
                 if not queue:
                     self._queues.pop(key, None)
                 self._condition.notify_all()
+
+    def held_keys(self) -> frozenset:
+        """The keys this thread holds right now (lanes borrow them, see `lent`)."""
+        return frozenset(self._held())
+
+    @contextmanager
+    def lent(self, keys: frozenset) -> Iterator[None]:
+        """Count this thread as holding keys while the body runs: a lane working for the gate's holder."""
+        held = self._held()
+        added = set(keys) - held
+        held |= added
+        try:
+            yield
+        finally:
+            held -= added
 
     def is_held(self, key: object) -> bool:
         """Whether this thread holds the gate for key right now."""

@@ -19,7 +19,7 @@ from typing import TypeVar
 
 import torch
 
-from core.runtime import devices
+from core.runtime import devices, gate
 
 T = TypeVar("T")
 
@@ -68,7 +68,8 @@ def run(jobs: Sequence[Callable[[], T]], grad: bool = False) -> list[T]:
     """
     if len(jobs) <= 1:
         return [_in_mode(job, grad) for job in jobs]
-    futures: list[Future] = [_executor().submit(_in_mode, job, grad) for job in jobs[1:]]
+    held = gate.GATE.held_keys()  # the lanes work for this thread's computation: they hold its gate too
+    futures: list[Future] = [_executor().submit(_in_lane, job, grad, held) for job in jobs[1:]]
     try:
         first = _in_mode(jobs[0], grad)
     finally:
@@ -83,6 +84,11 @@ def _in_mode(job: Callable[[], T], grad: bool) -> T:
     # Autograd's mode is per thread: a lane sets its own.
     with torch.enable_grad() if grad else torch.inference_mode():
         return job()
+
+
+def _in_lane(job: Callable[[], T], grad: bool, held: frozenset) -> T:
+    with gate.GATE.lent(held):
+        return _in_mode(job, grad)
 
 
 def _settled(future: Future) -> tuple[object, BaseException | None]:

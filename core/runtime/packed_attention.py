@@ -109,7 +109,12 @@ def _blocks(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, prefix: int, scal
     return (out + own_out.reshape(kv_heads, groups, blocks * width, dim)[:, :, pack.flat]) / total
 
 
-AttentionInterface.register(NAME, packed_attention)
+def register() -> None:
+    """Make NAME a known attention implementation (process-wide; core.runtime.settings calls it)."""
+    AttentionInterface.register(NAME, packed_attention)
+
+
+register()  # on import too: label scoring may select it before any model was prepared
 
 
 @contextmanager

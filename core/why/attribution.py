@@ -19,8 +19,8 @@ from captum.attr import InputXGradient
 
 from core.analysis import check_length
 from core.models import LoadedModel
-from core.runtime import lanes
-from core.runtime.hooks import hooked
+from core.runtime import calls, lanes
+from core.runtime.hooks import hooks
 from core.why.interventions import MAX_WHY_TOKENS
 
 MIN_STEPS, MAX_STEPS = 4, 64  # cost cap: tokens × steps ≤ 64 × 64 embedding rows through the model
@@ -62,7 +62,7 @@ def _score_fn(model: LoadedModel, target: int, contrast: int | None, kind: str =
         raise ValueError(f"Attribution scores are {', '.join(SCORES)}; got {kind!r}.")
 
     def score(embeds: torch.Tensor) -> torch.Tensor:
-        logits = model.model(inputs_embeds=embeds, logits_to_keep=1, use_cache=False).logits[:, -1].float()
+        logits = calls.forward(model, inputs_embeds=embeds, logits_to_keep=1, use_cache=False).logits[:, -1].float()
         values = torch.log_softmax(logits, dim=-1) if kind == "logprob" else logits
         return values[:, target] - (values[:, contrast] if contrast is not None else 0.0)
     return score
@@ -108,9 +108,8 @@ def attribute(model: LoadedModel, ids: Sequence[int], target: int, contrast: int
     # At most MAX_GRAD_TOKENS tokens in flight over all lanes: the memory of one batch of that size.
     batch = internal_batch_size or max(1, min(steps, MAX_GRAD_TOKENS // (len(ids) * ways)))
     score = _score_fn(model, target, contrast, kind)
-    embed = model.model.get_input_embeddings()
-    with hooked(model, grad=True):
-        inputs = embed(torch.tensor([list(ids)])).detach()  # (1, pos, d_model)
+    with hooks(model, grad=True):
+        inputs = calls.embed(model, [list(ids)]).detach()  # (1, pos, d_model)
         start = baseline(model, inputs).detach()
         ig = integrated_gradients(score, inputs, start, steps, batch, ways)
         (f_input, f_base), gxi = _ends(score, inputs, start)
@@ -118,8 +117,8 @@ def attribute(model: LoadedModel, ids: Sequence[int], target: int, contrast: int
     delta = float(ig[0].sum() - (f_input - f_base))
     return InputAttribution(
         ids=tuple(ids), target=target, contrast=contrast, steps=steps, kind=kind,
-        integrated=ig[0].detach().sum(-1).double().numpy(),
-        grad_x_input=gxi.detach().sum(-1).double().numpy(),
+        integrated=ig[0].detach().sum(-1).double().cpu().numpy(),
+        grad_x_input=gxi.detach().sum(-1).double().cpu().numpy(),
         score=float(f_input), baseline_score=float(f_base), delta=delta,
     )
 
@@ -143,7 +142,8 @@ def integrated_gradients(score, inputs: torch.Tensor, start: torch.Tensor, steps
         for chunk in own:
             points = torch.cat([start + float(alphas[i]) * diff for i in chunk]).requires_grad_()
             (grads,) = torch.autograd.grad(score(points).sum(), points)  # rows are independent
-            total += (grads * torch.tensor(sizes[chunk], dtype=grads.dtype).view(-1, 1, 1)).sum(0, keepdim=True)
+            weight = torch.tensor(sizes[chunk], dtype=grads.dtype, device=grads.device).view(-1, 1, 1)
+            total += (grads * weight).sum(0, keepdim=True)
         return total
 
     groups = [group for group in (chunks[way::ways] for way in range(ways)) if group]
@@ -168,5 +168,5 @@ def _ends(score, inputs: torch.Tensor, start: torch.Tensor) -> tuple[torch.Tenso
 
 def score_of(model: LoadedModel, embeds: torch.Tensor, target: int, contrast: int | None = None) -> float:
     """f(embeds) for one (1, pos, d_model) input: the finite-difference check uses it."""
-    with hooked(model):
+    with hooks(model):
         return float(_score_fn(model, target, contrast)(embeds)[0])

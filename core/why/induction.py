@@ -15,7 +15,7 @@ import numpy as np
 import torch
 
 from core.models import LoadedModel
-from core.runtime import gate
+from core.runtime import calls, gate
 from core.why.interventions import Progress, all_heads, run_ablated, run_in_batches
 
 MIN_REPEAT, MAX_REPEAT = 4, 48  # cost cap: 2 × 48 tokens, and layers × heads ablated copies for the loss scan
@@ -82,11 +82,12 @@ def induction(model: LoadedModel, n: int = 24, seed: int = 0) -> Induction:
     """Induction score of every head and the loss on both copies, from one forward pass."""
     ids = repeated_sequence(model, n, seed)
     with gate.inference(model):
-        output = model.model(torch.tensor([list(ids)]), output_attentions=True, use_cache=False)
+        output = calls.forward(model, input_ids=calls.ids_tensor(model, [list(ids)]), output_attentions=True,
+                               use_cache=False)
     if not output.attentions:
         raise RuntimeError("The model returned no attention weights; load it with eager attention.")
-    attention = torch.cat(output.attentions).float().numpy()  # (layer, head, query, key)
-    loss = _token_loss(output.logits[0].float().numpy(), ids)
+    attention = calls.to_numpy(torch.cat(output.attentions))  # (layer, head, query, key)
+    loss = _token_loss(calls.to_numpy(output.logits[0]), ids)
     first = len(ids) - 2 * n  # 1 with a bos token
     return Induction(ids, n, induction_scores(attention, ids), loss,
                      float(loss[first:first + n - 1].mean()), float(loss[first + n - 1:].mean()))

@@ -10,7 +10,7 @@ import torch
 
 from core.analysis import check_length, softmax
 from core.models import LoadedModel
-from core.runtime.hooks import Arch, arch, capture_residual, forward, hooked, run_from
+from core.runtime.hooks import Hook, head_outputs, residual_stream, run_from, run_with_hooks
 from core.tokens import tokenize
 
 MAX_WHY_TOKENS = 64  # every "Why this token?" computation runs on at most this many prompt tokens
@@ -29,34 +29,27 @@ def prompt_ids(model: LoadedModel, text: str, cap: int = MAX_WHY_TOKENS) -> tupl
     return tuple(int(i) for i in ids)
 
 
-def capture_heads(model: LoadedModel, ids: Sequence[int]) -> np.ndarray:
-    """(layer, pos, head, head_dim) every head's output before W_O, from one clean forward."""
-    parts = arch(model)
-    found: list[torch.Tensor] = [None] * len(parts.blocks)
-
-    def keeper(layer):
-        return lambda module, args: found.__setitem__(layer, args[0][0].detach().clone())
-
-    with hooked(model, pre=[(p, keeper(i)) for i, p in enumerate(parts.out_proj)]):
-        forward(model, torch.tensor([list(ids)]))
-    stacked = torch.stack(found)  # (layer, pos, head*head_dim)
-    return stacked.reshape(*stacked.shape[:2], parts.heads, parts.head_dim).numpy()
-
-
-def _head_editor(parts: Arch, rows: Sequence[Sequence[Head]], layer: int, fill: torch.Tensor | None):
-    """A pre-hook on layer's W_O that overwrites row b's chosen heads with fill (or zeros)."""
+def _head_editor(rows: Sequence[Sequence[Head]], layer: int, fill: np.ndarray | None):
+    """A hook on layer's head outputs (batch, pos, head, head_dim) that overwrites row b's chosen heads
+    with fill (or zeros)."""
     edits = [(row, head) for row, heads in enumerate(rows) for (lay, head) in heads if lay == layer]
     if not edits:
         return None
 
-    def hook(module, args):
-        z = args[0].clone()  # (batch, pos, head*head_dim); clone: never write into the caller's tensor
+    def hook(z: torch.Tensor, site: str) -> torch.Tensor:
+        z = z.clone()  # never write into the model's own tensor
         for row, head in edits:
-            cols = slice(head * parts.head_dim, (head + 1) * parts.head_dim)
-            z[row, :, cols] = 0.0 if fill is None else fill[layer, head]
-        return (z, *args[1:])
+            z[row, :, head] = 0.0 if fill is None else torch.as_tensor(fill[layer, head], device=z.device)
+        return z
 
     return hook
+
+
+def _head_hooks(model: LoadedModel, rows: Sequence[Sequence[Head]], fill: np.ndarray | None,
+                start: int = 0) -> list[Hook]:
+    """(site, hook) for every layer from start on whose heads some row edits."""
+    return [(f"blocks.{layer}.attn.hook_z", hook) for layer in range(start, model.info.layers)
+            if (hook := _head_editor(rows, layer, fill)) is not None]
 
 
 def run_ablated(model: LoadedModel, ids: Sequence[int], rows: Sequence[Sequence[Head]],
@@ -66,13 +59,8 @@ def run_ablated(model: LoadedModel, ids: Sequence[int], rows: Sequence[Sequence[
     fill: what replaces a head's output, indexed [layer, head]: (layer, head, head_dim) means for
     mean ablation, (layer, head, pos, head_dim) another run's outputs for patching; None zeroes.
     """
-    parts = arch(model)
-    fill = None if fill is None else torch.from_numpy(np.ascontiguousarray(fill, dtype=np.float32))
-    hooks = [(parts.out_proj[i], h) for i in range(len(parts.blocks))
-             if (h := _head_editor(parts, rows, i, fill)) is not None]
-    batch = torch.tensor([list(ids)] * len(rows))
-    with hooked(model, pre=hooks):
-        return forward(model, batch, keep).numpy()
+    fill = None if fill is None else np.ascontiguousarray(fill, dtype=np.float32)
+    return run_with_hooks(model, [list(ids)] * len(rows), _head_hooks(model, rows, fill), keep)
 
 
 def head_means(model: LoadedModel, ids: Sequence[int]) -> np.ndarray:
@@ -81,7 +69,7 @@ def head_means(model: LoadedModel, ids: Sequence[int]) -> np.ndarray:
     Mean ablation replaces a head by this average: it removes what the head says about *this*
     position while keeping its typical output (no dataset needed; stated on the page).
     """
-    return capture_heads(model, ids).mean(axis=1)
+    return head_outputs(model, ids).mean(axis=1)
 
 
 @dataclass(frozen=True)
@@ -146,7 +134,7 @@ def run_in_batches(model: LoadedModel, ids: Sequence[int], rows: Sequence[Sequen
     to something smaller before the batches are joined (the loss scan keeps one loss per row).
     """
     size = rows_per_batch or max(1, MAX_BATCH_TOKENS // len(ids))
-    resid = capture_residual(model, ids) if reuse_prefix else None
+    resid = residual_stream(model, ids) if reuse_prefix else None
     span = max(1, model.info.layers // 8)  # later rows of a batch redo up to span - 1 layers
     out, start = [], 0
     while start < len(rows):
@@ -166,17 +154,14 @@ def _first_layer(row: Sequence[Head]) -> int:
 
 
 def _run_chunk(model: LoadedModel, ids: Sequence[int], rows: Sequence[Sequence[Head]],
-               fill: np.ndarray | None, resid: torch.Tensor | None, keep: int | None) -> np.ndarray:
+               fill: np.ndarray | None, resid: np.ndarray | None, keep: int | None) -> np.ndarray:
     if resid is None:
         logits = run_ablated(model, ids, rows, fill, keep=keep or 1)
         return logits[:, -1] if keep is None else logits
-    parts = arch(model)
     start = min(_first_layer(row) for row in rows)
-    values = None if fill is None else torch.from_numpy(np.ascontiguousarray(fill, dtype=np.float32))
-    hooks = [(parts.out_proj[i], h) for i in range(start, len(parts.blocks))
-             if (h := _head_editor(parts, rows, i, values)) is not None]
-    hidden = resid[start].expand(len(rows), -1, -1).clone()  # (row, pos, d_model)
-    return run_from(model, start, hidden, pre=hooks, keep=keep).numpy()
+    values = None if fill is None else np.ascontiguousarray(fill, dtype=np.float32)
+    hidden = np.repeat(resid[start][None], len(rows), axis=0)  # (row, pos, d_model)
+    return run_from(model, start, hidden, _head_hooks(model, rows, values, start), keep=keep)
 
 
 def log_probs(logits: np.ndarray) -> np.ndarray:

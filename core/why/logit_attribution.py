@@ -17,7 +17,7 @@ import numpy as np
 import torch
 
 from core.models import LoadedModel
-from core.runtime.hooks import arch, forward, head_weight, hooked
+from core.runtime.hooks import arch, head_weight, run_with_cache
 
 
 @dataclass(frozen=True)
@@ -56,22 +56,17 @@ def _frozen_norm(norm: torch.nn.Module, final: torch.Tensor):
 
 
 def _capture(model: LoadedModel, ids: Sequence[int]) -> tuple[dict, torch.Tensor]:
-    """One forward that keeps the last position's residual parts and the logits."""
-    parts = arch(model)
-    seen: dict = {"attn": {}, "mlp": {}, "z": {}}
-
-    def keep(kind, layer, take):
-        return lambda module, args, *out: seen[kind].__setitem__(layer, take(args, out).detach().float())
-
-    last_out = lambda args, out: (out[0][0] if isinstance(out[0], tuple) else out[0])[0, -1]  # noqa: E731
-    last_in = lambda args, out: args[0][0, -1]  # noqa: E731
-    pre = [(parts.blocks[0], keep("attn", "embed", last_in)), (parts.final_norm, keep("attn", "final", last_in))]
-    pre += [(p, keep("z", i, last_in)) for i, p in enumerate(parts.out_proj)]
-    post = [(a, keep("attn", i, last_out)) for i, a in enumerate(parts.attn)]
-    post += [(m, keep("mlp", i, last_out)) for i, m in enumerate(parts.mlp)]
-    with hooked(model, pre=pre, post=post):
-        logits = forward(model, torch.tensor([list(ids)]))[0, -1]
-    return seen, logits
+    """One forward (core.runtime.hooks.run_with_cache) that keeps the last position's residual parts and
+    logits, as tensors on the model's device (the weights they are projected with live there)."""
+    layers = range(model.info.layers)
+    names = {"embed": "blocks.0.hook_resid_pre", "final": f"blocks.{layers[-1]}.hook_resid_post"}
+    names |= {("attn", i): f"blocks.{i}.hook_attn_out" for i in layers}
+    names |= {("mlp", i): f"blocks.{i}.hook_mlp_out" for i in layers}
+    names |= {("z", i): f"blocks.{i}.attn.hook_z" for i in layers}
+    logits, found = run_with_cache(model, ids, list(names.values()))
+    device = arch(model).unembed.device
+    last = {key: torch.from_numpy(found[name][-1]).to(device) for key, name in names.items()}
+    return last, torch.from_numpy(logits[-1])
 
 
 def logit_attribution(model: LoadedModel, ids: Sequence[int], target: int,
@@ -84,16 +79,15 @@ def logit_attribution(model: LoadedModel, ids: Sequence[int], target: int,
         direction = parts.unembed[target].float()
         if contrast is not None:
             direction = direction - parts.unembed[contrast].float()
-        norm, bias = _frozen_norm(parts.final_norm, seen["attn"]["final"])
+        norm, bias = _frozen_norm(parts.final_norm, seen["final"])
         project = lambda v: float(norm(v) @ direction)  # noqa: E731
-        heads = np.array([[project(seen["z"][layer][h * parts.head_dim:(h + 1) * parts.head_dim]
-                                   @ head_weight(parts, layer, h).float())
+        heads = np.array([[project(seen["z", layer][h] @ head_weight(parts, layer, h).float())
                            for h in range(parts.heads)] for layer in layers])
         logit = float(logits[target] - (logits[contrast] if contrast is not None else 0.0))
         return LogitAttribution(
             target=target, contrast=contrast,
-            embedding=project(seen["attn"]["embed"]),
-            attention=np.array([project(seen["attn"][layer]) for layer in layers]),
-            mlp=np.array([project(seen["mlp"][layer]) for layer in layers]),
+            embedding=project(seen["embed"]),
+            attention=np.array([project(seen["attn", layer]) for layer in layers]),
+            mlp=np.array([project(seen["mlp", layer]) for layer in layers]),
             heads=heads, norm_bias=float(bias @ direction), logit=logit,
         )

@@ -16,7 +16,7 @@ import numpy as np
 import torch
 
 from core.models import LoadedModel
-from core.runtime.hooks import capture_residual, run_from
+from core.runtime.hooks import head_outputs, residual_stream, run_from, run_with_hooks
 from core.tokens import tokenize
 from core.why import interventions as iv
 
@@ -57,22 +57,21 @@ def run_residual_patched(model: LoadedModel, ids: Sequence[int], rows: Sequence[
     residual entering `layer`, for (layer, positions) = rows[b]. source: (layer, pos, d_model).
 
     A full forward per row: the reference that patch()'s prefix-reusing runs are tested against."""
-    parts = iv.arch(model)
-    clean = torch.as_tensor(source, dtype=torch.float32)
+    clean = torch.as_tensor(np.asarray(source, dtype=np.float32))
 
     def patcher(layer):
         edits = [(row, list(pos)) for row, (lay, pos) in enumerate(rows) if lay == layer]
 
-        def hook(module, args):
-            hidden = args[0].clone()  # (batch, pos, d_model)
+        def hook(hidden: torch.Tensor, site: str) -> torch.Tensor:
+            hidden = hidden.clone()  # (batch, pos, d_model)
             for row, positions in edits:
-                hidden[row, positions] = clean[layer, positions]
-            return (hidden, *args[1:])
+                hidden[row, positions] = clean[layer, positions].to(hidden.device)
+            return hidden
         return hook if edits else None
 
-    hooks = [(b, h) for i, b in enumerate(parts.blocks) if (h := patcher(i)) is not None]
-    with iv.hooked(model, pre=hooks):
-        return iv.forward(model, torch.tensor([list(ids)] * len(rows)))[:, -1].numpy()
+    hooks = [(f"blocks.{layer}.hook_resid_pre", hook) for layer in range(model.info.layers)
+             if (hook := patcher(layer)) is not None]
+    return run_with_hooks(model, [list(ids)] * len(rows), hooks)[:, -1]
 
 
 def patch(model: LoadedModel, clean: str, corrupt: str, per_head: bool = True, progress: iv.Progress | None = None,
@@ -83,7 +82,7 @@ def patch(model: LoadedModel, clean: str, corrupt: str, per_head: bool = True, p
     """
     clean_ids, corrupt_ids = check_pair(model, clean, corrupt)
     n, layers = len(clean_ids), model.info.layers
-    source = capture_residual(model, clean_ids)
+    source = residual_stream(model, clean_ids)  # (layer, pos, d_model)
     base = run_residual_patched(model, clean_ids, [(0, [])], source)[0]
     broken = run_residual_patched(model, corrupt_ids, [(0, [])], source)[0]
     answer = int(base.argmax()) if answer is None else answer
@@ -95,17 +94,17 @@ def patch(model: LoadedModel, clean: str, corrupt: str, per_head: bool = True, p
     clean_diff, corrupt_diff = float(diff(base)), float(diff(broken))
     share = lambda logits: (diff(logits) - corrupt_diff) / (clean_diff - corrupt_diff)  # noqa: E731
     restored = []
-    broken_resid = capture_residual(model, corrupt_ids)
+    broken_resid = residual_stream(model, corrupt_ids)
     for layer in range(layers):  # one batch per layer: row p patches position p, starting at that layer
-        hidden = broken_resid[layer].expand(n, -1, -1).clone()  # (pos as row, pos, d_model)
+        hidden = np.repeat(broken_resid[layer][None], n, axis=0)  # (pos as row, pos, d_model)
         hidden[range(n), range(n)] = source[layer]
-        restored.append(share(run_from(model, layer, hidden).numpy()))
+        restored.append(share(run_from(model, layer, hidden)))
         if progress is not None:
             progress((layer + 1) / layers * (0.5 if per_head else 1.0),
                      f"Patched layer {layer + 1} of {layers} at each of {n} positions")
     heads = None
     if per_head:
-        fill = iv.capture_heads(model, clean_ids).transpose(0, 2, 1, 3)  # (layer, head, pos, head_dim)
+        fill = head_outputs(model, clean_ids).transpose(0, 2, 1, 3)  # (layer, head, pos, head_dim)
         half = None if progress is None else (lambda f, msg: progress(0.5 + f / 2, msg))
         logits = iv.run_in_batches(model, corrupt_ids, [(h,) for h in iv.all_heads(model)], fill, half)
         heads = share(logits).reshape(layers, model.info.heads)

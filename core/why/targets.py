@@ -7,11 +7,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
-import torch
 
 from core.generation import GenerationSettings, generate
 from core.models import LoadedModel
-from core.runtime.hooks import forward, hooked
+from core.runtime import calls, gate
 from core.tokens import token_label
 from core.why.interventions import MAX_WHY_TOKENS, prompt_ids
 
@@ -44,8 +43,8 @@ def typed_token(model: LoadedModel, text: str) -> TypedToken:
 
 def next_token_logits(model: LoadedModel, ids: Sequence[int]) -> np.ndarray:
     """(vocab,) logits after ids (one forward, inside the gate)."""
-    with hooked(model):
-        return forward(model, torch.tensor([list(ids)]))[0, -1].numpy()
+    with gate.inference(model):
+        return calls.logits(model, [list(ids)])[0, -1]
 
 
 def answer_ids(model: LoadedModel, text: str, new_tokens: int = 8) -> tuple[int, ...]:

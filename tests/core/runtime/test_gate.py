@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from core.runtime import gate as gate_module
+from core.runtime import settings
 from core.runtime.gate import InferenceGate
 
 
@@ -104,7 +104,7 @@ def test_a_running_model_gets_a_short_thread_switch_interval_until_the_last_one_
         with gate.hold("b"), gate.hold("b"):  # another model, and a nested hold
             inside["b"] = sys.getswitchinterval()
         inside["a after b"] = sys.getswitchinterval()
-    assert all(value == pytest.approx(gate_module.MODEL_SWITCH_INTERVAL) for value in inside.values()), inside
+    assert all(value == pytest.approx(settings.MODEL_SWITCH_INTERVAL) for value in inside.values()), inside
     assert sys.getswitchinterval() == before
 
 

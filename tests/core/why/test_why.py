@@ -11,7 +11,7 @@ import torch
 
 import core
 from core import attention_stats
-from core.runtime import hooks
+from core.runtime import calls, hooks
 from core.why import attribution, induction, interventions, logit_attribution, patching, targets
 
 PROMPT = "The capital of France is"
@@ -49,13 +49,14 @@ def test_delta_and_ends_equal_captums_own(tiny_decoder, contrast):
     model, ids = tiny_decoder, _ids(tiny_decoder)
     result = attribution.attribute(model, ids, target=5, contrast=contrast, steps=4)
     score = attribution._score_fn(model, 5, contrast)
-    with hooks.hooked(model, grad=True):
-        inputs = model.model.get_input_embeddings()(torch.tensor([list(ids)])).detach()
+    with hooks.hooks(model, grad=True):
+        inputs = calls.embed(model, [list(ids)]).detach()
         ig, delta = IntegratedGradients(score).attribute(inputs, baselines=attribution.baseline(model, inputs),
                                                          n_steps=4, return_convergence_delta=True)
         gxi = InputXGradient(score).attribute(inputs.clone())
+        f_baseline = float(score(attribution.baseline(model, inputs))[0])
     assert result.delta == pytest.approx(float(delta[0]), abs=2e-6)
-    assert result.baseline_score == pytest.approx(float(score(attribution.baseline(model, inputs))[0]), abs=1e-5)
+    assert result.baseline_score == pytest.approx(f_baseline, abs=1e-5)
     np.testing.assert_allclose(result.integrated, ig[0].sum(-1).double().numpy(), atol=1e-5)
     np.testing.assert_allclose(result.grad_x_input, gxi[0].detach().sum(-1).double().numpy(), atol=1e-5)
 
@@ -66,8 +67,8 @@ def test_integrated_gradients_in_batches_and_lanes_equal_captums(tiny_decoder, b
 
     model, ids = tiny_decoder, _ids(tiny_decoder)
     score = attribution._score_fn(model, 5, None)
-    with hooks.hooked(model, grad=True):
-        inputs = model.model.get_input_embeddings()(torch.tensor([list(ids)])).detach()
+    with hooks.hooks(model, grad=True):
+        inputs = calls.embed(model, [list(ids)]).detach()
         start = attribution.baseline(model, inputs)
         ours = attribution.integrated_gradients(score, inputs, start, steps=8, batch=batch, ways=ways)
         theirs = IntegratedGradients(score).attribute(inputs, baselines=start, n_steps=8)
@@ -213,7 +214,7 @@ def test_encoders_and_long_prompts_are_refused(tiny_bert, tiny_llama):
 
 def test_patching_every_position_reproduces_the_clean_logits(tiny_decoder):
     clean, corrupt = patching.check_pair(tiny_decoder, PROMPT, "The capital of Paris is")
-    source = patching.capture_residual(tiny_decoder, clean)
+    source = hooks.residual_stream(tiny_decoder, clean)
     every = list(range(len(clean)))
     rows = [(layer, every) for layer in range(tiny_decoder.info.layers)] + [(0, [])]
     logits = patching.run_residual_patched(tiny_decoder, corrupt, rows, source)
@@ -227,7 +228,7 @@ def test_patching_shares(tiny_decoder):
     result = patching.patch(tiny_decoder, PROMPT, "The capital of Paris is", foil=3)
     # The prefix-reusing batches agree with one full forward per patched (layer, position).
     clean, corrupt = patching.check_pair(tiny_decoder, PROMPT, "The capital of Paris is")
-    source = patching.capture_residual(tiny_decoder, clean)
+    source = hooks.residual_stream(tiny_decoder, clean)
     rows = [(layer, [pos]) for layer in range(tiny_decoder.info.layers) for pos in range(len(clean))]
     logits = patching.run_residual_patched(tiny_decoder, corrupt, rows, source)
     diff = logits[:, result.answer] - logits[:, result.foil]
@@ -350,7 +351,7 @@ def test_ablation_beside_a_plain_analyze_leaves_it_unchanged(tiny_llama):
 
 def test_running_from_a_layer_matches_the_full_forward(tiny_decoder):
     ids = _ids(tiny_decoder)
-    resid = hooks.capture_residual(tiny_decoder, ids)
+    resid = hooks.residual_stream(tiny_decoder, ids)
     full = _plain_logits(tiny_decoder, ids)
     for layer in range(tiny_decoder.info.layers):
         np.testing.assert_allclose(hooks.run_from(tiny_decoder, layer, resid[layer][None])[0], full, atol=1e-5)
@@ -358,7 +359,7 @@ def test_running_from_a_layer_matches_the_full_forward(tiny_decoder):
 
 def test_no_hooks_are_left_after_any_intervention(tiny_decoder):
     model, ids = tiny_decoder, _ids(tiny_decoder)
-    with hooks.hooked(model, pre=[(hooks.arch(model).out_proj[0], lambda m, a: None)]):
+    with hooks.hooks(model, [("blocks.0.attn.hook_z", lambda z, site: None)]):
         assert hooks.hooks_left(model) == 1  # the counter sees our hooks
     before = hooks.registered_hooks(model)
     interventions.ablate_heads(model, ids, [(0, 0)], mode="mean")
@@ -367,7 +368,7 @@ def test_no_hooks_are_left_after_any_intervention(tiny_decoder):
     attribution.attribute(model, ids, 5, steps=4)
     patching.patch(model, PROMPT, "The capital of Paris is", foil=3)
     induction.loss_drop_scan(model, induction.repeated_sequence(model, 4), 4)
-    failing = hooks.hooked(model, pre=[(hooks.arch(model).blocks[0], lambda m, a: None)])
+    failing = hooks.hooks(model, [("blocks.0.hook_resid_pre", lambda resid, site: None)])
     with pytest.raises(RuntimeError), failing:
         raise RuntimeError("a failing forward still removes its hooks")
     assert hooks.hooks_left(model) == 0
