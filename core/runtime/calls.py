@@ -8,6 +8,8 @@ core.runtime.hooks.hooks(...), at named sites, and removed in `finally`.
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import torch
 
@@ -31,13 +33,16 @@ def network(model) -> torch.nn.Module:
 
 
 def on_device(model, value):
-    """value with every tensor in it (a tensor, or a tuple, list or dict of them) on the model's device."""
+    """value with every tensor in it (a tensor; a tuple, list, dict or dataclass of them) on the model's device."""
     if isinstance(value, torch.Tensor):
         return devices.to_model(model, value)
     if isinstance(value, (tuple, list)):
         return type(value)(on_device(model, item) for item in value)
     if isinstance(value, dict):
         return {key: on_device(model, item) for key, item in value.items()}
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):  # e.g. a packed-attention layout
+        fields = {field.name: on_device(model, getattr(value, field.name)) for field in dataclasses.fields(value)}
+        return dataclasses.replace(value, **fields)
     return value
 
 
