@@ -6,7 +6,7 @@ from core import prompt_eval, prompting
 from ui import lessons_ui, present, remote_eval_ui, remote_ui, widgets
 from ui.prompting_eval_ui import evaluation_section
 from ui.prompting_ui import compare_columns, task_inputs
-from ui.settings import MAX_NEW_TOKENS_LIMIT, generation_settings
+from ui.settings import LABEL_TOKENS, MAX_NEW_TOKENS_LIMIT, generation_settings
 
 st.title("🧪 Prompt strategies")
 present.explain(
@@ -29,7 +29,7 @@ lessons_ui.picker("prompting")
 inputs = task_inputs()
 with st.expander("Generation settings (shared with the Generation page)"):
     # Labels are one word: a small budget and a newline stop keep CPU decoding quick.
-    settings = generation_settings(5, "gen_label_tokens", stop=("\n",))
+    settings = generation_settings(LABEL_TOKENS, stop=("\n",))
 if backend is not None:
     remote_ui.compare_columns(backend, inputs, settings)
     st.header("Evaluate over a labelled set")
