@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import streamlit as st
 
@@ -41,6 +43,8 @@ GENERATE = Choice("attn_generate", "bool", False, label="Generate and show atten
 COMPARE = Choice("attn_compare", "bool", False, label="Load both models and compare", widget="toggle",
                  help="Loads MiniLM and SmolLM2 if they are not loaded yet (a few seconds each).")
 CHOICES = (TAB, LAYER, HEAD, HIDE_FIRST, SHOW, QUERY, NEW_TOKENS, GENERATE, COMPARE)
+# The generated answer's own layer and head: not in the link (it does not carry the answer either).
+GEN_LAYER, GEN_HEAD = replace(LAYER, key="attn_gen_layer"), replace(HEAD, key="attn_gen_head")
 
 
 def view_controls() -> tuple[bool, str]:
@@ -95,13 +99,19 @@ def overview(source: tuple[str, str, bool, str]) -> None:
                     on_select=_open_head_from_overview, selection_mode="points")
 
 
+def open_head(layer: int, head: int, each_head: bool = True) -> None:
+    """Point the Attention page at one head on its first tab; each_head also turns averaging off."""
+    st.session_state.update({LAYER.key: int(layer), HEAD.key: int(head), TAB.key: TAB.default})
+    if each_head:
+        st.session_state[SHOW.key] = SHOW.default
+
+
 def _open_head_from_overview() -> None:
     # The view's layer/head indices: averaged views have fewer, and the thumbnails follow the view.
     points = st.session_state["attn_overview"].selection.points
     owner = points[0].get("customdata") if points else None
     if owner and min(owner) >= 0:  # gaps between thumbnails carry (-1, -1)
-        st.session_state["attn_layer"], st.session_state["attn_head"] = int(owner[0]), int(owner[1])
-        st.session_state["attn_tab"] = TABS[0]
+        open_head(owner[0], owner[1], each_head=False)
 
 
 def from_token(view: attention_stats.AttentionView, labels: tuple[str, ...], layer: int, head: int) -> None:
@@ -118,9 +128,7 @@ def from_token(view: attention_stats.AttentionView, labels: tuple[str, ...], lay
 def _open_head_from_table() -> None:
     rows = st.session_state["attn_table"].selection.rows
     if rows:
-        st.session_state["attn_layer"], st.session_state["attn_head"] = st.session_state["attn_table_rows"][rows[0]]
-        st.session_state["attn_combine"] = "none"  # the table lists real heads, not averages
-        st.session_state["attn_tab"] = TABS[0]
+        open_head(*st.session_state["attn_table_rows"][rows[0]])  # the table lists real heads, not averages
 
 
 def head_table(text: str, hide_first: bool) -> None:
@@ -213,9 +221,9 @@ def generated_text(info: core.ModelInfo, text: str) -> None:
     st.code(answered.answer or "(the model stopped at once)", language=None, wrap_lines=True)
     left, right = st.columns(2)
     with left:
-        layer = _select_index("Layer", tuple(map(str, range(info.layers))), "attn_gen_layer", "layer")
+        layer = _select_index(GEN_LAYER, tuple(map(str, range(info.layers))), "layer")
     with right:
-        head = _select_index("Head", tuple(map(str, range(info.heads))), "attn_gen_head", "head")
+        head = _select_index(GEN_HEAD, tuple(map(str, range(info.heads))), "head")
     weights, labels = analysis.attention[layer, head], analysis.tokens.labels
     st.caption("Rows below the dashed line are the answer's tokens: each was predicted from the tokens before it. "
                "Raw weights of one head: the toggles above do not apply here.")

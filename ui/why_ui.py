@@ -11,7 +11,7 @@ import streamlit as st
 import core
 from core import attribution, induction, interventions, patching, targets
 from core.tokens import token_label
-from ui import choices, present, why_cache, widgets
+from ui import attention_ui, choices, present, why_cache, widgets
 from ui.choices import MAX_INDEX, Choice
 from viz import why as viz
 
@@ -246,10 +246,6 @@ def patch_section(model: core.LoadedModel) -> None:
                                                         "restored")), key="why_patch_heads_chart")
 
 
-def _open_head(layer: int, head: int) -> None:
-    st.session_state.update(attn_layer=layer, attn_head=head, attn_combine="none", attn_tab="One head")
-
-
 def induction_section(model: core.LoadedModel) -> None:
     """Tab 6: per-head induction scores on a repeated random sequence, and the loss drop."""
     left, right = st.columns(2)
@@ -270,7 +266,7 @@ def induction_section(model: core.LoadedModel) -> None:
         layer, head = divmod(int(o), model.info.heads)
         a, b = st.columns([1, 3])
         if a.button(f"Open {layer}.{head}", key=f"why_open_{layer}_{head}"):
-            _open_head(layer, head)
+            attention_ui.open_head(layer, head)
             st.switch_page("app_pages/attention.py")
         b.markdown(f"layer {layer}, head {head}: score {flat[o]:.2f}")
     st.page_link("app_pages/attention.py", label="Attention page", icon="👀")
