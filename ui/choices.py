@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import streamlit as st
 
@@ -51,7 +52,7 @@ def _number(choice: Choice, value: float | None) -> int | float | None:
     return int(value) if choice.kind == "int" else float(value)
 
 
-def show(choice: Choice, where=st, **extra) -> object:
+def show(choice: Choice, where: Any = st, **extra: Any) -> Any:
     """The declared widget (in `where`: st, st.sidebar or a column) with its key, bounds and default; its value.
 
     `extra` passes what the declaration leaves to the page: disabled, on_change, format_func, horizontal,
