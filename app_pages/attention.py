@@ -4,7 +4,7 @@ import streamlit as st
 
 from core import attention_stats
 from core.analysis import MAX_ANALYZE_TOKENS
-from ui import present, widgets
+from ui import choices, present, widgets
 from ui.caching import cache
 from ui.sections import attention_ui as ui
 from viz import bertviz_offline
@@ -30,7 +30,7 @@ labels = analysis.tokens.labels[view.first_position:]
 layer, head = ui.pick_layer_head(view)
 source = (widgets.model_key(), text, hide_first, combine)  # cached figures are keyed by these plain values
 
-tabs = st.tabs(ui.TABS, key="attn_tab", on_change="rerun")  # lazy: only the open tab runs
+tabs = choices.show(ui.TAB, on_change="rerun")  # lazy: only the open tab runs
 sections = (
     lambda: ui.one_head(source, layer, head),
     lambda: ui.layer_heads(source, layer),

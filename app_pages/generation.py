@@ -4,7 +4,7 @@ import streamlit as st
 
 from core.analysis import MAX_ANALYZE_TOKENS
 from core.lens import MAX_LENS_POSITIONS
-from ui import present, widgets
+from ui import choices, present, widgets
 from ui.caching import cache
 from ui.sections import generation_ui, remote_ui
 from ui.settings import MAX_NEW_TOKENS_LIMIT, generation_settings
@@ -33,7 +33,7 @@ widgets.limits_caption(
 )
 widgets.computed_or_stop("Running the model on the prompt…", cache.get_analysis, widgets.model_key(), prompt)
 
-tabs = st.tabs(generation_ui.TABS, key="genpage_tab", on_change="rerun")
+tabs = choices.show(generation_ui.TAB, on_change="rerun")
 # Only the open tab runs: the logit lens and generation cost seconds nobody should wait for unseen.
 sections = [
     lambda: generation_ui.next_token_section(model, prompt),

@@ -8,7 +8,7 @@ from ui import present, widgets
 from ui.sections import lessons_ui, remote_eval_ui, remote_ui
 from ui.sections.prompting_eval_ui import evaluation_section
 from ui.sections.prompting_ui import compare_columns, task_inputs
-from ui.settings import MAX_NEW_TOKENS_LIMIT, generation_settings
+from ui.settings import LABEL_TOKENS, MAX_NEW_TOKENS_LIMIT, generation_settings
 
 st.title("🧪 Prompt strategies")
 present.explain(
@@ -31,7 +31,7 @@ lessons_ui.picker("prompting")
 inputs = task_inputs()
 with st.expander("Generation settings (shared with the Generation page)"):
     # Labels are one word: a small budget and a newline stop keep CPU decoding quick.
-    settings = generation_settings(5, "gen_label_tokens", stop=("\n",))
+    settings = generation_settings(LABEL_TOKENS, stop=("\n",))
 if backend is not None:
     remote_ui.compare_columns(backend, inputs, settings)
     st.header("Evaluate over a labelled set")

@@ -3,7 +3,7 @@
 import streamlit as st
 
 from core.why import attribution, interventions
-from ui import present, widgets
+from ui import choices, present, widgets
 from ui.sections import why_ui as ui
 
 st.title("🔬 Why this token?")
@@ -20,7 +20,7 @@ widgets.limits_caption(f"{interventions.MAX_WHY_TOKENS} prompt tokens",
 target = ui.pick_target(model, text)
 st.caption(f"Explaining `{target.label.replace('`', 'ˋ')}` after {len(target.ids)} tokens.")
 
-tabs = st.tabs(ui.TABS, key="why_tab", on_change="rerun")  # lazy: only the open tab runs
+tabs = choices.show(ui.TAB, on_change="rerun")  # lazy: only the open tab runs
 sections = (
     lambda: ui.input_section(model, target),
     lambda: ui.contrast_section(model, target),

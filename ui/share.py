@@ -16,74 +16,26 @@ from urllib.parse import urlencode
 import streamlit as st
 
 import core
-from core import attention_stats, prompting
+from core import prompting
 from core import share_state as state
-from core.embeddings import MAX_NEIGHBOURS
 from core.share_state import Field
-from core.why import attribution, induction, interventions
 from ui import settings, widgets
-from ui.sections import attention_ui, embeddings_ui, generation_ui, prompting_ui, why_ui
+from ui.sections import attention_ui, embeddings_ui, generation_ui, prompting_ui, tokens_ui, why_ui
 
 BLOB = "s"  # the compressed state: prompt and other free text
 PRESENT = "present"
-MAX_INDEX = 4_095  # layers, heads and token positions: the page checks them against the model
 NOTICES = "share_notices"
 LINKED = widgets.LINKED
 IGNORED = frozenset({"embed", "embed_options"})  # Streamlit's own
 
-GENERATION_SETTINGS = (
-    Field("gen_do_sample", "bool", False),
-    Field("gen_temperature", "float", 1.0, 0.0, 2.0),
-    Field("gen_top_p", "float", 1.0, 0.0, 1.0),
-    Field("gen_top_k", "int", 0, 0, 50_000),
-    Field("gen_seed", "int", 0, 0, 2**31 - 1),
-)
+# Each section declares its choices once (ui.choices.Choice): the widget and the link field come from it.
 PAGE_FIELDS: dict[str, tuple[Field, ...]] = {
-    "attention": (
-        Field("attn_tab", "choice", attention_ui.TABS[0], choices=attention_ui.TABS),
-        Field("attn_layer", "int", 0, 0, MAX_INDEX),
-        Field("attn_head", "int", 0, 0, MAX_INDEX),
-        Field("attn_hide_first", "bool", False),
-        Field("attn_combine", "choice", "none", choices=tuple(attention_ui.COMBINE)),
-        Field("attn_query", "int", None, 0, MAX_INDEX),
-        Field("attn_new_tokens", "int", 8, 1, attention_stats.MAX_ANSWER_TOKENS),
-        Field("attn_generate", "bool", False),
-        Field("attn_compare", "bool", False),
-    ),
-    "generation": (
-        Field("genpage_tab", "choice", generation_ui.TABS[0], choices=generation_ui.TABS),
-        Field("genpage_top_n", "int", 10, 3, 30),
-        Field("genpage_n_samples", "int", 4, 1, generation_ui.MAX_SAMPLES),
-        *GENERATION_SETTINGS,
-        Field("gen_max_new_tokens", "int", 32, 1, settings.MAX_NEW_TOKENS_LIMIT),
-    ),
-    "prompting": (
-        Field("pr_preset", "choice", next(iter(prompting.PRESETS)), choices=tuple(prompting.PRESETS)),
-        *GENERATION_SETTINGS,
-        Field("gen_label_tokens", "int", 5, 1, settings.MAX_NEW_TOKENS_LIMIT),
-    ),
-    "why": (
-        Field("why_tab", "choice", why_ui.TABS[0], choices=why_ui.TABS),
-        Field("why_target_mode", "choice", why_ui.TARGET_MODES[0], choices=why_ui.TARGET_MODES),
-        Field("why_answer_pos", "int", 0, 0, MAX_INDEX),
-        Field("why_steps", "int", 32, attribution.MIN_STEPS, attribution.MAX_STEPS),
-        Field("why_score", "choice", next(iter(attribution.SCORES)), choices=tuple(attribution.SCORES)),
-        Field("why_dla_contrast", "bool", False),
-        Field("why_mode", "choice", interventions.ABLATIONS[0], choices=tuple(interventions.ABLATIONS)),
-        Field("why_patch_heads", "bool", False),
-        Field("why_ind_n", "int", 24, induction.MIN_REPEAT, induction.MAX_REPEAT),
-        Field("why_ind_seed", "int", 0, 0, 10_000),
-    ),
-    "embeddings": (  # layer and skip: plain names here, moved into the model-scoped widgets by embeddings_ui
-        Field(embeddings_ui.LAYER_LINK, "int", None, 0, MAX_INDEX),
-        Field(embeddings_ui.SKIP_LINK, "bool", None),
-        Field("emb_dims", "int", 2, 2, 3),
-        Field("emb_nn_k", "int", 10, 1, MAX_NEIGHBOURS),
-    ),
-    "tokens": (
-        Field("tokens_chip_label", "choice", "position", choices=("position", "id", "none")),
-        Field("tokens_cut_side", "choice", "end", choices=("end", "start")),
-    ),
+    "attention": attention_ui.CHOICES,
+    "generation": (*generation_ui.CHOICES, *settings.SAMPLING, settings.MAX_NEW_TOKENS),
+    "prompting": (*prompting_ui.CHOICES, *settings.SAMPLING, settings.LABEL_TOKENS),
+    "why": why_ui.CHOICES,
+    "embeddings": embeddings_ui.CHOICES,
+    "tokens": tokens_ui.CHOICES,
 }
 # Free text travels in the blob: session key → (name in the blob, default, the page it belongs to; None: all).
 BLOB_TEXTS = {

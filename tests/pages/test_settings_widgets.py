@@ -8,9 +8,9 @@ from streamlit.testing.v1 import AppTest
 def _app():
     import streamlit as st
 
-    from ui.settings import generation_settings
+    from ui.settings import LABEL_TOKENS, generation_settings
 
-    settings = generation_settings(5, "gen_label_tokens", stop=("\n",))
+    settings = generation_settings(LABEL_TOKENS, stop=("\n",))
     st.session_state["seen"] = settings
 
 

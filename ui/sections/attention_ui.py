@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import streamlit as st
 
 import core
 from core import attention_stats
 from core.models import BUNDLED, DEFAULT_MODEL
-from ui import present, widgets
+from ui import choices, present, widgets
 from ui.caching import cache
+from ui.choices import MAX_INDEX, Choice
 from ui.markdown import md_text
 from viz import attention as viz
 from viz import bertviz_offline
@@ -20,37 +23,54 @@ COMBINE = {"none": "Each head", "heads": "Average over heads", "layers": "Averag
            "rollout": "Attention rollout"}
 ENCODER = "all-MiniLM-L6-v2"
 
+TAB = Choice("attn_tab", "choice", TABS[0], choices=TABS, widget="tabs")
+LAYER = Choice("attn_layer", "int", 0, 0, MAX_INDEX, label="Layer")  # options: the view's layers (and heads)
+HEAD = Choice("attn_head", "int", 0, 0, MAX_INDEX, label="Head")
+HIDE_FIRST = Choice(
+    "attn_hide_first", "bool", False, label="Hide the first token and renormalise", widget="toggle",
+    help="Many heads park most of their weight on the first token (an 'attention sink'). Hiding it "
+    "and rescaling each row to sum to 1 shows how the rest is shared out.",
+)
+SHOW = Choice(
+    "attn_combine", "choice", "none", choices=tuple(COMBINE), label="Show", widget="radio",
+    help="Rollout multiplies the head-averaged maps of layers 0…L (plus the residual path) to estimate "
+    "how much each input token flows into each position after layer L.",
+)
+QUERY = Choice("attn_query", "int", None, 0, MAX_INDEX, label="Token",  # default: the prompt's last token
+               help="The token doing the looking (outlined in red).")
+NEW_TOKENS = Choice("attn_new_tokens", "int", 8, 1, attention_stats.MAX_ANSWER_TOKENS, label="New tokens",
+                    widget="number")
+GENERATE = Choice("attn_generate", "bool", False, label="Generate and show attention", widget="toggle")
+COMPARE = Choice("attn_compare", "bool", False, label="Load both models and compare", widget="toggle",
+                 help="Loads MiniLM and SmolLM2 if they are not loaded yet (a few seconds each).")
+CHOICES = (TAB, LAYER, HEAD, HIDE_FIRST, SHOW, QUERY, NEW_TOKENS, GENERATE, COMPARE)
+# The generated answer's own layer and head: not in the link (it does not carry the answer either).
+GEN_LAYER, GEN_HEAD = replace(LAYER, key="attn_gen_layer"), replace(HEAD, key="attn_gen_head")
+
 
 def view_controls() -> tuple[bool, str]:
     """The toggles that reshape attention before every view: hide first token, combine."""
     left, right = st.columns([1, 2])
-    hide_first = left.toggle(
-        "Hide the first token and renormalise", key="attn_hide_first",
-        help="Many heads park most of their weight on the first token (an 'attention sink'). Hiding it "
-        "and rescaling each row to sum to 1 shows how the rest is shared out.",
-    )
-    combine = right.radio(
-        "Show", list(COMBINE), format_func=COMBINE.get, key="attn_combine", horizontal=True,
-        help="Rollout multiplies the head-averaged maps of layers 0…L (plus the residual path) to estimate "
-        "how much each input token flows into each position after layer L.",
-    )
+    hide_first = choices.show(HIDE_FIRST, left)
+    combine = choices.show(SHOW, right, format_func=COMBINE.get, horizontal=True)
     return hide_first, combine
 
 
-def _select_index(label: str, names: tuple[str, ...], key: str, prefix: str) -> int:
-    if st.session_state.get(key, 0) >= len(names):  # options shrank (e.g. averaging), or a link asked too much
+def _select_index(choice: Choice, names: tuple[str, ...], prefix: str) -> int:
+    key = choice.key
+    if st.session_state.get(key, choice.default) >= len(names):  # options shrank (averaging), or a link asked much
         widgets.linked_out_of_range(key, f"{prefix} {st.session_state[key]}", f"{len(names)} to choose from")
-        st.session_state[key] = 0
-    return st.selectbox(label, range(len(names)), format_func=lambda i: f"{prefix} {names[i]}", key=key)
+        st.session_state[key] = choice.default
+    return st.selectbox(choice.label, range(len(names)), format_func=lambda i: f"{prefix} {names[i]}", key=key)
 
 
 def pick_layer_head(view: attention_stats.AttentionView) -> tuple[int, int]:
     """Layer and head selectors sized to the current view."""
     left, right = st.columns(2)
     with left:
-        layer = _select_index("Layer", view.layer_labels, "attn_layer", "layer")
+        layer = _select_index(LAYER, view.layer_labels, "layer")
     with right:
-        head = _select_index("Head", view.head_labels, "attn_head", "head")
+        head = _select_index(HEAD, view.head_labels, "head")
     return layer, head
 
 
@@ -80,22 +100,28 @@ def overview(source: tuple[str, str, bool, str]) -> None:
                     on_select=_open_head_from_overview, selection_mode="points")
 
 
+def open_head(layer: int, head: int, each_head: bool = True) -> None:
+    """Point the Attention page at one head on its first tab; each_head also turns averaging off."""
+    st.session_state.update({LAYER.key: int(layer), HEAD.key: int(head), TAB.key: TAB.default})
+    if each_head:
+        st.session_state[SHOW.key] = SHOW.default
+
+
 def _open_head_from_overview() -> None:
     # The view's layer/head indices: averaged views have fewer, and the thumbnails follow the view.
     points = st.session_state["attn_overview"].selection.points
     owner = points[0].get("customdata") if points else None
     if owner and min(owner) >= 0:  # gaps between thumbnails carry (-1, -1)
-        st.session_state["attn_layer"], st.session_state["attn_head"] = int(owner[0]), int(owner[1])
-        st.session_state["attn_tab"] = TABS[0]
+        open_head(owner[0], owner[1], each_head=False)
 
 
 def from_token(view: attention_stats.AttentionView, labels: tuple[str, ...], layer: int, head: int) -> None:
     """One token's attention over the prompt as shaded text."""
     names = tuple(f"#{view.first_position + i} {label}" for i, label in enumerate(labels))
-    if st.session_state.setdefault("attn_query", len(names) - 1) >= len(names):  # default: the last token
-        st.session_state["attn_query"] = len(names) - 1
-    query = st.selectbox("Token", range(len(names)), format_func=names.__getitem__,
-                         key="attn_query", help="The token doing the looking (outlined in red).")
+    if st.session_state.setdefault(QUERY.key, len(names) - 1) >= len(names):  # default: the last token
+        st.session_state[QUERY.key] = len(names) - 1
+    query = st.selectbox(QUERY.label, range(len(names)), format_func=names.__getitem__, key=QUERY.key,
+                         help=QUERY.help)
     st.caption(f"{_title(view, layer, head)}: darker means more attention from the outlined token.")
     st.html(viz.token_attention_html(view.weights[layer, head, query], labels, query, view.first_position))
 
@@ -103,9 +129,7 @@ def from_token(view: attention_stats.AttentionView, labels: tuple[str, ...], lay
 def _open_head_from_table() -> None:
     rows = st.session_state["attn_table"].selection.rows
     if rows:
-        st.session_state["attn_layer"], st.session_state["attn_head"] = st.session_state["attn_table_rows"][rows[0]]
-        st.session_state["attn_combine"] = "none"  # the table lists real heads, not averages
-        st.session_state["attn_tab"] = TABS[0]
+        open_head(*st.session_state["attn_table_rows"][rows[0]])  # the table lists real heads, not averages
 
 
 def head_table(text: str, hide_first: bool) -> None:
@@ -161,8 +185,7 @@ def encoder_vs_decoder(text: str) -> None:
     st.markdown("An **encoder** (MiniLM, BERT-style) lets every token see every other token. A **decoder** "
                 "(SmolLM2, GPT-style) hides the future with a causal mask, so its upper triangle is empty: "
                 "that is what lets it generate text one token at a time.")
-    if not st.toggle("Load both models and compare", key="attn_compare",
-                     help="Loads MiniLM and SmolLM2 if they are not loaded yet (a few seconds each)."):
+    if not choices.show(COMPARE):
         return
     for column, name in zip(st.columns(2), (ENCODER, DEFAULT_MODEL)):
         with column:
@@ -185,8 +208,8 @@ def generated_text(info: core.ModelInfo, text: str) -> None:
         st.info(f"{md_text(info.name)} is an encoder: it reads text but does not generate it.")
         return
     left, right = st.columns([1, 2])
-    new_tokens = left.number_input("New tokens", 1, attention_stats.MAX_ANSWER_TOKENS, 8, key="attn_new_tokens")
-    if not right.toggle("Generate and show attention", key="attn_generate"):
+    new_tokens = choices.show(NEW_TOKENS, left)
+    if not choices.show(GENERATE, right):
         return
     try:
         with widgets.model_wait("Generating and re-reading prompt plus answer…"):
@@ -199,9 +222,9 @@ def generated_text(info: core.ModelInfo, text: str) -> None:
     st.code(answered.answer or "(the model stopped at once)", language=None, wrap_lines=True)
     left, right = st.columns(2)
     with left:
-        layer = _select_index("Layer", tuple(map(str, range(info.layers))), "attn_gen_layer", "layer")
+        layer = _select_index(GEN_LAYER, tuple(map(str, range(info.layers))), "layer")
     with right:
-        head = _select_index("Head", tuple(map(str, range(info.heads))), "attn_gen_head", "head")
+        head = _select_index(GEN_HEAD, tuple(map(str, range(info.heads))), "head")
     weights, labels = analysis.attention[layer, head], analysis.tokens.labels
     st.caption("Rows below the dashed line are the answer's tokens: each was predicted from the tokens before it. "
                "Raw weights of one head: the toggles above do not apply here.")

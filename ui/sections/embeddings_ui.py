@@ -9,8 +9,9 @@ import streamlit as st
 import core
 from core.embeddings import MAX_NEIGHBOURS, TokenStates
 from core.export import safe_csv
-from ui import present, widgets
+from ui import choices, present, widgets
 from ui.caching import embeddings_cache
+from ui.choices import MAX_INDEX, Choice
 from ui.markdown import md_text
 from ui.widgets import model_key
 from viz import embeddings as viz
@@ -22,6 +23,16 @@ DEFAULT_SENTENCES = (
     "The stream flowed past the muddy shore.\n"
     "Interest rates at my bank went up again."
 )
+# Layer and skip: the link names them plainly; their widgets' keys and defaults depend on the model (depth,
+# kind), so layer_controls moves a linked value into the model's widget and mirrors it back.
+LAYER = Choice("emb_layer", "int", None, 0, MAX_INDEX, label="Layer",
+               help="0 is the embedding layer's output; each step is one more transformer block.")
+SKIP_FIRST = Choice("emb_skip_first", "bool", None, label="Leave out the first token",
+                    help="In decoders the first token becomes an 'attention sink' with a huge vector that squeezes "
+                    "every other point into a corner.")
+DIMS = Choice("emb_dims", "int", 2, 2, 3, label="Projection", widget="radio")
+NEIGHBOURS = Choice("emb_nn_k", "int", 10, 1, MAX_NEIGHBOURS, label="How many", widget="number")
+CHOICES = (LAYER, SKIP_FIRST, DIMS, NEIGHBOURS)
 
 
 def vectors_csv(vectors: np.ndarray, labels, first: int = 0) -> str:
@@ -79,24 +90,15 @@ def layer_controls(states: TokenStates, is_decoder: bool) -> tuple[int, bool]:
     default_layer = min(layers, max(1, layers * 2 // 3))
     # Keyed by the depth: a layer kept from a deeper model would be out of range for this one.
     layer_key, skip_key = f"emb_layer_{layers}", f"emb_skip_first_{'decoder' if is_decoder else 'encoder'}"
-    _take_linked(LAYER_LINK, layer_key, lambda value: value <= layers, "layer", f"layers 0…{layers}")
-    _take_linked(SKIP_LINK, skip_key, lambda value: True, "", "")
+    _take_linked(LAYER.key, layer_key, lambda value: value <= layers, "layer", f"layers 0…{layers}")
+    _take_linked(SKIP_FIRST.key, skip_key, lambda value: True, "", "")
     cols = st.columns([3, 2])
-    layer = cols[0].slider("Layer", 0, layers, default_layer, key=layer_key,
-                           help="0 is the embedding layer's output; each step is one more transformer block.")
-    skip = cols[1].toggle(
-        "Leave out the first token", value=is_decoder, disabled=len(states.tokens) < 3,
-        key=skip_key,  # each kind keeps its own default
-        help="In decoders the first token becomes an 'attention sink' with a huge vector that squeezes "
-             "every other point into a corner.",
-    )
-    _mirror(LAYER_LINK, layer, default_layer)
-    _mirror(SKIP_LINK, bool(skip), is_decoder)
+    layer = cols[0].slider(LAYER.label, 0, layers, default_layer, key=layer_key, help=LAYER.help)
+    skip = cols[1].toggle(SKIP_FIRST.label, value=is_decoder, disabled=len(states.tokens) < 3,
+                          key=skip_key, help=SKIP_FIRST.help)  # each kind keeps its own default
+    _mirror(LAYER.key, layer, default_layer)
+    _mirror(SKIP_FIRST.key, bool(skip), is_decoder)
     return layer, bool(skip and len(states.tokens) >= 3)
-
-
-# The share link names the layer and skip choice plainly; the widgets' keys depend on the model (depth, kind).
-LAYER_LINK, SKIP_LINK = "emb_layer", "emb_skip_first"
 
 
 def _take_linked(link_key: str, widget_key: str, fits, what: str, valid: str) -> None:
@@ -123,7 +125,7 @@ def _mirror(link_key: str, value, default) -> None:
 
 def projection_section(text: str, states: TokenStates, layer: int, skip: bool) -> None:
     """PCA of the static embeddings and of the hidden states at the chosen layer."""
-    dims = st.radio("Projection", (2, 3), horizontal=True, key="emb_dims", format_func=lambda d: f"{d}-D")
+    dims = choices.show(DIMS, horizontal=True, format_func=lambda d: f"{d}-D")
     first = int(skip)
     labels = states.tokens.labels[first:]
     cols = st.columns(2)
@@ -171,7 +173,7 @@ def neighbours_section(states: TokenStates) -> None:
     choice = cols[0].selectbox("Token from your prompt", list(options), key="emb_nn_pos")
     position = options.get(choice, typed[0])
     word = cols[1].text_input("…or type a word (one token, e.g. ' king')", key="emb_nn_word").strip("\n")
-    k = cols[2].number_input("How many", 1, MAX_NEIGHBOURS, 10, key="emb_nn_k")
+    k = choices.show(NEIGHBOURS, cols[2])
     try:
         chosen = int(states.tokens.ids[position])
         token_id = embeddings_cache.get_word_token(model_key(), word) if word.strip() else chosen

@@ -12,20 +12,25 @@ from core import prediction
 from core.analysis import softmax
 from core.generation import eos_ids
 from core.tokens import token_label
-from ui import present, widgets
+from ui import choices, present, widgets
 from ui.caching import cache
+from ui.choices import Choice
 from ui.markdown import md_code
 from viz import generation as viz
 
 MAX_STEPS = 64  # step-through is for watching a few tokens appear, not for long texts
 MAX_SAMPLES = 8
 TABS = ("Next token", "Settings on the same logits", "Step through", "Greedy vs sampling", "Logit lens")
+TAB = Choice("genpage_tab", "choice", TABS[0], choices=TABS, widget="tabs")
+TOP_N = Choice("genpage_top_n", "int", 10, 3, 30, label="Candidates to show", widget="slider")
+N_SAMPLES = Choice("genpage_n_samples", "int", 4, 1, MAX_SAMPLES, label="Samples", widget="number")
+CHOICES = (TAB, TOP_N, N_SAMPLES)  # plus the sidebar's generation settings (ui.settings)
 
 
 def next_token_section(model: core.LoadedModel, text: str) -> None:
     """Top-k candidates as a bar chart and table, and the odds of any token the user types."""
     logits = cache.get_analysis(widgets.model_key(), text).next_token_logits
-    k = st.slider("Candidates to show", 3, 30, 10, key="genpage_top_n")
+    k = choices.show(TOP_N)
     table = prediction.top_candidates(model, logits, k)
     left, right = st.columns([3, 2])
     left.plotly_chart(present.styled(viz.candidates_bar(table)), key="genpage_candidates_chart")
@@ -154,7 +159,7 @@ def _reset_steps() -> None:
 
 def samples_section(model: core.LoadedModel, prompt: str, settings: core.GenerationSettings) -> None:
     """The greedy completion beside N seeded samples, streamed as they are generated."""
-    n = int(st.number_input("Samples", 1, MAX_SAMPLES, 4, key="genpage_n_samples"))
+    n = int(choices.show(N_SAMPLES))
     greedy = replace(settings, do_sample=False)
     sampled = replace(settings, do_sample=True)
     request = [widgets.model_key(), prompt, repr(sampled), n]

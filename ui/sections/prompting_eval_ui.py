@@ -16,7 +16,7 @@ from ui import widgets
 from ui.caching import cache
 from ui.sections import prompting_metrics_ui
 from ui.sections.prompting_ui import TaskInputs, preset_base
-from ui.settings import MAX_NEW_TOKENS_LIMIT
+from ui.settings import LABEL_TOKENS, SAMPLE, SEED, TEMPERATURE, TOP_K, TOP_P
 from ui.widgets import model_key
 from viz.prompting import accuracy_bars, accuracy_vs_k
 
@@ -246,13 +246,11 @@ def apply_experiment(state: MutableMapping, loaded: dict, name: str) -> None:
 
 def _restore_settings(state: MutableMapping, saved: dict) -> None:
     """Put saved generation settings back into the shared gen_ widgets, clamped to their ranges."""
-    fields = {  # field: (widget key, type, low, high)
-        "temperature": ("gen_temperature", float, 0.0, 2.0), "top_p": ("gen_top_p", float, 0.0, 1.0),
-        "top_k": ("gen_top_k", int, 0, 50_000), "seed": ("gen_seed", int, 0, 2**31 - 1),
-        "max_new_tokens": ("gen_label_tokens", int, 1, MAX_NEW_TOKENS_LIMIT),
-    }
+    fields = {"temperature": TEMPERATURE, "top_p": TOP_P, "top_k": TOP_K, "seed": SEED,
+              "max_new_tokens": LABEL_TOKENS}  # saved name: its widget's choice
     if isinstance(saved.get("do_sample"), bool):
-        state["gen_do_sample"] = saved["do_sample"]
-    for field, (key, kind, low, high) in fields.items():
+        state[SAMPLE.key] = saved["do_sample"]
+    for field, choice in fields.items():
         if isinstance(saved.get(field), int | float) and not isinstance(saved[field], bool):
-            state[key] = kind(min(max(saved[field], low), high))
+            kind = int if choice.kind == "int" else float
+            state[choice.key] = kind(min(max(saved[field], choice.low), choice.high))

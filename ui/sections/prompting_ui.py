@@ -10,12 +10,16 @@ import streamlit as st
 
 import core
 from core import prompting
-from ui import widgets
+from ui import choices, widgets
 from ui.caching import cache
+from ui.choices import Choice
 from ui.markdown import md_text
 from viz.prompting import completion_tokens_html, label_probabilities_html
 
 TITLES = ("Zero-shot", "One-shot", "Few-shot")
+PRESET = Choice("pr_preset", "choice", next(iter(prompting.PRESETS)), choices=tuple(prompting.PRESETS),
+                label="Task preset", widget="select", help="Each preset comes with shots and a labelled test set.")
+CHOICES = (PRESET,)  # plus the sidebar's generation settings (ui.settings, budget LABEL_TOKENS)
 
 
 @dataclass(frozen=True)
@@ -56,8 +60,7 @@ def _preset_changed() -> None:
 
 def task_inputs() -> TaskInputs:
     """Preset choice, then a form with instruction, example table, query, shot count and format."""
-    name = st.selectbox("Task preset", list(prompting.PRESETS), key="pr_preset", on_change=_preset_changed,
-                        persist_state="session", help="Each preset comes with shots and a labelled test set.")
+    name = choices.show(PRESET, on_change=_preset_changed, persist_state="session")
     if "pr_base" not in st.session_state:
         set_base(preset_base(name))
     base, version = st.session_state["pr_base"], st.session_state["pr_version"]

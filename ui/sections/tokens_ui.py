@@ -8,21 +8,25 @@ import streamlit as st
 import core
 from core.export import safe_csv
 from core.tokenizers_compare import CUT_SIDES, LANGUAGE_SAMPLES, MAX_TIKTOKEN_RUN_BYTES, added_mask
-from ui import present, widgets
+from ui import choices, present, widgets
 from ui.caching import tokens_cache
+from ui.choices import Choice
 from ui.markdown import md_code, md_text
 from viz import tokens as viz
 
 COMPARE_CHIPS = 400  # per tokenizer: enough to read, small enough for four side by side
+CHIP_LABEL = Choice("tokens_chip_label", "choice", viz.SHOW_OPTIONS[0], choices=viz.SHOW_OPTIONS,
+                    label="Number under each token", widget="radio")
+CUT_SIDE = Choice("tokens_cut_side", "choice", CUT_SIDES[0], choices=CUT_SIDES,
+                  label="If it does not fit, cut the prompt's", widget="radio")
+CHOICES = (CHIP_LABEL, CUT_SIDE)
 
 
 
 def chips_section(tokens: core.Tokenization) -> None:
     """The user's text as coloured token chips, with positions or ids."""
-    show = st.radio(
-        "Number under each token", viz.SHOW_OPTIONS, horizontal=True, key="tokens_chip_label",
-        format_func={"position": "position", "id": "token id", "none": "nothing"}.get,
-    )
+    show = choices.show(CHIP_LABEL, horizontal=True,
+                        format_func={"position": "position", "id": "token id", "none": "nothing"}.get)
     st.html(viz.token_chips_html(tokens, show=show))
     st.caption(
         "`·` is a space, `↵` a newline. Dashed chips are special tokens the tokenizer adds. "
@@ -80,7 +84,7 @@ def context_section(model: core.LoadedModel, text: str) -> None:
     else:
         reserved = 0
         cols[0].caption("An encoder reads the text and writes no answer, so nothing is reserved.")
-    side = cols[1].radio("If it does not fit, cut the prompt's", CUT_SIDES, horizontal=True, key="tokens_cut_side")
+    side = choices.show(CUT_SIDE, cols[1], horizontal=True)
     try:
         with st.spinner("Wrapping the text in the chat template…"):  # ~1 s for 100k characters
             fit = tokens_cache.get_context_fit(widgets.model_key(), text, int(reserved), side)

@@ -11,14 +11,36 @@ import streamlit as st
 import core
 from core.tokens import token_label
 from core.why import attribution, induction, interventions, patching, targets
-from ui import present, widgets
+from ui import choices, present, widgets
 from ui.caching import why_cache
+from ui.choices import MAX_INDEX, Choice
+from ui.sections import attention_ui
 from viz import why as viz
 
 TABS = ("Input attribution", "Why A rather than B", "Direct logit attribution", "Ablate heads",
         "Activation patching", "Induction heads")
 TARGET_MODES = ("The model's top next token", "A token I type", "A token of the model's answer")
 CLEAN, CORRUPT = "The Eiffel Tower is in the city of", "The Colosseum is in the city of"
+TAB = Choice("why_tab", "choice", TABS[0], choices=TABS, widget="tabs")
+TARGET_MODE = Choice("why_target_mode", "choice", TARGET_MODES[0], choices=TARGET_MODES, label="Explain",
+                     widget="radio")
+ANSWER_POS = Choice("why_answer_pos", "int", 0, 0, MAX_INDEX, label="Answer token")  # options: the answer's tokens
+STEPS = Choice("why_steps", "int", 32, attribution.MIN_STEPS, attribution.MAX_STEPS, label="Integration steps",
+               widget="slider", help="More steps: a closer integral (see the completeness check) and a longer wait.")
+SCORE = Choice("why_score", "choice", next(iter(attribution.SCORES)), choices=tuple(attribution.SCORES),
+               label="Explain", widget="radio", help="Log-probability: how likely the target is among all tokens, "
+               "so a word also gets credit for pushing the other tokens down. Logit: the evidence for the target "
+               "alone, before the softmax.")
+DLA_CONTRAST = Choice("why_dla_contrast", "bool", False, label="Explain logit(A) − logit(B)", widget="toggle")
+ABLATION = Choice("why_mode", "choice", interventions.ABLATIONS[0], choices=tuple(interventions.ABLATIONS),
+                  label="Ablation", widget="radio", help="Zero: the head outputs nothing. Mean: the head outputs "
+                  "its average over this prompt's positions.")
+PATCH_HEADS = Choice("why_patch_heads", "bool", False, label="Also patch each head (one more run per head)",
+                     widget="toggle")
+IND_N = Choice("why_ind_n", "int", 24, induction.MIN_REPEAT, induction.MAX_REPEAT,
+               label="Random tokens (repeated twice)", widget="slider")
+IND_SEED = Choice("why_ind_seed", "int", 0, 0, 10_000, label="Seed", widget="number")
+CHOICES = (TAB, TARGET_MODE, ANSWER_POS, STEPS, SCORE, DLA_CONTRAST, ABLATION, PATCH_HEADS, IND_N, IND_SEED)
 
 
 @dataclass(frozen=True)
@@ -39,7 +61,7 @@ def pick_target(model: core.LoadedModel, text: str) -> Target:
     """Radio: explain the top next token, a typed token (its first token), or a token of the answer."""
     name = widgets.model_key()
     ids = widgets.computed_or_stop(None, why_cache.get_why_ids, name, text)
-    mode = st.radio("Explain", TARGET_MODES, key="why_target_mode", horizontal=True)
+    mode = choices.show(TARGET_MODE, horizontal=True)
     if mode == TARGET_MODES[1]:
         typed = st.text_input("Token", " Paris", key="why_typed", help="A leading space matters: ' Paris' ≠ 'Paris'.")
         token = widgets.computed_or_stop(None, targets.typed_token, model, typed)
@@ -54,7 +76,7 @@ def pick_target(model: core.LoadedModel, text: str) -> Target:
             st.warning("The model stopped at once: there is no answer token to explain.")
             st.stop()
         names = _labels(model, answer)
-        k = st.selectbox("Answer token", range(len(answer)), key="why_answer_pos",
+        k = st.selectbox(ANSWER_POS.label, range(len(answer)), key=ANSWER_POS.key,
                          format_func=lambda i: f"#{i} {names[i]}  (after: {''.join(names[:i]) or 'the prompt'})")
         k = min(k, len(answer) - 1)
         context = ids + answer[:k]
@@ -72,8 +94,7 @@ def _contrast_token(model: core.LoadedModel) -> targets.TypedToken:
 
 def _attribution_view(model: core.LoadedModel, target: Target, contrast: targets.TypedToken | None,
                       kind: str = "logprob") -> None:
-    steps = st.slider("Integration steps", attribution.MIN_STEPS, attribution.MAX_STEPS, 32, key="why_steps",
-                      help="More steps: a closer integral (see the completeness check) and a longer wait.")
+    steps = choices.show(STEPS)
     score = "log p" if kind == "logprob" else "logit"
     what = f"{score}({target.label})" + (f" − log p({contrast.label})" if contrast else "")
     result = widgets.computed_or_stop(
@@ -121,10 +142,7 @@ def _md(text: str) -> str:
 
 def input_section(model: core.LoadedModel, target: Target) -> None:
     """Tab 1: IG and gradient × input for log p(target), or for its logit."""
-    kind = st.radio("Explain", list(attribution.SCORES), format_func=attribution.SCORES.get, horizontal=True,
-                    key="why_score", help="Log-probability: how likely the target is among all tokens, so a word "
-                    "also gets credit for pushing the other tokens down. Logit: the evidence for the target "
-                    "alone, before the softmax.")
+    kind = choices.show(SCORE, format_func=attribution.SCORES.get, horizontal=True)
     _attribution_view(model, target, None, kind)
 
 
@@ -140,7 +158,7 @@ def contrast_section(model: core.LoadedModel, target: Target) -> None:
 
 def dla_section(model: core.LoadedModel, target: Target) -> None:
     """Tab 3: the target's logit split over embedding, layers, components and heads."""
-    contrast = _contrast_token(model) if st.toggle("Explain logit(A) − logit(B)", key="why_dla_contrast") else None
+    contrast = _contrast_token(model) if choices.show(DLA_CONTRAST) else None
     result = widgets.computed_or_stop("Decomposing the logit…", why_cache.get_logit_attribution, widgets.model_key(),
                                       target.ids, target.token, contrast.token_id if contrast else None)
     what = f"logit({target.label})" + (f" − logit({contrast.label})" if contrast else "")
@@ -177,8 +195,7 @@ def ablate_section(model: core.LoadedModel, target: Target) -> None:
     left, right = st.columns([3, 1])
     chosen = left.multiselect("Heads to ablate (layer.head; or click cells of the scan below)", options,
                               key="why_heads")
-    mode = right.radio("Ablation", interventions.ABLATIONS, key="why_mode", help="Zero: the head outputs nothing. "
-                       "Mean: the head outputs its average over this prompt's positions.")
+    mode = choices.show(ABLATION, right)
     heads = tuple(tuple(int(v) for v in h.split(".")) for h in chosen)
     result = widgets.computed_or_stop("Running the ablated model…", why_cache.get_ablation,
                                       name, target.ids, heads, mode)
@@ -208,7 +225,7 @@ def patch_section(model: core.LoadedModel) -> None:
     left, right = st.columns(2)
     clean = left.text_input("Clean prompt", CLEAN, key="why_clean")
     corrupt = right.text_input("Corrupted prompt (same number of tokens)", CORRUPT, key="why_corrupt")
-    per_head = st.toggle("Also patch each head (one more run per head)", key="why_patch_heads")
+    per_head = choices.show(PATCH_HEADS)
     name = widgets.model_key()
     ids = widgets.computed_or_stop(None, patching.check_pair, model, clean, corrupt)[0]
     runs = model.info.layers * len(ids) + (model.info.layers * model.info.heads if per_head else 0)
@@ -231,15 +248,10 @@ def patch_section(model: core.LoadedModel) -> None:
                                                         "restored")), key="why_patch_heads_chart")
 
 
-def _open_head(layer: int, head: int) -> None:
-    st.session_state.update(attn_layer=layer, attn_head=head, attn_combine="none", attn_tab="One head")
-
-
 def induction_section(model: core.LoadedModel) -> None:
     """Tab 6: per-head induction scores on a repeated random sequence, and the loss drop."""
     left, right = st.columns(2)
-    n = left.slider("Random tokens (repeated twice)", induction.MIN_REPEAT, induction.MAX_REPEAT, 24, key="why_ind_n")
-    seed = right.number_input("Seed", 0, 10_000, 0, key="why_ind_seed")
+    n, seed = choices.show(IND_N, left), choices.show(IND_SEED, right)
     name = widgets.model_key()
     result = widgets.computed_or_stop("Reading the repeated sequence…", why_cache.get_induction,
                                       name, int(n), int(seed))
@@ -256,7 +268,7 @@ def induction_section(model: core.LoadedModel) -> None:
         layer, head = divmod(int(o), model.info.heads)
         a, b = st.columns([1, 3])
         if a.button(f"Open {layer}.{head}", key=f"why_open_{layer}_{head}"):
-            _open_head(layer, head)
+            attention_ui.open_head(layer, head)
             st.switch_page("app_pages/attention.py")
         b.markdown(f"layer {layer}, head {head}: score {flat[o]:.2f}")
     st.page_link("app_pages/attention.py", label="Attention page", icon="👀")
