@@ -304,7 +304,10 @@ def _evaluation_slot(model_name: str, request) -> dict:
 
 
 def prompt_evaluation(model_name: str, request) -> dict:
-    """The evaluation's shared state: running (bool), progress (fraction, message), result, error."""
+    """The evaluation's shared state: running (bool), progress (fraction, message), result, error, failed.
+
+    error is a message; failed says it is a crash (shown as an error), not bad input (a warning).
+    """
     return _evaluation_slot(model_name, request)
 
 
@@ -318,7 +321,7 @@ def start_prompt_evaluation(model: core.LoadedModel, model_name: str, request, e
         done = "result" in slot and not slot["result"].partial
         if slot["running"] or done:
             return
-        slot.update(running=True, progress=(0.0, "Starting…"), error=None)
+        slot.update(running=True, progress=(0.0, "Starting…"), error=None, failed=False)
         slot["stop"].clear()
     threading.Thread(target=_run_evaluation, args=(model, model_name, request, slot, estimate),
                      daemon=True).start()
@@ -346,10 +349,22 @@ def _run_evaluation(model: core.LoadedModel, model_name: str, request, slot: dic
         if not result.partial:  # measured / estimated: corrects the next estimate of this kind
             key = (model_name, request.mode, request.prefix_cache)
             _speed_corrections()[key] = result.seconds / max(estimate, 1e-6)
-    except ValueError as error:
-        slot["error"] = str(error)
+    except Exception as error:  # noqa: BLE001 - the worker's only reader is the page: every failure becomes its message
+        slot["error"], slot["failed"] = evaluation_failure(error), not isinstance(error, ValueError)
     finally:
-        slot["running"] = False
+        slot["running"] = False  # a partial result of an earlier run stays in slot["result"]
+
+
+def evaluation_failure(error: Exception) -> str:
+    """The page's message for an evaluation that raised: bad input as core worded it, else its kind and advice."""
+    import torch  # local, like the other core imports here: torch.OutOfMemoryError is a RuntimeError
+
+    if isinstance(error, ValueError):
+        return str(error)
+    if isinstance(error, (MemoryError, torch.OutOfMemoryError)):
+        return (f"The evaluation ran out of memory ({type(error).__name__}). Try again with a smaller labelled set, "
+                "fewer shots or fewer example orders.")
+    return f"The evaluation failed: {type(error).__name__}: {error}"
 
 
 @st.cache_resource(show_spinner=False, max_entries=3)

@@ -12,6 +12,7 @@ import streamlit as st
 import core
 from core import prompt_eval, prompting
 from ui import cache, prompting_metrics_ui, widgets
+from ui.markdown import md_text
 from ui.prompting_ui import TaskInputs, preset_base
 from ui.settings import MAX_NEW_TOKENS_LIMIT
 from ui.widgets import model_key
@@ -61,8 +62,11 @@ def evaluation_section(model: core.LoadedModel, inputs: TaskInputs, settings: co
     _watch(requests)
     results = {mode: cache.prompt_evaluation(model_key(), r).get("result") for mode, r in requests.items()}
     for request in requests.values():
-        if error := cache.prompt_evaluation(model_key(), request).get("error"):
-            widgets.show_error(ValueError(error))
+        slot = cache.prompt_evaluation(model_key(), request)
+        if slot.get("error") and slot.get("failed"):  # a crash or out of memory, not bad input
+            st.error(md_text(slot["error"]), icon="🚫")
+        elif slot.get("error"):
+            widgets.show_error(ValueError(slot["error"]))
     results = {mode: r for mode, r in results.items() if r is not None}
     show_results(results)
     first = next(iter(requests.values()))
