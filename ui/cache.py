@@ -332,7 +332,8 @@ def start_prompt_evaluation(model: core.LoadedModel, model_name: str, request, e
         slot["stop"].clear()
 
     # two sessions pressing Evaluate at once start one worker; a complete result is never recomputed
-    slot["flight"].start(lambda: _run_evaluation(model, model_name, request, slot, estimate), prepare)
+    slot["flight"].start(lambda: _run_evaluation(model, model_name, request, slot, estimate), prepare,
+                         settled=lambda: slot.update(running=False))  # "not running": Evaluate starts a new run
 
 
 def stop_prompt_evaluation(model_name: str, request) -> None:
@@ -341,7 +342,10 @@ def stop_prompt_evaluation(model_name: str, request) -> None:
 
 
 def _run_evaluation(model: core.LoadedModel, model_name: str, request, slot: dict, estimate: float):
-    """The worker: the evaluation's result (also in slot["result"]), or None with slot["error"] set."""
+    """The worker: the evaluation's result (also in slot["result"]), or None with slot["error"] set.
+
+    Its flight clears slot["running"] once the run is over; on failure an earlier partial result stays.
+    """
     from core import prompt_eval
 
     def progress(fraction: float, message: str) -> None:
@@ -362,8 +366,6 @@ def _run_evaluation(model: core.LoadedModel, model_name: str, request, slot: dic
     except Exception as error:  # noqa: BLE001 - the worker's only reader is the page: every failure becomes its message
         slot["error"], slot["failed"] = evaluation_failure(error), not isinstance(error, ValueError)
         return None
-    finally:
-        slot["running"] = False  # a partial result of an earlier run stays in slot["result"]
 
 
 def evaluation_failure(error: Exception) -> str:

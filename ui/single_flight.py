@@ -68,11 +68,13 @@ class Flight(Generic[T]):
             if not call.abandoned:
                 return call.outcome()
 
-    def start(self, compute: Callable[[], T], prepare: Callable[[], None] | None = None) -> bool:
+    def start(self, compute: Callable[[], T], prepare: Callable[[], None] | None = None,
+              settled: Callable[[], None] | None = None) -> bool:
         """Run compute on a daemon thread unless a result is kept or a run is in flight; True if started.
 
-        prepare runs first, under the flight's lock, only when this call starts the run: state that
-        readers poll (a "running" flag, reset progress) is set before anyone can see the run.
+        For state that readers poll (a "running" flag, progress): prepare runs under the flight's lock
+        only when this call starts the run, so the state is set before anyone can see the run; settled
+        runs once the run is over and a new start would be accepted.
         """
         with self._lock:
             if self._done or self._call is not None:
@@ -80,7 +82,7 @@ class Flight(Generic[T]):
             call = self._call = _Call()
             if prepare is not None:
                 prepare()
-        threading.Thread(target=self._run, args=(call, compute), daemon=True).start()
+        threading.Thread(target=self._run, args=(call, compute, settled), daemon=True).start()
         return True
 
     def forget(self) -> None:
@@ -88,7 +90,7 @@ class Flight(Generic[T]):
         with self._lock:
             self._done, self._value = False, None
 
-    def _run(self, call: _Call[T], compute: Callable[[], T]) -> None:
+    def _run(self, call: _Call[T], compute: Callable[[], T], settled: Callable[[], None] | None = None) -> None:
         try:
             call.value = compute()
         except Exception as error:  # noqa: BLE001 - handed to every caller of this run (outcome raises it)
@@ -101,4 +103,6 @@ class Flight(Generic[T]):
                 if call.error is None and not call.abandoned and self._keep(call.value):  # type: ignore[arg-type]
                     self._done, self._value = True, call.value
                 self._call = None
+            if settled is not None:  # outside the lock: it may start the next run
+                settled()
             call.finished.set()

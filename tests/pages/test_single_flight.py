@@ -181,11 +181,12 @@ def test_start_runs_one_background_worker_and_keeps_only_what_keep_accepts():
             return result
         return run
 
-    assert flight.start(work("partial"), lambda: prepared.append(1)) and flight.running
+    settled = []  # what a reader polling a "running" flag cleared by `settled` would see then
+    assert flight.start(work("partial"), lambda: prepared.append(1), lambda: settled.append(flight.running))
     run = flight._call  # the worker's run, to wait for its end
     assert not flight.start(work("other"), lambda: prepared.append(2))  # in flight: not started twice
     release.set()
-    assert run.finished.wait(WAIT) and not flight.running
+    assert run.finished.wait(WAIT) and not flight.running and settled == [False]
     assert not flight.done and prepared == [1]  # a partial result is not kept...
     assert flight.start(work("complete"), lambda: prepared.append(3))  # ...so it can be started again
     assert flight.get(lambda: "unused") == "complete" and flight.done and prepared == [1, 3]
