@@ -69,8 +69,10 @@ def quantize_dynamic_int8(
         warnings.simplefilter("ignore")  # torch marks this API deprecated in favour of torchao (not installed)
         from torch.ao.quantization import quantize_dynamic
 
-        # inplace=False works on a deep copy: the shared model is read by every session.
-        quantized = quantize_dynamic(model.model, {torch.nn.Linear}, dtype=torch.qint8, inplace=False)
+        # inplace=False works on a deep copy: the shared model is read by every session. The copy is
+        # taken inside the gate, so no other session's hook or attention switch is live on it.
+        with gate.hold(model):
+            quantized = quantize_dynamic(model.model, {torch.nn.Linear}, dtype=torch.qint8, inplace=False)
     layers = sum(type(m).__name__ == "Linear" and "quantized" in type(m).__module__ for m in quantized.modules())
     report(0.3, "Measuring the serialized size of both models…")
     float_bytes, int8_bytes = _serialized_bytes(model.model), _serialized_bytes(quantized)

@@ -72,3 +72,51 @@ def test_encoder_reports_cosine_instead_of_next_token_agreement(tiny_bert):
 def test_bad_sample_text_is_a_value_error(tiny_llama, text, message):
     with pytest.raises(ValueError, match=message):
         quantize_dynamic_int8(tiny_llama, text=text)
+
+
+def test_the_copy_waits_for_the_gate_and_carries_no_other_sessions_hook(tiny_llama, monkeypatch):
+    # Another session holds the gate with a hook registered and packed attention selected; the
+    # quantization started meanwhile must queue for the gate before copying, so its int8 copy is
+    # taken after that session cleaned up: no hook, the model's own attention implementation.
+    import threading
+
+    from torch.ao import quantization
+
+    from core.runtime import gate, packed_attention
+
+    copies: list[torch.nn.Module] = []
+    real = quantization.quantize_dynamic
+    monkeypatch.setattr(quantization, "quantize_dynamic", lambda *a, **k: copies.append(real(*a, **k)) or copies[-1])
+    held, queued, errors = threading.Event(), threading.Event(), []
+    own_implementation = tiny_llama.model.config._attn_implementation
+
+    def other_session() -> None:
+        with gate.hold(tiny_llama), packed_attention.selected(tiny_llama.model):
+            hook = tiny_llama.model.model.layers[0].register_forward_hook(lambda module, args, output: None)
+            try:
+                held.set()
+                queued.wait(60)  # the quantization reports its place in the queue
+            finally:
+                hook.remove()
+
+    def quantization_session() -> None:
+        held.wait(60)
+        try:
+            with gate.report_waits_to(lambda ahead: ahead and queued.set()):
+                quantize_dynamic_int8(tiny_llama)
+        except Exception as error:  # noqa: BLE001 - reported below, in the test's thread
+            errors.append(error)
+        finally:
+            queued.set()
+
+    threads = [threading.Thread(target=other_session), threading.Thread(target=quantization_session)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(120)
+    assert not errors, errors
+    assert len(copies) == 1
+    copy = copies[0]
+    assert not any(module._forward_hooks for module in copy.modules())
+    assert copy.config._attn_implementation == own_implementation != packed_attention.NAME
+    assert tiny_llama.model.config._attn_implementation == own_implementation

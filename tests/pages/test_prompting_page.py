@@ -276,3 +276,26 @@ def test_a_stopped_evaluation_shows_its_partial_results(app_env, monkeypatch):
     assert not at.exception, at.exception
     assert any("was stopped: these are partial results" in w.value for w in at.warning)
     assert _charts(at)["Accuracy per strategy"]["data"][0]["x"] == ["zero-shot", "one-shot"]
+
+
+@pytest.mark.parametrize("error,seed,shown", [
+    (RuntimeError("a kernel broke"), 778, "The evaluation failed: RuntimeError: a kernel broke"),
+    (MemoryError(), 779, "ran out of memory"),
+])
+def test_an_evaluation_that_crashes_shows_an_error_not_a_blank_page(app_env, monkeypatch, error, seed, shown):
+    from core.prompting import prompt_eval
+
+    def breaks(model, request, progress=None, should_stop=None):
+        raise error
+
+    monkeypatch.setattr(prompt_eval, "evaluate", breaks)
+    at = _open_small(app_env)
+    at.number_input(key="pr_shuffle_seed").set_value(seed)  # a request no other test ran
+    at.button(key="pr_evaluate").click().run()
+    assert not at.exception, at.exception
+    errors = [e.value for e in at.error]
+    assert any(shown in message for message in errors), errors
+    if isinstance(error, MemoryError):
+        assert any("fewer" in message for message in errors), errors
+    at.run()  # a rerun still shows it (the slot keeps the message)
+    assert any(shown in e.value for e in at.error)

@@ -61,3 +61,41 @@ def test_cache_budget_setting(monkeypatch):
         monkeypatch.setenv("LLM_LENS_CACHE_MB", bad)
         with pytest.raises(ValueError, match="LLM_LENS_CACHE_MB"):
             cache.cache_budget_mb()
+
+
+def test_two_sessions_comparing_the_same_prompts_generate_once(tiny_llama_path, monkeypatch):
+    import core
+
+    name = str(tiny_llama_path)
+    prompts, settings = ("Zero-shot: Sky?", "One-shot: Sea? blue. Sky?"), core.GenerationSettings(max_new_tokens=4)
+    real_stream, real_slot = core.stream_generate, cache._strategy_slot
+    runs, arrived, both_arrived = [], [], threading.Event()
+
+    def slot(*args):  # counts sessions that reached the shared slot
+        arrived.append(1)
+        if len(arrived) == 2:
+            both_arrived.set()
+        return real_slot(*args)
+
+    def stream(model, texts, chosen):
+        runs.append(1)
+        both_arrived.wait(30)  # the first run goes on only once the second session has asked too
+        yield from real_stream(model, texts, chosen)
+
+    monkeypatch.setattr(cache, "_strategy_slot", slot)
+    monkeypatch.setattr(core, "stream_generate", stream)
+    cache.get_model(name)  # loaded before: the two sessions race for the completions, not the model
+    start, results = threading.Barrier(2), []
+
+    def session() -> None:
+        start.wait(30)
+        results.append(cache.get_strategy_completions(name, prompts, settings))
+
+    threads = [threading.Thread(target=session) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    assert len(results) == 2 and len(runs) == 1
+    assert [c.text for c in results[0]] == [c.text for c in results[1]] and len(results[0]) == 2
+    assert [c.token_ids.tolist() for c in results[0]] == [c.token_ids.tolist() for c in results[1]]

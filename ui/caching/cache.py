@@ -19,6 +19,7 @@ import streamlit as st
 import core
 from core import attention_stats, lens, prediction, result_budget
 from core.analysis import MAX_ANALYZE_TOKENS
+from ui.caching.single_flight import Flight
 from viz import attention as attention_viz
 from viz import bertviz_offline
 
@@ -69,21 +70,22 @@ def by_bytes(func: Callable) -> Callable:
 
 
 # --- Model slots -----------------------------------------------------------------------------
-# A per-name holder, so loading runs outside the cached function and can drive a progress bar the
-# page owns (cached functions may not update elements created outside them). The bundled models and
-# the default are pinned: a typo or a stranger's folder can never evict them. Other names share two
-# slots, and only after check_model_name accepted them; a load that fails gives its slot back.
+# A per-name single flight (ui/caching/single_flight.py), so loading runs outside the cached function and can
+# drive a progress bar the page owns (cached functions may not update elements created outside them).
+# The bundled models and the default are pinned: a typo or a stranger's folder can never evict them.
+# Other names share two slots, and only after check_model_name accepted them; a load that fails gives
+# its slot back.
 OTHER_MODEL_SLOTS = 2
 
 
 @st.cache_resource(show_spinner=False)  # unbounded, but only bundled names and the default get here
-def _pinned_slot(name: str) -> dict:
-    return {"lock": threading.Lock()}
+def _pinned_slot(name: str) -> Flight:
+    return Flight()
 
 
 @st.cache_resource(show_spinner=False, max_entries=OTHER_MODEL_SLOTS)
-def _other_slot(name: str) -> dict:
-    return {"lock": threading.Lock()}
+def _other_slot(name: str) -> Flight:
+    return Flight()
 
 
 def is_pinned(name: str) -> bool:
@@ -96,15 +98,16 @@ def get_model(name: str, _progress: Callable[[float, str], None] | None = None) 
     core.models.check_model_name(name)  # a typo or a refused name fails here, before taking a slot
     pinned = is_pinned(name)
     slot = _pinned_slot(name) if pinned else _other_slot(name)
-    with slot["lock"]:  # two sessions asking at once load the model once
-        if "model" not in slot:
-            try:
-                slot["model"] = core.load_model(name, progress=_progress)
-            except Exception:
-                if not pinned:
-                    _other_slot.clear(name)
-                raise
-    return slot["model"]
+    return slot.get(lambda: _load(name, pinned, _progress))  # two sessions asking at once load it once
+
+
+def _load(name: str, pinned: bool, progress: Callable[[float, str], None] | None) -> core.LoadedModel:
+    try:
+        return core.load_model(name, progress=progress)
+    except Exception:
+        if not pinned:
+            _other_slot.clear(name)  # a failed load holds no slot, so it evicts no other model
+        raise
 
 
 @st.cache_resource(show_spinner=False, max_entries=32)
@@ -245,51 +248,55 @@ def get_anatomy(model_name: str):
 
 
 @st.cache_resource(show_spinner=False, max_entries=2)
-def _quantization_slot(model_name: str) -> dict:
+def _quantization_slot(model_name: str) -> Flight:
     # Like the model slots: the measurement runs outside the cached function so it can drive the
-    # page's progress bar; the lock makes two sessions asking at once measure only once.
-    return {"lock": threading.Lock()}
+    # page's progress bar; two sessions asking at once measure only once.
+    return Flight()
 
 
 def get_quantization(model_name: str, _progress: Callable[[float, str], None] | None = None):
     """Float vs dynamic-int8 copy of the model: size, speed, agreement (slow: measured once per model)."""
     from core import quantize
 
-    slot = _quantization_slot(model_name)
-    with slot["lock"]:
-        if "report" not in slot:
-            slot["report"] = quantize.quantize_dynamic_int8(get_model(model_name), progress=_progress)
-    return slot["report"]
+    return _quantization_slot(model_name).get(
+        lambda: quantize.quantize_dynamic_int8(get_model(model_name), progress=_progress))
 
 
 def has_quantization(model_name: str) -> bool:
     """Whether the int8 comparison for this model was already measured (so no progress is needed)."""
-    return "report" in _quantization_slot(model_name)
+    return _quantization_slot(model_name).done
 
 
 # --- Prompt strategies page ---
 
 
 @st.cache_resource(show_spinner=False, max_entries=32)
-def _strategy_slot(model_name: str, prompts: tuple[str, ...], settings: core.GenerationSettings) -> dict:
-    # Like the model slots: generation streams outside the cached function, into the page's columns.
-    # Greedy and seeded runs are deterministic, so one slot can serve every session.
-    return {}
+def _strategy_slot(model_name: str, prompts: tuple[str, ...], settings: core.GenerationSettings) -> Flight:
+    # Like the model slots: generation streams outside the cached function, into the first asking
+    # page's columns; a session asking meanwhile waits for the same completions. Greedy and seeded
+    # runs are deterministic, so one slot can serve every session.
+    return Flight()
 
 
 def get_strategy_completions(
     model_name: str, prompts: tuple[str, ...], settings: core.GenerationSettings,
     _on_step: Callable[[tuple[str, ...]], None] | None = None,
 ) -> list[core.Completion]:
-    """Zero/one/few-shot completions as one batched run; _on_step sees the texts after each token."""
-    slot = _strategy_slot(model_name, prompts, settings)
-    if "completions" not in slot:
+    """Zero/one/few-shot completions as one batched run; _on_step sees the texts after each token.
+
+    Only the session that runs the generation sees its steps; one asking meanwhile gets the result.
+    """
+
+    def generate() -> list[core.Completion]:
+        completions: list[core.Completion] = []
         for step in core.stream_generate(get_model(model_name), list(prompts), settings):
             if _on_step is not None:
                 _on_step(step.texts)
             if step.completions is not None:
-                slot["completions"] = list(step.completions)
-    return slot["completions"]
+                completions = list(step.completions)
+        return completions
+
+    return _strategy_slot(model_name, prompts, settings).get(generate)
 
 
 # --- Prompt strategies: evaluations (one worker per identical request, shared by every session) ---
@@ -300,11 +307,16 @@ def _evaluation_slot(model_name: str, request) -> dict:
     # request: a prompt_eval.EvalRequest (frozen, plain values). The slot outlives script reruns, so
     # the evaluation runs in a worker thread: a Stop click (a rerun) cannot kill it half-way, a second
     # session asking for the same request finds it running and watches its progress, and it runs once.
-    return {"lock": threading.Lock(), "stop": threading.Event(), "running": False, "progress": (0.0, "Starting…")}
+    # Its flight keeps a complete result only: a stopped (partial) or failed run can be started again.
+    return {"flight": Flight(keep=lambda result: result is not None and not result.partial),
+            "stop": threading.Event(), "running": False, "progress": (0.0, "Starting…")}
 
 
 def prompt_evaluation(model_name: str, request) -> dict:
-    """The evaluation's shared state: running (bool), progress (fraction, message), result, error."""
+    """The evaluation's shared state: running (bool), progress (fraction, message), result, error, failed.
+
+    error is a message; failed says it is a crash (shown as an error), not bad input (a warning).
+    """
     return _evaluation_slot(model_name, request)
 
 
@@ -314,14 +326,14 @@ def start_prompt_evaluation(model: core.LoadedModel, model_name: str, request, e
     estimate: the uncorrected estimate in seconds; the finished run's real time corrects later ones.
     """
     slot = _evaluation_slot(model_name, request)
-    with slot["lock"]:  # two sessions pressing Evaluate at once start one worker
-        done = "result" in slot and not slot["result"].partial
-        if slot["running"] or done:
-            return
-        slot.update(running=True, progress=(0.0, "Starting…"), error=None)
+
+    def prepare() -> None:  # under the flight's lock: a watching page sees "running" before the worker starts
+        slot.update(running=True, progress=(0.0, "Starting…"), error=None, failed=False)
         slot["stop"].clear()
-    threading.Thread(target=_run_evaluation, args=(model, model_name, request, slot, estimate),
-                     daemon=True).start()
+
+    # two sessions pressing Evaluate at once start one worker; a complete result is never recomputed
+    slot["flight"].start(lambda: _run_evaluation(model, model_name, request, slot, estimate), prepare,
+                         settled=lambda: slot.update(running=False))  # "not running": Evaluate starts a new run
 
 
 def stop_prompt_evaluation(model_name: str, request) -> None:
@@ -329,7 +341,11 @@ def stop_prompt_evaluation(model_name: str, request) -> None:
     _evaluation_slot(model_name, request)["stop"].set()
 
 
-def _run_evaluation(model: core.LoadedModel, model_name: str, request, slot: dict, estimate: float) -> None:
+def _run_evaluation(model: core.LoadedModel, model_name: str, request, slot: dict, estimate: float):
+    """The worker: the evaluation's result (also in slot["result"]), or None with slot["error"] set.
+
+    Its flight clears slot["running"] once the run is over; on failure an earlier partial result stays.
+    """
     from core.prompting import prompt_eval
 
     def progress(fraction: float, message: str) -> None:
@@ -346,10 +362,22 @@ def _run_evaluation(model: core.LoadedModel, model_name: str, request, slot: dic
         if not result.partial:  # measured / estimated: corrects the next estimate of this kind
             key = (model_name, request.mode, request.prefix_cache)
             _speed_corrections()[key] = result.seconds / max(estimate, 1e-6)
-    except ValueError as error:
-        slot["error"] = str(error)
-    finally:
-        slot["running"] = False
+        return result
+    except Exception as error:  # noqa: BLE001 - the worker's only reader is the page: every failure becomes its message
+        slot["error"], slot["failed"] = evaluation_failure(error), not isinstance(error, ValueError)
+        return None
+
+
+def evaluation_failure(error: Exception) -> str:
+    """The page's message for an evaluation that raised: bad input as core worded it, else its kind and advice."""
+    import torch  # local, like the other core imports here: torch.OutOfMemoryError is a RuntimeError
+
+    if isinstance(error, ValueError):
+        return str(error)
+    if isinstance(error, (MemoryError, torch.OutOfMemoryError)):
+        return (f"The evaluation ran out of memory ({type(error).__name__}). Try again with a smaller labelled set, "
+                "fewer shots or fewer example orders.")
+    return f"The evaluation failed: {type(error).__name__}: {error}"
 
 
 @st.cache_resource(show_spinner=False, max_entries=3)

@@ -6,6 +6,8 @@ from collections.abc import Callable
 
 import streamlit as st
 
+from ui.caching.single_flight import Flight
+
 
 @st.cache_data(show_spinner=False, ttl=60, max_entries=32)
 def get_served_models(endpoint_id: str, _endpoint) -> tuple[str, ...]:
@@ -27,9 +29,9 @@ def get_served_capabilities(endpoint_id: str, model: str, _endpoint):
 
 
 @st.cache_resource(show_spinner=False, max_entries=32)
-def _served_slot(endpoint_id: str, model: str, requests: tuple) -> dict:
+def _served_slot(endpoint_id: str, model: str, requests: tuple) -> Flight:
     # Like _strategy_slot (ui/caching/cache.py): the streams run outside the cached function, into the page's columns.
-    return {}
+    return Flight()
 
 
 def get_served_completions(endpoint_id: str, model: str, requests: tuple, _endpoint,
@@ -37,10 +39,8 @@ def get_served_completions(endpoint_id: str, model: str, requests: tuple, _endpo
     """Completions of (prompt, settings, row) requests, streamed side by side; kept once all succeed."""
     from core.served import remote_eval
 
-    slot = _served_slot(endpoint_id, model, requests)
-    if "completions" not in slot:
-        slot["completions"] = remote_eval.compare(_endpoint, model, list(requests), _on_update)
-    return slot["completions"]
+    return _served_slot(endpoint_id, model, requests).get(
+        lambda: remote_eval.compare(_endpoint, model, list(requests), _on_update))
 
 
 @st.cache_resource(show_spinner=False, max_entries=8)

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable
 
 import streamlit as st
 
 from ui.caching.cache import get_model
+from ui.caching.single_flight import Flight
 
 # Keyed by token ids (plain tuples): a target inside the model's own answer has a context that is
 # the prompt's ids plus the answer's, which re-tokenising text would not always reproduce.
@@ -71,30 +71,29 @@ def get_induction(model_name: str, n: int, seed: int):
 
 
 @st.cache_resource(show_spinner=False, max_entries=16)
-def _why_slot(kind: str, model_name: str, key: tuple) -> dict:
+def _why_slot(kind: str, model_name: str, key: tuple) -> Flight:
     # Like the model slots (ui/caching/cache.py): long scans run outside the cached function so they can drive
-    # the page's progress bar; the lock makes two sessions asking for the same scan compute it once.
-    return {"lock": threading.Lock()}
+    # the page's progress bar; two sessions asking for the same scan compute it once.
+    return Flight()
 
 
 def has_why_result(kind: str, model_name: str, key: tuple) -> bool:
     """Whether this scan already ran (then it shows without pressing its button)."""
-    return "result" in _why_slot(kind, model_name, key)
+    return _why_slot(kind, model_name, key).done
 
 
 def get_why_scan(kind: str, model_name: str, key: tuple, _progress: Callable[[float, str], None] | None = None):
     """A long "Why" computation, once per input: kind is "heads", "patch" or "loss"; key its arguments."""
+    return _why_slot(kind, model_name, key).get(lambda: _scan(kind, model_name, key, _progress))
+
+
+def _scan(kind: str, model_name: str, key: tuple, progress: Callable[[float, str], None] | None):
     from core.why import induction, interventions, patching
 
-    slot = _why_slot(kind, model_name, key)
-    with slot["lock"]:
-        if "result" not in slot:
-            model = get_model(model_name)
-            if kind == "heads":  # key = (ids, target, mode)
-                slot["result"] = interventions.scan_heads(model, *key, progress=_progress)
-            elif kind == "patch":  # key = (clean, corrupt, per_head)
-                slot["result"] = patching.patch(model, *key, progress=_progress)
-            else:  # "loss": key = (n, seed)
-                ids = get_induction(model_name, *key).ids
-                slot["result"] = induction.loss_drop_scan(model, ids, key[0], progress=_progress)
-    return slot["result"]
+    model = get_model(model_name)
+    if kind == "heads":  # key = (ids, target, mode)
+        return interventions.scan_heads(model, *key, progress=progress)
+    if kind == "patch":  # key = (clean, corrupt, per_head)
+        return patching.patch(model, *key, progress=progress)
+    ids = get_induction(model_name, *key).ids  # "loss": key = (n, seed)
+    return induction.loss_drop_scan(model, ids, key[0], progress=progress)

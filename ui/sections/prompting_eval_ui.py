@@ -14,6 +14,7 @@ from core import prompting
 from core.prompting import prompt_eval
 from ui import widgets
 from ui.caching import cache
+from ui.markdown import md_text
 from ui.sections import prompting_metrics_ui
 from ui.sections.prompting_ui import TaskInputs, preset_base
 from ui.settings import LABEL_TOKENS, SAMPLE, SEED, TEMPERATURE, TOP_K, TOP_P
@@ -64,8 +65,11 @@ def evaluation_section(model: core.LoadedModel, inputs: TaskInputs, settings: co
     _watch(requests)
     results = {mode: cache.prompt_evaluation(model_key(), r).get("result") for mode, r in requests.items()}
     for request in requests.values():
-        if error := cache.prompt_evaluation(model_key(), request).get("error"):
-            widgets.show_error(ValueError(error))
+        slot = cache.prompt_evaluation(model_key(), request)
+        if slot.get("error") and slot.get("failed"):  # a crash or out of memory, not bad input
+            st.error(md_text(slot["error"]), icon="🚫")
+        elif slot.get("error"):
+            widgets.show_error(ValueError(slot["error"]))
     results = {mode: r for mode, r in results.items() if r is not None}
     show_results(results)
     first = next(iter(requests.values()))
