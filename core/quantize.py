@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import statistics
 import tempfile
@@ -14,7 +15,7 @@ import numpy as np
 import torch
 
 from core.models import LoadedModel
-from core.runtime import gate
+from core.runtime import calls, gate
 from core.runtime.arrays import frozen
 
 Progress = Callable[[float, str], None]
@@ -77,9 +78,8 @@ def quantize_dynamic_int8(
     report(0.3, "Measuring the serialized size of both models…")
     float_bytes, int8_bytes = _serialized_bytes(model.model), _serialized_bytes(quantized)
     report(0.5, "Timing a forward pass of each model on the same text…")
-    with gate.hold(model):  # the shared model is timed alone, like every other forward pass
-        float_out, float_seconds = _timed_forward(model.model, ids)
-    int8_out, int8_seconds = _timed_forward(quantized, ids)
+    float_out, float_seconds = _timed_forward(model, ids)
+    int8_out, int8_seconds = _timed_forward(dataclasses.replace(model, model=quantized), ids)  # a private copy
     report(0.9, "Comparing predictions…")
     agreement, same = _agreement(float_out, int8_out, model.info.is_decoder)
     report(1.0, "Done.")
@@ -98,16 +98,16 @@ def _serialized_bytes(net: torch.nn.Module) -> int:
         return os.path.getsize(path)
 
 
-def _timed_forward(net: torch.nn.Module, ids: torch.Tensor) -> tuple[torch.Tensor, float]:
+def _timed_forward(model: LoadedModel, ids: torch.Tensor) -> tuple[torch.Tensor, float]:
     """The output tensor (logits or last hidden state) and the median of a few timed forward passes."""
     times = []
-    with torch.inference_mode():
-        output = _output(net(ids))  # warm-up run, also the result compared below
+    with gate.inference(model):  # timed alone, like every other forward pass
+        output = _output(calls.forward(model, ids))  # warm-up run, also the result compared below
         for _ in range(TIMING_RUNS):
             started = time.perf_counter()
-            net(ids)
+            calls.forward(model, ids)
             times.append(time.perf_counter() - started)
-    return output[0].float(), statistics.median(times)
+    return output[0].float().cpu(), statistics.median(times)
 
 
 def _output(result) -> torch.Tensor:
