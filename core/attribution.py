@@ -25,7 +25,13 @@ from core.interventions import MAX_WHY_TOKENS
 from core.models import LoadedModel
 
 MIN_STEPS, MAX_STEPS = 4, 64  # cost cap: tokens × steps ≤ 64 × 64 embedding rows through the model
-DEFAULT_STEPS = 32  # where the adaptive integral starts; it doubles up to MAX_STEPS
+# The adaptive integral starts at DEFAULT_STEPS and doubles up to MAX_STEPS. Measured on the Why page's
+# default ("The capital of France is Paris. The capital of Germany is" → " Berlin", SmolLM2, 12 tokens),
+# completeness error at 16 / 32 / 64 steps: log p 15% / 7.2% / 3.5% (so the page converges at 64);
+# log p(" Berlin") − log p(" London") 36% / 0.7% at 32 / 64. The logit alone needs more: 25% / 12% /
+# 0.2% / 0.02% at 32 / 64 / 128 / 256. The cap stays 64 (README "Caps"): 128 would double the worst
+# case (64 tokens × 128 steps) for the one view that is not the default; that view warns instead.
+DEFAULT_STEPS = 32
 COMPLETE_WITHIN = 0.05  # completeness error, as a share of |f(input) − f(baseline)|, that counts as converged
 MAX_GRAD_TOKENS = 512  # tokens per forward+backward batch: 16 rows × 32 as fast as 32 × 32 (8 slower), half the memory
 # What is attributed for one target. On "The capital of France is" → " Paris" (SmolLM2, 32 steps) the

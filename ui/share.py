@@ -64,7 +64,7 @@ PAGE_FIELDS: dict[str, tuple[Field, ...]] = {
         Field("why_tab", "choice", why_ui.TABS[0], choices=why_ui.TABS),
         Field("why_target_mode", "choice", why_ui.TARGET_MODES[0], choices=why_ui.TARGET_MODES),
         Field("why_answer_pos", "int", 0, 0, MAX_INDEX),
-        Field("why_steps", "int", 32, attribution.MIN_STEPS, attribution.MAX_STEPS),
+        Field("why_steps", "int", attribution.DEFAULT_STEPS, attribution.MIN_STEPS, attribution.MAX_STEPS),
         Field("why_score", "choice", next(iter(attribution.SCORES)), choices=tuple(attribution.SCORES)),
         Field("why_dla_contrast", "bool", False),
         Field("why_mode", "choice", interventions.ABLATIONS[0], choices=tuple(interventions.ABLATIONS)),
