@@ -19,6 +19,8 @@ st.markdown(
             "- **Embeddings**: the vector each token becomes, and how context moves it layer by layer.",
             "- **Attention**: every layer and head's attention map (self-attention, multi-head).",
             "- **Generation**: next-word prediction, and how greedy, temperature, top-k and top-p choose.",
+            "- **Why this token?**: which prompt words, layers and heads made the model pick its next token, "
+            "and what breaks when a head is switched off.",
             "- **Prompt strategies**: zero-, one- and few-shot prompts side by side, then scored.",
             "- **RNN vs Transformer**: why attention replaced recurrence, computed live.",
             "- **Model size**: parameters by component and the memory a model needs.",

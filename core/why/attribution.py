@@ -9,9 +9,10 @@ shared model keeps requires_grad False on every parameter.
 
 from __future__ import annotations
 
+import contextlib
 import functools
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
 
 import numpy as np
 import torch
@@ -19,11 +20,19 @@ from captum.attr import InputXGradient
 
 from core.analysis import check_length
 from core.models import LoadedModel
-from core.runtime import calls, lanes
+from core.runtime import calls, gate, lanes
 from core.runtime.hooks import hooks
 from core.why.interventions import MAX_WHY_TOKENS
 
 MIN_STEPS, MAX_STEPS = 4, 64  # cost cap: tokens × steps ≤ 64 × 64 embedding rows through the model
+# The adaptive integral starts at DEFAULT_STEPS and doubles up to MAX_STEPS. Measured on the Why page's
+# default ("The capital of France is Paris. The capital of Germany is" → " Berlin", SmolLM2, 12 tokens),
+# completeness error at 16 / 32 / 64 steps: log p 15% / 7.2% / 3.5% (so the page converges at 64);
+# log p(" Berlin") − log p(" London") 36% / 0.7% at 32 / 64. The logit alone needs more: 25% / 12% /
+# 0.2% / 0.02% at 32 / 64 / 128 / 256. The cap stays 64 (README "Caps"): 128 would double the worst
+# case (64 tokens × 128 steps) for the one view that is not the default; that view warns instead.
+DEFAULT_STEPS = 32
+COMPLETE_WITHIN = 0.05  # completeness error, as a share of |f(input) − f(baseline)|, that counts as converged
 MAX_GRAD_TOKENS = 512  # tokens per forward+backward batch: 16 rows × 32 as fast as 32 × 32 (8 slower), half the memory
 # What is attributed for one target. On "The capital of France is" → " Paris" (SmolLM2, 32 steps) the
 # logit ranks " France" first (4.71 vs " of" 2.75, " capital" 2.72); log p ranks " capital" (4.43) just
@@ -48,6 +57,12 @@ class InputAttribution:
     score: float  # f(input): log p(target) or logit(target) [− the same for contrast]
     baseline_score: float  # f(baseline)
     delta: float  # Σ IG − (f(input) − f(baseline)), as Captum reports it
+    tried: tuple[int, ...] = ()  # step counts integrated, in order (the adaptive loop); the last is `steps`
+
+    @property
+    def converged(self) -> bool:
+        """Whether completeness holds within COMPLETE_WITHIN."""
+        return self.relative_error <= COMPLETE_WITHIN
 
     @property
     def relative_error(self) -> float:
@@ -86,8 +101,64 @@ def baseline(model: LoadedModel, inputs: torch.Tensor) -> torch.Tensor:
     return start
 
 
+@dataclass(frozen=True)
+class _Path:
+    """What every step count of one attribution shares: the two ends of the path and f and ∇f there."""
+
+    model: LoadedModel
+    ids: tuple[int, ...]
+    target: int
+    contrast: int | None
+    kind: str
+    score: Callable[[torch.Tensor], torch.Tensor]
+    inputs: torch.Tensor  # (1, pos, d_model)
+    start: torch.Tensor  # (1, pos, d_model) the baseline
+    f_input: float
+    f_base: float
+    grad_x_input: torch.Tensor  # (pos, d_model)
+
+
+def _path(model: LoadedModel, ids: Sequence[int], target: int, contrast: int | None, kind: str) -> _Path:
+    """Check the input, then f(input), f(baseline) and gradient × input in one 2-row pass under the gate."""
+    check_length(model, len(ids), MAX_WHY_TOKENS)
+    if len(ids) < 2:  # the baseline keeps position 0, so a one-token input is its own baseline
+        raise ValueError("Input attribution needs at least 2 prompt tokens: the baseline keeps the first token "
+                         "(the model's attention sink), so with one token there is nothing to attribute. "
+                         "Type a longer prompt.")
+    score = _score_fn(model, target, contrast, kind)
+    with hooks(model, grad=True):
+        inputs = calls.embed(model, [list(ids)]).detach()  # (1, pos, d_model)
+        start = baseline(model, inputs).detach()
+        (f_input, f_base), gxi = _ends(score, inputs, start)
+    return _Path(model, tuple(ids), target, contrast, kind, score, inputs, start, float(f_input), float(f_base),
+                 gxi.detach())
+
+
+def _integrate(path: _Path, steps: int, internal_batch_size: int | None = None) -> InputAttribution:
+    """IG along path with `steps` Gauss-Legendre points, the gate taken once per round of batches."""
+    ways = 1 if internal_batch_size else lanes.count(path.model)
+    # At most MAX_GRAD_TOKENS tokens in flight over all lanes: the memory of one batch of that size.
+    batch = internal_batch_size or max(1, min(steps, MAX_GRAD_TOKENS // (len(path.ids) * ways)))
+    ig = integrated_gradients(path.score, path.inputs, path.start, steps, batch, ways,
+                              hold=functools.partial(gate.hold, path.model))
+    # Captum's convergence delta, without the two extra forwards it would run to get f at both ends.
+    delta = float(ig[0].sum()) - (path.f_input - path.f_base)
+    return InputAttribution(
+        ids=path.ids, target=path.target, contrast=path.contrast, steps=steps, kind=path.kind,
+        integrated=ig[0].detach().sum(-1).double().cpu().numpy(),
+        grad_x_input=path.grad_x_input.sum(-1).double().cpu().numpy(),
+        score=path.f_input, baseline_score=path.f_base, delta=delta, tried=(steps,),
+    )
+
+
+def _check_steps(steps: int) -> None:
+    if not MIN_STEPS <= steps <= MAX_STEPS:
+        raise ValueError(f"Integrated gradients takes {MIN_STEPS}–{MAX_STEPS} steps; got {steps}.")
+
+
 def attribute(model: LoadedModel, ids: Sequence[int], target: int, contrast: int | None = None,
-              steps: int = 32, internal_batch_size: int | None = None, kind: str = "logprob") -> InputAttribution:
+              steps: int = DEFAULT_STEPS, internal_batch_size: int | None = None,
+              kind: str = "logprob") -> InputAttribution:
     """Integrated gradients and gradient × input of log p(target) [− log p(contrast)] per token.
 
     kind="logit" attributes the target's logit instead (the same as log p for a contrast).
@@ -97,39 +168,42 @@ def attribute(model: LoadedModel, ids: Sequence[int], target: int, contrast: int
     batches one at a time (the benchmark's baseline). Everything else (f(input), f(baseline),
     gradient × input) comes from one more 2-row forward+backward.
     """
-    if not MIN_STEPS <= steps <= MAX_STEPS:
-        raise ValueError(f"Integrated gradients takes {MIN_STEPS}–{MAX_STEPS} steps; got {steps}.")
-    check_length(model, len(ids), MAX_WHY_TOKENS)
-    if len(ids) < 2:  # the baseline keeps position 0, so a one-token input is its own baseline
-        raise ValueError("Input attribution needs at least 2 prompt tokens: the baseline keeps the first token "
-                         "(the model's attention sink), so with one token there is nothing to attribute. "
-                         "Type a longer prompt.")
-    ways = 1 if internal_batch_size else lanes.count(model)
-    # At most MAX_GRAD_TOKENS tokens in flight over all lanes: the memory of one batch of that size.
-    batch = internal_batch_size or max(1, min(steps, MAX_GRAD_TOKENS // (len(ids) * ways)))
-    score = _score_fn(model, target, contrast, kind)
-    with hooks(model, grad=True):
-        inputs = calls.embed(model, [list(ids)]).detach()  # (1, pos, d_model)
-        start = baseline(model, inputs).detach()
-        ig = integrated_gradients(score, inputs, start, steps, batch, ways)
-        (f_input, f_base), gxi = _ends(score, inputs, start)
-    # Captum's convergence delta, without the two extra forwards it would run to get f at both ends.
-    delta = float(ig[0].sum() - (f_input - f_base))
-    return InputAttribution(
-        ids=tuple(ids), target=target, contrast=contrast, steps=steps, kind=kind,
-        integrated=ig[0].detach().sum(-1).double().cpu().numpy(),
-        grad_x_input=gxi.detach().sum(-1).double().cpu().numpy(),
-        score=float(f_input), baseline_score=float(f_base), delta=delta,
-    )
+    _check_steps(steps)
+    return _integrate(_path(model, ids, target, contrast, kind), steps, internal_batch_size)
+
+
+def attribute_converged(model: LoadedModel, ids: Sequence[int], target: int, contrast: int | None = None,
+                        steps: int = DEFAULT_STEPS, kind: str = "logprob",
+                        tolerance: float = COMPLETE_WITHIN) -> InputAttribution:
+    """attribute() with the step count doubled from `steps` until completeness holds within
+    tolerance or MAX_STEPS is reached; `tried` lists the step counts integrated.
+
+    Gauss-Legendre points are not nested, so each doubling integrates afresh: from 32 steps, an input
+    that needs 64 costs 32 + 64 = 96 steps' gradients (1.5× going straight to 64). The 2-row pass for
+    f(input), f(baseline) and gradient × input runs once and is shared by every step count.
+    """
+    _check_steps(steps)
+    if tolerance < 0:
+        raise ValueError(f"The completeness tolerance is a share ≥ 0; got {tolerance}.")
+    path = _path(model, ids, target, contrast, kind)
+    tried: list[int] = []
+    while True:
+        result = _integrate(path, steps)
+        tried.append(steps)
+        if result.relative_error <= tolerance or steps >= MAX_STEPS:
+            return replace(result, tried=tuple(tried))
+        steps = min(2 * steps, MAX_STEPS)
 
 
 def integrated_gradients(score, inputs: torch.Tensor, start: torch.Tensor, steps: int, batch: int,
-                         ways: int = 1) -> torch.Tensor:
+                         ways: int = 1, hold: Callable[[], contextlib.AbstractContextManager] = contextlib.nullcontext,
+                         ) -> torch.Tensor:
     """(1, pos, d_model) integrated gradients of score from start to inputs, as Captum computes them.
 
     Captum's default rule: Gauss-Legendre points α and weights w on [0, 1], attribution =
     (inputs − start) · Σ w·∇score(start + α·(inputs − start)). The steps run `batch` at a time in one
-    forward+backward, and the batches are dealt over `ways` lanes (core.runtime.lanes) that run at once.
+    forward+backward, and each round of `ways` batches runs on the lanes (core.runtime.lanes) at once, inside
+    one hold() (the model's gate): a request queued behind the integral waits for one round at most.
     Captum's own loop runs its batches one after another, so it cannot use the other cores.
     """
     nodes, weights = np.polynomial.legendre.leggauss(steps)
@@ -137,17 +211,17 @@ def integrated_gradients(score, inputs: torch.Tensor, start: torch.Tensor, steps
     diff = inputs - start
     chunks = [list(range(first, min(first + batch, steps))) for first in range(0, steps, batch)]
 
-    def lane(own: list[list[int]]) -> torch.Tensor:
-        total = torch.zeros_like(inputs)
-        for chunk in own:
-            points = torch.cat([start + float(alphas[i]) * diff for i in chunk]).requires_grad_()
-            (grads,) = torch.autograd.grad(score(points).sum(), points)  # rows are independent
-            weight = torch.tensor(sizes[chunk], dtype=grads.dtype, device=grads.device).view(-1, 1, 1)
-            total += (grads * weight).sum(0, keepdim=True)
-        return total
+    def one_batch(chunk: list[int]) -> torch.Tensor:
+        points = torch.cat([start + float(alphas[i]) * diff for i in chunk]).requires_grad_()
+        (grads,) = torch.autograd.grad(score(points).sum(), points)  # rows are independent
+        weight = torch.tensor(sizes[chunk], dtype=grads.dtype, device=grads.device).view(-1, 1, 1)
+        return (grads * weight).sum(0, keepdim=True)
 
-    groups = [group for group in (chunks[way::ways] for way in range(ways)) if group]
-    return diff * sum(lanes.run([functools.partial(lane, group) for group in groups], grad=True))
+    total = torch.zeros_like(inputs)
+    for first in range(0, len(chunks), ways):
+        with hold():
+            total += sum(lanes.run([functools.partial(one_batch, c) for c in chunks[first:first + ways]], grad=True))
+    return diff * total
 
 
 def _ends(score, inputs: torch.Tensor, start: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

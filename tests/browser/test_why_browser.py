@@ -1,6 +1,7 @@
 """The Why this token? page in a real browser on the real model: every tab draws, hostile text stays text."""
 
 from browser_kit import assert_no_exception, open_app, open_tab, set_prompt, wait_idle
+from playwright.sync_api import expect
 
 HOSTILE = "<img src=x onerror=alert(1)></script><script>alert(2)</script> The capital of France is"
 CHART = '[data-testid="stPlotlyChart"]'
@@ -17,7 +18,10 @@ def _open_why(page, server_url) -> None:
 
 def test_every_tab_draws_on_the_real_model(page, server_url):
     _open_why(page, server_url)
-    page.get_by_text("Completeness error").wait_for(timeout=SLOW)
+    page.get_by_text("Completeness error", exact=True).wait_for(timeout=SLOW)
+    # The default view's integral converges within the cap: the page says how, and warns of nothing.
+    expect(page.get_by_text("Integrated gradients converged with 64 steps (tried 32, 64)")).to_be_visible()
+    assert "has not converged" not in " ".join(page.locator('[data-testid="stAlert"]').all_inner_texts())
     for tab, wait_for in [("Why A rather than B", "Completeness error"),
                           ("Direct logit attribution", "Residual"),
                           ("Ablate heads", "Scan every head"),
@@ -37,7 +41,7 @@ def test_every_tab_draws_on_the_real_model(page, server_url):
 def test_hostile_prompt_shows_as_text(page, server_url):
     _open_why(page, server_url)
     set_prompt(page, HOSTILE, SLOW)
-    page.get_by_text("Completeness error").wait_for(timeout=SLOW)
+    page.get_by_text("Completeness error", exact=True).wait_for(timeout=SLOW)
     shaded = page.locator('[data-testid="stHtml"]').first.inner_text().replace("\n", "")
     assert "<img src=x onerror=alert(1)>" in shaded.replace("·", " ")  # the tags as visible text
     assert page.locator('[data-testid="stHtml"] img').count() == 0

@@ -2,7 +2,19 @@
 
 from __future__ import annotations
 
+import ast
+from pathlib import Path
+
 from ui import widgets
+
+APP = Path(__file__).resolve().parents[2] / "app.py"
+
+
+def _registered_titles() -> list[str]:
+    """Every st.Page(..., title=...) in app.py, read from its source (the list the sidebar shows)."""
+    calls = [node for node in ast.walk(ast.parse(APP.read_text())) if isinstance(node, ast.Call)
+             and isinstance(node.func, ast.Attribute) and node.func.attr == "Page"]
+    return [ast.literal_eval(k.value) for call in calls for k in call.keywords if k.arg == "title"]
 
 
 def test_home_shows_the_model_card(make_app):
@@ -39,3 +51,13 @@ def test_prompt_follows_the_user_to_another_page(make_app):
     assert not at.exception
     at.switch_page("app_pages/home.py").run()
     assert at.text_area(key="prompt").value == "Bonjour 👋 <b>tout</b> le monde"
+
+
+def test_home_says_what_every_registered_page_teaches(make_app):
+    titles = _registered_titles()
+    assert "Why this token?" in titles and len(titles) >= 10  # the walk found the page list
+    at = make_app().run()
+    assert not at.exception
+    text = "\n".join(md.value for md in at.markdown)
+    missing = [t for t in titles if t != "Home" and f"- **{t}**:" not in text]
+    assert not missing, f"Home's list leaves out {missing}"

@@ -69,10 +69,29 @@ def test_input_attribution_explains_the_logit_on_request(make_app, tiny_llama):
     assert any("Integrated gradients** of `logit(" in md.value for md in at.markdown)
 
 
-def _attribution(steps: int, delta: float) -> attribution.InputAttribution:
+def _attribution(steps: int, delta: float, tried: tuple[int, ...] = ()) -> attribution.InputAttribution:
     return attribution.InputAttribution(ids=(1, 2), target=3, contrast=None, steps=steps, kind="logprob",
                                         integrated=np.zeros(2), grad_x_input=np.zeros(2), score=-1.0,
-                                        baseline_score=-3.0, delta=delta)
+                                        baseline_score=-3.0, delta=delta, tried=tried)
+
+
+def test_a_converged_integral_says_how_many_steps_it_took():
+    result = _attribution(64, 0.016, (32, 64))  # 0.8% of the gap of 2
+    assert why_ui.completeness_warning(result) is None
+    assert why_ui.convergence_note(result) == ("Integrated gradients converged with 64 steps (tried 32, 64), "
+                                               "completeness error 0.8%.")
+    capped = _attribution(64, 0.5, (32, 64))
+    assert "64-step integral (tried 32, 64) has not converged" in why_ui.completeness_warning(capped)
+
+
+def test_input_attribution_reports_the_steps_it_used(make_app, tiny_llama):
+    at = _open(make_app, why_ui.TABS[0])
+    ids = interventions.prompt_ids(tiny_llama, widgets.DEFAULT_PROMPT)
+    logits = interventions.run_ablated(tiny_llama, ids, [()])[0, -1]
+    expected = attribution.attribute_converged(tiny_llama, ids, int(np.argmax(logits)))
+    assert expected.converged  # the tiny model's integral converges within the cap: no warning
+    assert why_ui.convergence_note(expected) in [c.value for c in at.caption]
+    assert not at.warning
 
 
 def test_an_unconverged_integral_gets_a_warning_with_what_to_do():
@@ -165,3 +184,23 @@ def test_attention_head_table_has_the_induction_column(make_app, tiny_llama):
     result = analysis.analyze(tiny_llama, text)
     expected = induction.induction_scores(result.attention, result.tokens.ids).ravel()
     np.testing.assert_allclose(frame["induction"].to_numpy(dtype=float), expected, atol=1e-6)
+
+
+@pytest.mark.slow
+def test_the_default_view_on_the_real_model_converges_without_a_warning(real_model_cache, monkeypatch):
+    # What a student first sees: the default prompt, its top token, log p, on the bundled SmolLM2.
+    from pathlib import Path
+
+    from streamlit.testing.v1 import AppTest
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(real_model_cache))
+    monkeypatch.setenv("LLM_LENS_MODEL", "SmolLM2-135M-Instruct")
+    root = Path(__file__).resolve().parents[2]
+    monkeypatch.chdir(root)
+    at = AppTest.from_file(str(root / "app.py"), default_timeout=600)
+    at.session_state["why_tab"] = why_ui.TABS[0]
+    at.switch_page("app_pages/why.py").run()
+    assert not at.exception, at.exception
+    assert not at.warning, [w.value for w in at.warning]
+    assert any(c.value.startswith("Integrated gradients converged with 64 steps (tried 32, 64)")
+               for c in at.caption), [c.value for c in at.caption]

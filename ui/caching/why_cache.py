@@ -40,10 +40,10 @@ def get_why_answer(model_name: str, text: str, new_tokens: int) -> tuple[int, ..
 @st.cache_resource(show_spinner=False, max_entries=16)
 def get_input_attribution(model_name: str, ids: tuple[int, ...], target: int, contrast: int | None, steps: int,
                           kind: str = "logprob"):
-    """Integrated gradients and gradient × input per token (frozen result, shared)."""
+    """Integrated gradients (from `steps` steps, doubled until complete or capped) and gradient × input."""
     from core.why import attribution
 
-    return attribution.attribute(get_model(model_name), ids, target, contrast, steps, kind=kind)
+    return attribution.attribute_converged(get_model(model_name), ids, target, contrast, steps, kind=kind)
 
 
 @st.cache_resource(show_spinner=False, max_entries=16)

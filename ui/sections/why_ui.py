@@ -25,8 +25,10 @@ TAB = Choice("why_tab", "choice", TABS[0], choices=TABS, widget="tabs")
 TARGET_MODE = Choice("why_target_mode", "choice", TARGET_MODES[0], choices=TARGET_MODES, label="Explain",
                      widget="radio")
 ANSWER_POS = Choice("why_answer_pos", "int", 0, 0, MAX_INDEX, label="Answer token")  # options: the answer's tokens
-STEPS = Choice("why_steps", "int", 32, attribution.MIN_STEPS, attribution.MAX_STEPS, label="Integration steps",
-               widget="slider", help="More steps: a closer integral (see the completeness check) and a longer wait.")
+STEPS = Choice("why_steps", "int", attribution.DEFAULT_STEPS, attribution.MIN_STEPS, attribution.MAX_STEPS,
+               label="Integration steps (start)", widget="slider",
+               help=f"Where the integral starts: the steps double until the completeness error is within "
+                    f"{attribution.COMPLETE_WITHIN:.0%} or the cap of {attribution.MAX_STEPS} is reached.")
 SCORE = Choice("why_score", "choice", next(iter(attribution.SCORES)), choices=tuple(attribution.SCORES),
                label="Explain", widget="radio", help="Log-probability: how likely the target is among all tokens, "
                "so a word also gets credit for pushing the other tokens down. Logit: the evidence for the target "
@@ -98,7 +100,8 @@ def _attribution_view(model: core.LoadedModel, target: Target, contrast: targets
     score = "log p" if kind == "logprob" else "logit"
     what = f"{score}({target.label})" + (f" − log p({contrast.label})" if contrast else "")
     result = widgets.computed_or_stop(
-        f"Integrated gradients: {steps} steps × {len(target.ids)} tokens, batched…", why_cache.get_input_attribution,
+        f"Integrated gradients: from {steps} steps × {len(target.ids)} tokens, doubled until complete…",
+        why_cache.get_input_attribution,
         widgets.model_key(), target.ids, target.token, contrast.token_id if contrast else None, steps, kind)
     st.markdown(f"**Integrated gradients** of {_md(what)} (blue raised it, red lowered it; hover a token):")
     st.html(viz.attribution_html(target.labels, result.integrated, what))
@@ -114,25 +117,38 @@ def _attribution_view(model: core.LoadedModel, target: Target, contrast: targets
                    help=f"{result.relative_error:.2%} of f(input) − f(baseline)")
     if (note := completeness_warning(result)) is not None:
         st.warning(note)
+    else:
+        st.caption(convergence_note(result))
     st.caption(f"Completeness: IG's attributions add up to f(input) − f(baseline); the error above is Captum's "
                f"convergence delta ({result.relative_error:.2%}). Baseline: {attribution.BASELINE} (so the first "
                "token's attribution is 0 by construction). Gradient × input is the one-step local version. "
                f"Cap: {interventions.MAX_WHY_TOKENS} tokens × {attribution.MAX_STEPS} steps.")
 
 
-COMPLETE_WITHIN = 0.05  # completeness error, as a share of f(input) − f(baseline), above which the page warns
+COMPLETE_WITHIN = attribution.COMPLETE_WITHIN  # completeness error above which the page warns
+
+
+def _tried(result: attribution.InputAttribution) -> str:
+    return f" (tried {', '.join(map(str, result.tried))})" if len(result.tried) > 1 else ""
+
+
+def convergence_note(result: attribution.InputAttribution) -> str:
+    """How many steps the integral took and how close it came ("converged with 64 steps, …")."""
+    state = "converged" if result.converged else "stopped"
+    return (f"Integrated gradients {state} with {result.steps} steps{_tried(result)}, "
+            f"completeness error {result.relative_error:.1%}.")
 
 
 def completeness_warning(result: attribution.InputAttribution) -> str | None:
     """What to tell a student whose integral has not converged (None when it has)."""
-    if result.relative_error <= COMPLETE_WITHIN:
+    if result.converged:
         return None
     advice = (f"More integration steps (up to {attribution.MAX_STEPS}) bring it closer."
               if result.steps < attribution.MAX_STEPS else
               "This prompt needs more steps than the cap allows; compare with gradient × input.")
     return (f"The attributions add up to within {result.relative_error:.0%} of f(input) − f(baseline), not "
-            f"{COMPLETE_WITHIN:.0%}: the {result.steps}-step integral has not converged on this prompt, so "
-            f"read the shading as rough. {advice}")
+            f"{COMPLETE_WITHIN:.0%}: the {result.steps}-step integral{_tried(result)} has not converged on this "
+            f"prompt, so read the shading as rough. {advice}")
 
 
 def _md(text: str) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import threading
 
@@ -11,7 +12,7 @@ import torch
 
 import core
 from core import attention_stats
-from core.runtime import calls, hooks
+from core.runtime import calls, gate, hooks
 from core.why import attribution, induction, interventions, logit_attribution, patching, targets
 
 PROMPT = "The capital of France is"
@@ -120,6 +121,50 @@ def test_attribution_leaves_the_shared_model_alone(tiny_decoder):
 def test_attribution_rejects_bad_steps(tiny_llama):
     with pytest.raises(ValueError, match="steps"):
         attribution.attribute(tiny_llama, _ids(tiny_llama), 5, steps=1000)
+
+
+LADDER = (4, 8, 16, 32, 64)  # the step counts the adaptive loop tries from 4: doubled up to the cap
+
+
+@pytest.mark.parametrize("contrast", [None, 7])
+def test_adaptive_steps_stop_at_the_first_count_within_tolerance(tiny_decoder, contrast):
+    model, ids = tiny_decoder, _ids(tiny_decoder)
+    fixed = {s: attribution.attribute(model, ids, 5, contrast, steps=s) for s in LADDER}
+    tolerance = fixed[4].relative_error / 2  # 4 steps miss it, so the loop must go on
+    stop = next((s for s in LADDER if fixed[s].relative_error <= tolerance), attribution.MAX_STEPS)
+    result = attribution.attribute_converged(model, ids, 5, contrast, steps=4, tolerance=tolerance)
+    assert result.tried == LADDER[:LADDER.index(stop) + 1] and result.steps == stop
+    np.testing.assert_allclose(result.integrated, fixed[stop].integrated, atol=1e-6)
+    assert result.relative_error == pytest.approx(fixed[stop].relative_error, abs=1e-9)
+    assert result.relative_error <= tolerance
+
+
+def test_adaptive_steps_stop_at_the_cap_and_say_so(tiny_llama):
+    ids = _ids(tiny_llama)
+    capped = attribution.attribute_converged(tiny_llama, ids, 5, steps=4, tolerance=0.0)
+    assert capped.tried == LADDER and capped.steps == attribution.MAX_STEPS
+    assert attribution.attribute_converged(tiny_llama, ids, 5, steps=40, tolerance=0.0).tried == (40, 64)
+    assert attribution.attribute_converged(tiny_llama, ids, 5, steps=64, tolerance=0.0).tried == (64,)
+    with pytest.raises(ValueError, match="tolerance"):
+        attribution.attribute_converged(tiny_llama, ids, 5, tolerance=-0.1)
+
+
+def test_the_gate_is_taken_once_per_round_of_batches_not_for_the_whole_integral(tiny_llama, monkeypatch):
+    already_held: list[bool] = []
+    real_hold = gate.hold
+
+    @contextlib.contextmanager
+    def counting(model):
+        already_held.append(gate.GATE.is_held(gate.gate_key(model)))
+        with real_hold(model):
+            yield
+
+    monkeypatch.setattr(gate, "hold", counting)
+    attribution.attribute(tiny_llama, _ids(tiny_llama), 5, steps=8, internal_batch_size=2)
+    assert already_held == [False] * (1 + 4)  # the 2-row pass, then 4 batches of 2 steps, each alone
+    already_held.clear()
+    attribution.attribute_converged(tiny_llama, _ids(tiny_llama), 5, steps=4, tolerance=0.0)
+    assert len(already_held) >= 1 + len(LADDER) and not any(already_held)
 
 
 def test_attribution_of_a_one_token_prompt_is_refused_with_the_reason(tiny_llama):
