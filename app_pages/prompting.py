@@ -3,7 +3,7 @@
 import streamlit as st
 
 from core import prompt_eval, prompting
-from ui import lessons_ui, present, remote_eval_ui, remote_ui, widgets
+from ui import lessons_ui, present, prompting_backends, widgets
 from ui.prompting_eval_ui import evaluation_section
 from ui.prompting_ui import compare_columns, task_inputs
 from ui.settings import MAX_NEW_TOKENS_LIMIT, generation_settings
@@ -17,8 +17,9 @@ present.explain(
 st.caption(f"The query and each shot's text are limited to {prompting.MAX_PART_TOKENS} tokens and a label to "
            f"{prompting.MAX_LABEL_TOKENS}: a sentence or a paragraph to classify fits easily, and eight shots plus the "
            "query stay a few seconds of CPU.")
-backend = st.session_state.get("served_backend")  # set by the sidebar when a served model is chosen
-if backend is None:
+served = st.session_state.get("served_backend")  # set by the sidebar when a served model is chosen
+model = None
+if served is None:
     model = widgets.current_model()
     widgets.require_decoder(model)
     widgets.limits_caption(
@@ -30,11 +31,7 @@ inputs = task_inputs()
 with st.expander("Generation settings (shared with the Generation page)"):
     # Labels are one word: a small budget and a newline stop keep CPU decoding quick.
     settings = generation_settings(5, "gen_label_tokens", stop=("\n",))
-if backend is not None:
-    remote_ui.compare_columns(backend, inputs, settings)
-    st.header("Evaluate over a labelled set")
-    remote_eval_ui.evaluation_section(backend, inputs, settings)
-    st.stop()
-compare_columns(model, inputs, settings)
+backend = prompting_backends.for_page(served, model)
+compare_columns(backend, inputs, settings)
 st.header("Evaluate over a labelled set")
-evaluation_section(model, inputs, settings)
+evaluation_section(backend, inputs, settings)
