@@ -41,12 +41,12 @@ Progress = Callable[[float, str], None]
 ShouldStop = Callable[[], bool]
 MAX_PROMPTS = 2_000  # about half an hour of CPU when generating; beyond that, sample fewer
 STRATEGIES = ("zero-shot", "one-shot", "few-shot")
-MAX_KNOWN_PREFIXES = 8  # KV caches kept for reuse within one job: ~8 MB each at 170 tokens on SmolLM2
+MAX_KNOWN_PREFIXES = 8  # KV caches kept for reuse within one evaluation: ~8 MB each at 170 tokens on SmolLM2
 GENERATE_BATCH = 12  # prompts per batched generate call: enough to amortise the weights read, small enough to stream
 
 
 @dataclass(frozen=True)
-class Job:
+class EvalContext:
     """What every run of one evaluation shares: model, request, scored items, labels and callbacks."""
 
     model: LoadedModel
@@ -91,20 +91,20 @@ def evaluate(model: LoadedModel, request: EvalRequest, progress: Progress | None
     started = time.perf_counter()
     examples, scored, excluded, runs = _checked(model, request)
     labels = label_choices(examples, scored["label"])
-    job = Job(model, request, tuple(scored["text"]), tuple(scored["label"]), labels,
+    context = EvalContext(model, request, tuple(scored["text"]), tuple(scored["label"]), labels,
               progress or (lambda fraction, message: None), should_stop)
     if request.mode == "generate" and not request.prefix_cache:
-        rows, partial, tokens = _generate_whole_prompts(job, runs)
+        rows, partial, tokens = _generate_whole_prompts(context, runs)
     else:
-        rows, partial, tokens = _run_each(job, runs)
+        rows, partial, tokens = _run_each(context, runs)
     influence = None
     if request.mode == "rank" and request.shot_influence and not partial:
         few = [r for r in rows if r["k"] == request.few_k and r["shuffle"] == 0]
         baseline = (float(np.mean([r["gold_logprob"] for r in few])), float(np.mean([r["correct"] for r in few])))
-        influence, more = shot_influence(job, examples, baseline)
+        influence, more = shot_influence(context, examples, baseline)
         tokens += more
         partial = influence is None
-    job.report(1.0, "Scored" if not partial else "Stopped: showing the runs finished so far")
+    context.report(1.0, "Scored" if not partial else "Stopped: showing the runs finished so far")
     return summarise(pd.DataFrame(rows), scored, request.few_k, labels, request.mode, excluded,
                      influence, partial, time.perf_counter() - started, tokens)
 
@@ -138,17 +138,17 @@ def _strategies_first(runs: list[Run], few_k: int) -> list[Run]:
     return [r for r in runs if (r.k, r.shuffle) in first] + [r for r in runs if (r.k, r.shuffle) not in first]
 
 
-def _run_each(job: Job, runs: list[Run]) -> tuple[list[dict], bool, int]:
+def _run_each(context: EvalContext, runs: list[Run]) -> tuple[list[dict], bool, int]:
     """Every run with its own prefix computed once; rank or generate after it. Stops between batches."""
     rows, tokens = [], 0
     for number, run in enumerate(runs):
         def on_batch(done: int, total: int, number: int = number, run: Run = run) -> None:
-            job.report((number + done / total) / len(runs), f"Run {number + 1} of {len(runs)} (k = {run.k}, "
+            context.report((number + done / total) / len(runs), f"Run {number + 1} of {len(runs)} (k = {run.k}, "
                        f"order {run.shuffle + 1}): batch {done} of {total}")
 
         try:
-            scorer = _rank_run if job.request.mode == "rank" else _generate_run
-            new, used = scorer(job, run, on_batch)
+            scorer = _rank_run if context.request.mode == "rank" else _generate_run
+            new, used = scorer(context, run, on_batch)
         except label_scoring.Cancelled:
             return rows, True, tokens
         rows += new
@@ -162,24 +162,25 @@ def _remember(known: list, prefix: label_scoring.Prefix | None) -> None:
         known[:] = [prefix, *known][:MAX_KNOWN_PREFIXES]
 
 
-def _rank_run(job: Job, run: Run, on_batch: Callable[[int, int], None]) -> tuple[list[dict], int]:
+def _rank_run(context: EvalContext, run: Run, on_batch: Callable[[int, int], None]) -> tuple[list[dict], int]:
     """One run in rank mode: a row per item with the labels' probabilities (calibrated for the strategies)."""
-    request, labels = job.request, job.labels
+    request, labels = context.request, context.labels
     # Contextual calibration is reported per strategy: only those runs score the content-free inputs.
     calibrate = run.shuffle == 0 and run.k in (0, 1, request.few_k)
-    queries = list(job.texts) + (list(eval_metrics.CONTENT_FREE) if calibrate else [])
-    text, suffixes = split_prompts(request.instruction, run.shots, queries, request.fmt, job.model.tokenizer)
+    queries = list(context.texts) + (list(eval_metrics.CONTENT_FREE) if calibrate else [])
+    text, suffixes = split_prompts(request.instruction, run.shots, queries, request.fmt, context.model.tokenizer)
     # The prefix's new tokens run in the same forward as the first items (known: what earlier runs computed).
-    scores = label_scoring.score_labels(job.model, text, suffixes, labels, delimiter=_delimiter(request.fmt),
-                                        use_cache=request.prefix_cache, should_stop=job.should_stop,
-                                        on_batch=on_batch, known=job.known)
-    _remember(job.known, scores.prefix)
+    scores = label_scoring.score_labels(context.model, text, suffixes, labels, delimiter=_delimiter(request.fmt),
+                                        use_cache=request.prefix_cache, should_stop=context.should_stop,
+                                        on_batch=on_batch, known=context.known)
+    _remember(context.known, scores.prefix)
     probabilities = scores.probabilities(request.normalise)
-    items = probabilities[: len(job.texts)]
-    calibrated = eval_metrics.contextual_calibration(items, probabilities[len(job.texts):]) if calibrate else items
+    items = probabilities[: len(context.texts)]
+    content_free = probabilities[len(context.texts):]
+    calibrated = eval_metrics.contextual_calibration(items, content_free) if calibrate else items
     folded = [normalize_label(label) for label in labels]
     rows = []
-    for item, (label, p, q) in enumerate(zip(job.gold, items, calibrated)):
+    for item, (label, p, q) in enumerate(zip(context.gold, items, calibrated)):
         choice, fixed, truth = int(np.argmax(p)), int(np.argmax(q)), folded.index(normalize_label(label))
         rows.append({"item": item, "k": run.k, "shuffle": run.shuffle, "answer": labels[choice], "label": label,
                      "predicted": labels[choice], "correct": choice == truth, "confidence": float(p[choice]),
@@ -190,15 +191,15 @@ def _rank_run(job: Job, run: Run, on_batch: Callable[[int, int], None]) -> tuple
     return rows, scores.tokens_run
 
 
-def _generate_run(job: Job, run: Run, on_batch: Callable[[int, int], None]) -> tuple[list[dict], int]:
+def _generate_run(context: EvalContext, run: Run, on_batch: Callable[[int, int], None]) -> tuple[list[dict], int]:
     """One run in generate mode: the shared prefix once, every item's completion matched to its label."""
-    request = job.request
-    prefix, suffixes = split_prompts(request.instruction, run.shots, job.texts, request.fmt, job.model.tokenizer)
-    completions = prefix_generation.generate_after_prefix(job.model, prefix, suffixes, request.settings,
-                                                          GENERATE_BATCH, should_stop=job.should_stop,
+    request, tokenizer = context.request, context.model.tokenizer
+    prefix, suffixes = split_prompts(request.instruction, run.shots, context.texts, request.fmt, tokenizer)
+    completions = prefix_generation.generate_after_prefix(context.model, prefix, suffixes, request.settings,
+                                                          GENERATE_BATCH, should_stop=context.should_stop,
                                                           on_batch=on_batch)
     rows = [_generated_row(item, run, extract_answer(text), label)
-            for item, (text, label) in enumerate(zip(completions, job.gold))]
+            for item, (text, label) in enumerate(zip(completions, context.gold))]
     return rows, 0
 
 
@@ -212,50 +213,50 @@ def _delimiter(fmt: str) -> str:
     return " " if fmt == "plain" else ""
 
 
-def _generate_whole_prompts(job: Job, runs: list[Run]) -> tuple[list[dict], bool, int]:
+def _generate_whole_prompts(context: EvalContext, runs: list[Run]) -> tuple[list[dict], bool, int]:
     """The original path: every full prompt generated, batches sorted by length across runs."""
-    request = job.request
-    jobs = [(run, i, build_prompt(request.instruction, run.shots, text, request.fmt, job.model.tokenizer))
-            for run in runs for i, text in enumerate(job.texts)]
+    request = context.request
+    jobs = [(run, i, build_prompt(request.instruction, run.shots, text, request.fmt, context.model.tokenizer))
+            for run in runs for i, text in enumerate(context.texts)]
     unique = sorted({prompt for _, _, prompt in jobs}, key=len)  # similar lengths share a batch: less padding
     answers: dict[str, str] = {}
     for start in range(0, len(unique), GENERATE_BATCH):
-        if job.should_stop is not None and job.should_stop():
+        if context.should_stop is not None and context.should_stop():
             break
-        job.report(start / len(unique), f"Prompts {start + 1:,}–{min(start + GENERATE_BATCH, len(unique)):,} "
+        context.report(start / len(unique), f"Prompts {start + 1:,}–{min(start + GENERATE_BATCH, len(unique)):,} "
                                         f"of {len(unique):,}")
         batch = unique[start : start + GENERATE_BATCH]
-        for prompt, completion in zip(batch, generate(job.model, batch, request.settings)):
+        for prompt, completion in zip(batch, generate(context.model, batch, request.settings)):
             answers[prompt] = extract_answer(completion.text)
-    rows = [_generated_row(i, run, answers[prompt], job.gold[i]) for run, i, prompt in jobs if prompt in answers]
+    rows = [_generated_row(i, run, answers[prompt], context.gold[i]) for run, i, prompt in jobs if prompt in answers]
     counts = pd.Series([(r["k"], r["shuffle"]) for r in rows], dtype=object).value_counts()
-    finished = {run for run, count in counts.items() if count == len(job.texts)}  # a partial run is not shown
+    finished = {run for run, count in counts.items() if count == len(context.texts)}  # a partial run is not shown
     return [r for r in rows if (r["k"], r["shuffle"]) in finished], len(answers) < len(unique), 0
 
 
-def shot_influence(job: Job, examples: Sequence[Example],
+def shot_influence(context: EvalContext, examples: Sequence[Example],
                    baseline: tuple[float, float]) -> tuple[pd.DataFrame | None, int]:
     """Leave each few-shot shot out in turn: change in mean gold log-prob and accuracy (with − without).
 
     baseline: (mean gold log-prob, accuracy) of the few-shot run with every shot. Costs k prefix
     computations plus k passes of the suffixes, thanks to the prefix cache. None when stopped.
     """
-    request, model, texts = job.request, job.model, list(job.texts)
+    request, model, texts = context.request, context.model, list(context.texts)
     shots = tuple(examples[: request.few_k])
-    folded = [normalize_label(label) for label in job.labels]
-    truth = np.array([folded.index(normalize_label(label)) for label in job.gold])
+    folded = [normalize_label(label) for label in context.labels]
+    truth = np.array([folded.index(normalize_label(label)) for label in context.gold])
     outcomes, tokens = [], 0
     full, _ = split_prompts(request.instruction, shots, texts[:1], request.fmt, model.tokenizer)
     # A left-out prompt shares the shots before its gap with the full few-shot prefix (normally
     # known already from the few-shot run: then this runs nothing).
-    shared = [label_scoring.prefill(model, full, job.known)] if request.prefix_cache else []
+    shared = [label_scoring.prefill(model, full, context.known)] if request.prefix_cache else []
     for left_out in range(len(shots)):
         kept = tuple(s for i, s in enumerate(shots) if i != left_out)
         text, suffixes = split_prompts(request.instruction, kept, texts, request.fmt, model.tokenizer)
-        job.report(0.99, f"Which shot helped: leaving out shot {left_out + 1} of {len(shots)}")
+        context.report(0.99, f"Which shot helped: leaving out shot {left_out + 1} of {len(shots)}")
         try:
-            scores = label_scoring.score_labels(model, text, suffixes, job.labels, _delimiter(request.fmt),
-                                                request.prefix_cache, should_stop=job.should_stop, known=shared)
+            scores = label_scoring.score_labels(model, text, suffixes, context.labels, _delimiter(request.fmt),
+                                                request.prefix_cache, should_stop=context.should_stop, known=shared)
         except label_scoring.Cancelled:
             return None, tokens
         tokens += scores.tokens_run
