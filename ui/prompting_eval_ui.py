@@ -11,7 +11,7 @@ import streamlit as st
 
 import core
 from core import prompt_eval, prompting
-from core.eval_request import MODES, EvalRequest
+from core.eval_request import MODES, NORMALISATIONS, EvalRequest
 from ui import cache, prompting_metrics_ui, widgets
 from ui.prompting_ui import StrategyBackend, TaskInputs, preset_base
 from ui.settings import MAX_NEW_TOKENS_LIMIT
@@ -90,7 +90,7 @@ def local_evaluation(model: core.LoadedModel, inputs: TaskInputs, examples, item
     experiment_files(inputs, settings, first, next(iter(results.values()), None))
 
 
-def _requests(inputs: TaskInputs, examples, items: pd.DataFrame, settings) -> dict[str, prompt_eval.EvalRequest]:
+def _requests(inputs: TaskInputs, examples, items: pd.DataFrame, settings) -> dict[str, EvalRequest]:
     """One request per chosen scoring mode, from the evaluation widgets."""
     ks, shuffles, seed = run_choices(inputs, examples, "pr", 2, persist=True)
     left, middle, right = st.columns(3)
@@ -99,8 +99,8 @@ def _requests(inputs: TaskInputs, examples, items: pd.DataFrame, settings) -> di
                        help="Rank: which label the model finds most likely after the prompt (its probability for "
                             "each). Generate: what the model writes, matched to a label. Pick both to compare.")
     modes = [m for m in MODES if m in (modes or [])] or ["rank"]
-    normalise = middle.radio("Label score", list(prompt_eval.NORMALISATIONS),
-                             format_func=prompt_eval.NORMALISATIONS.get, key="pr_eval_normalise",
+    normalise = middle.radio("Label score", list(NORMALISATIONS),
+                             format_func=NORMALISATIONS.get, key="pr_eval_normalise",
                              persist_state="session", help="Sum favours short labels; the per-token mean does not.")
     influence = right.toggle("Which shot helped", True, key="pr_eval_influence", persist_state="session",
                              help=f"Rank mode: score again without each of the {inputs.few_k} few-shot shots.")
@@ -199,7 +199,7 @@ def _metric_row(mode: str, result: prompt_eval.Evaluation) -> None:
                     help=f"{row.correct} of {row.scored} right · macro-F1 {row.macro_f1:.2f}")
 
 
-def experiment_files(inputs: TaskInputs, settings: core.GenerationSettings, request: prompt_eval.EvalRequest,
+def experiment_files(inputs: TaskInputs, settings: core.GenerationSettings, request: EvalRequest,
                      result: prompt_eval.Evaluation | None) -> None:
     """Download the whole experiment as JSON, or load one back to rerun it or compare with it."""
     with st.expander("Save or load an experiment (JSON)"):
@@ -247,7 +247,7 @@ def apply_experiment(state: MutableMapping, loaded: dict, name: str) -> None:
             state[key] = min(max(loaded[field], 1 if field == "shuffles" else 0), 5 if field == "shuffles" else 10_000)
     if loaded.get("mode") in MODES:  # experiments saved before scoring modes have none
         state["pr_eval_modes"] = [loaded["mode"]]
-    if loaded.get("normalise") in prompt_eval.NORMALISATIONS:
+    if loaded.get("normalise") in NORMALISATIONS:
         state["pr_eval_normalise"] = loaded["normalise"]
     if loaded["items"]:
         state["pr_loaded_items"] = loaded["items"]
