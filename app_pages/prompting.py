@@ -5,7 +5,7 @@ import streamlit as st
 from core import prompting
 from core.prompting import prompt_eval
 from ui import present, widgets
-from ui.sections import lessons_ui, remote_eval_ui, remote_ui
+from ui.sections import lessons_ui, prompting_backends
 from ui.sections.prompting_eval_ui import evaluation_section
 from ui.sections.prompting_ui import compare_columns, task_inputs
 from ui.settings import LABEL_TOKENS, MAX_NEW_TOKENS_LIMIT, generation_settings
@@ -19,8 +19,9 @@ present.explain(
 st.caption(f"The query and each shot's text are limited to {prompting.MAX_PART_TOKENS} tokens and a label to "
            f"{prompting.MAX_LABEL_TOKENS}: a sentence or a paragraph to classify fits easily, and eight shots plus the "
            "query stay a few seconds of CPU.")
-backend = st.session_state.get("served_backend")  # set by the sidebar when a served model is chosen
-if backend is None:
+served = st.session_state.get("served_backend")  # set by the sidebar when a served model is chosen
+model = None
+if served is None:
     model = widgets.current_model()
     widgets.require_decoder(model)
     widgets.limits_caption(
@@ -32,11 +33,7 @@ inputs = task_inputs()
 with st.expander("Generation settings (shared with the Generation page)"):
     # Labels are one word: a small budget and a newline stop keep CPU decoding quick.
     settings = generation_settings(LABEL_TOKENS, stop=("\n",))
-if backend is not None:
-    remote_ui.compare_columns(backend, inputs, settings)
-    st.header("Evaluate over a labelled set")
-    remote_eval_ui.evaluation_section(backend, inputs, settings)
-    st.stop()
-compare_columns(model, inputs, settings)
+backend = prompting_backends.for_page(served, model)
+compare_columns(backend, inputs, settings)
 st.header("Evaluate over a labelled set")
-evaluation_section(model, inputs, settings)
+evaluation_section(backend, inputs, settings)

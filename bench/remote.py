@@ -37,11 +37,11 @@ def main() -> None:
     task = prompting.PRESETS["Movie-review sentiment"]
     items = prompting.load_eval_set(task).head(args.items)
     pairs = tuple(map(tuple, items[["text", "label"]].values.tolist()))
-    request = remote_eval.EvalRequest(task.instruction, task.examples, pairs, SETTINGS, task.few_k, task.sweep, 1)
+    request = prompt_eval.EvalRequest(task.instruction, task.examples, pairs, SETTINGS, task.few_k,
+                                      tuple(task.sweep), mode="generate")  # one request for both backends
     model = core.load_model(core.models.DEFAULT_MODEL)
     start = time.perf_counter()
-    local = prompt_eval.evaluate(model, prompt_eval.EvalRequest(
-        task.instruction, task.examples, pairs, SETTINGS, task.few_k, ks=tuple(task.sweep), mode="generate"))
+    local = prompt_eval.evaluate(model, request)
     local_rate = len(local.predictions) / (time.perf_counter() - start)
     del model
     process, base, served_model = start_server(Path(tempfile.mkdtemp()) / "serve.log")

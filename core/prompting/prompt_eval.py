@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
@@ -25,74 +25,40 @@ from core.prompting import (
     prefix_generation,
 )
 from core.prompting.eval_report import Evaluation, score, summarise
-from core.sampling import GenerationSettings
+from core.prompting.eval_request import (
+    MODES,
+    NORMALISATIONS,
+    EvalRequest,
+    Run,
+    plan_runs,
+    request_runs,
+    scorable_items,
+    scored_items,
+)
 
-__all__ = ["EvalRequest", "Evaluation", "Run", "evaluate", "plan_runs", "scorable_items", "score", "split_prompts"]
+__all__ = ["MODES", "NORMALISATIONS", "EvalRequest", "Evaluation", "Run", "evaluate", "plan_runs", "scorable_items",
+           "score", "split_prompts"]
 
 Progress = Callable[[float, str], None]
 ShouldStop = Callable[[], bool]
 MAX_PROMPTS = 2_000  # about half an hour of CPU when generating; beyond that, sample fewer
 STRATEGIES = ("zero-shot", "one-shot", "few-shot")
-MODES = {"rank": "Rank the labels", "generate": "Generate and match"}
-NORMALISATIONS = {"sum": "Sum of the label's log-probs", "token": "Mean log-prob per label token"}
-MAX_KNOWN_PREFIXES = 8  # KV caches kept for reuse within one job: ~8 MB each at 170 tokens on SmolLM2
+MAX_KNOWN_PREFIXES = 8  # KV caches kept for reuse within one evaluation: ~8 MB each at 170 tokens on SmolLM2
 GENERATE_BATCH = 12  # prompts per batched generate call: enough to amortise the weights read, small enough to stream
 
 
 @dataclass(frozen=True)
-class EvalRequest:
-    """Everything an evaluation depends on, as plain hashable values (a cache key for the page)."""
+class EvalContext:
+    """What every run of one evaluation shares: model, request, scored items, labels and callbacks."""
 
-    instruction: str
-    examples: tuple[Example, ...]
-    items: tuple[Example, ...]  # (text, label) pairs to score
-    settings: GenerationSettings  # used by "generate" mode
-    few_k: int
-    ks: tuple[int, ...] = ()
-    shuffles: int = 1
-    fmt: str = "plain"
-    seed: int = 0
-    mode: str = "rank"  # see MODES
-    normalise: str = "sum"  # rank mode: see NORMALISATIONS
-    prefix_cache: bool = True  # run instruction + shots once per run and share their KV cache
-    shot_influence: bool = True  # rank mode: leave each few-shot shot out in turn
-
-
-@dataclass(frozen=True)
-class Run:
-    """One way of prompting: k shots taken from the examples in a given order."""
-
-    k: int
-    shuffle: int  # 0 is the table's own order; 1, 2, … are seeded permutations
-    shots: tuple[Example, ...]
-
-
-def plan_runs(
-    examples: Sequence[Example], ks: Sequence[int], few_k: int, shuffles: int, seed: int = 0
-) -> list[Run]:
-    """Runs to score: every k in ks (and 0, 1, few_k) in table order, then in seeded shuffled orders.
-
-    k = 0 has no order to shuffle, so it runs once.
-    """
-    examples = list(examples)
-    wanted = sorted({0, 1, few_k, *ks})
-    if wanted[-1] > len(examples) or wanted[0] < 0:
-        raise ValueError(f"Shot counts must be between 0 and {len(examples)} (the number of examples).")
-    if shuffles < 1:
-        raise ValueError(f"Need at least 1 example order, got {shuffles}.")
-    orders = [list(range(len(examples)))]
-    orders += [list(np.random.default_rng(seed + s).permutation(len(examples))) for s in range(1, shuffles)]
-    runs = [Run(0, 0, ())]
-    for k in (k for k in wanted if k > 0):
-        runs += [Run(k, s, tuple(examples[i] for i in order[:k])) for s, order in enumerate(orders)]
-    return runs
-
-
-def scorable_items(items: pd.DataFrame, examples: Sequence[Example]) -> tuple[pd.DataFrame, int]:
-    """Drop labelled items whose text is also a shot (scoring them would test memory, not skill)."""
-    shot_texts = {normalize_label(text) for text, _ in examples}
-    keep = ~items["text"].map(normalize_label).isin(shot_texts)
-    return items[keep].reset_index(drop=True), int((~keep).sum())
+    model: LoadedModel
+    request: EvalRequest
+    texts: tuple[str, ...]  # the scored items' texts
+    gold: tuple[str, ...]  # their labels
+    labels: tuple[str, ...]  # the labels to rank (label_choices)
+    report: Progress
+    should_stop: ShouldStop | None = None
+    known: list[label_scoring.Prefix] = field(default_factory=list)  # prefixes computed so far, reused by later runs
 
 
 def label_choices(examples: Sequence[Example], gold: Sequence[str]) -> tuple[str, ...]:
@@ -127,21 +93,20 @@ def evaluate(model: LoadedModel, request: EvalRequest, progress: Progress | None
     started = time.perf_counter()
     examples, scored, excluded, runs = _checked(model, request)
     labels = label_choices(examples, scored["label"])
-    report = progress or (lambda fraction, message: None)
-    known: list[label_scoring.Prefix] = []  # this job's prefixes: later runs reuse the tokens they share
+    context = EvalContext(model, request, tuple(scored["text"]), tuple(scored["label"]), labels,
+              progress or (lambda fraction, message: None), should_stop)
     if request.mode == "generate" and not request.prefix_cache:
-        rows, partial, tokens = _generate_whole_prompts(model, request, runs, scored, report, should_stop)
+        rows, partial, tokens = _generate_whole_prompts(context, runs)
     else:
-        rows, partial, tokens = _run_each(model, request, runs, scored, labels, report, should_stop, known)
+        rows, partial, tokens = _run_each(context, runs)
     influence = None
     if request.mode == "rank" and request.shot_influence and not partial:
         few = [r for r in rows if r["k"] == request.few_k and r["shuffle"] == 0]
         baseline = (float(np.mean([r["gold_logprob"] for r in few])), float(np.mean([r["correct"] for r in few])))
-        influence, more = shot_influence(model, request, examples, scored, labels, baseline, report, should_stop,
-                                         known)
+        influence, more = shot_influence(context, examples, baseline)
         tokens += more
         partial = influence is None
-    report(1.0, "Scored" if not partial else "Stopped: showing the runs finished so far")
+    context.report(1.0, "Scored" if not partial else "Stopped: showing the runs finished so far")
     return summarise(pd.DataFrame(rows), scored, request.few_k, labels, request.mode, excluded,
                      influence, partial, time.perf_counter() - started, tokens)
 
@@ -153,17 +118,14 @@ def _checked(model: LoadedModel, request: EvalRequest) -> tuple[list[Example], p
                          f"{', '.join(NORMALISATIONS)}.")
     examples = check_examples(request.examples)
     check_token_caps(model.tokenizer, examples, None)
-    scored, excluded = scorable_items(pd.DataFrame(list(request.items), columns=["text", "label"]), examples)
-    if scored.empty:
-        raise ValueError("Every labelled item is also a shot: nothing is left to score.")
+    scored, excluded = scored_items(request, examples)
     for row, text in enumerate(scored["text"], start=1):
         try:
             check_token_caps(model.tokenizer, [], text)
         except ValueError as error:
             raise ValueError(f"Labelled item {row}: {error}") from None
     check_label_caps(model.tokenizer, [("The labelled set", label) for label in label_choices([], scored["label"])])
-    runs = _strategies_first(plan_runs(examples, request.ks, request.few_k, request.shuffles, request.seed),
-                             request.few_k)
+    runs = _strategies_first(request_runs(request, examples), request.few_k)
     extra = request.few_k if request.mode == "rank" and request.shot_influence else 0
     needed = (len(runs) + extra) * len(scored)
     if needed > MAX_PROMPTS:
@@ -178,21 +140,17 @@ def _strategies_first(runs: list[Run], few_k: int) -> list[Run]:
     return [r for r in runs if (r.k, r.shuffle) in first] + [r for r in runs if (r.k, r.shuffle) not in first]
 
 
-def _run_each(model, request: EvalRequest, runs, scored: pd.DataFrame, labels, report: Progress,
-              should_stop, known: list) -> tuple[list[dict], bool, int]:
+def _run_each(context: EvalContext, runs: list[Run]) -> tuple[list[dict], bool, int]:
     """Every run with its own prefix computed once; rank or generate after it. Stops between batches."""
-    rows, tokens, texts = [], 0, list(scored["text"])
+    rows, tokens = [], 0
     for number, run in enumerate(runs):
         def on_batch(done: int, total: int, number: int = number, run: Run = run) -> None:
-            report((number + done / total) / len(runs), f"Run {number + 1} of {len(runs)} (k = {run.k}, "
-                   f"order {run.shuffle + 1}): batch {done} of {total}")
+            context.report((number + done / total) / len(runs), f"Run {number + 1} of {len(runs)} (k = {run.k}, "
+                       f"order {run.shuffle + 1}): batch {done} of {total}")
 
         try:
-            if request.mode == "rank":
-                new, used = _rank_run(model, request, run, texts, list(scored["label"]), labels, on_batch,
-                                      should_stop, known)
-            else:
-                new, used = _generate_run(model, request, run, texts, list(scored["label"]), on_batch, should_stop)
+            scorer = _rank_run if context.request.mode == "rank" else _generate_run
+            new, used = scorer(context, run, on_batch)
         except label_scoring.Cancelled:
             return rows, True, tokens
         rows += new
@@ -206,22 +164,25 @@ def _remember(known: list, prefix: label_scoring.Prefix | None) -> None:
         known[:] = [prefix, *known][:MAX_KNOWN_PREFIXES]
 
 
-def _rank_run(model, request: EvalRequest, run: Run, texts, gold, labels, on_batch, should_stop, known):
+def _rank_run(context: EvalContext, run: Run, on_batch: Callable[[int, int], None]) -> tuple[list[dict], int]:
+    """One run in rank mode: a row per item with the labels' probabilities (calibrated for the strategies)."""
+    request, labels = context.request, context.labels
     # Contextual calibration is reported per strategy: only those runs score the content-free inputs.
     calibrate = run.shuffle == 0 and run.k in (0, 1, request.few_k)
-    queries = texts + (list(eval_metrics.CONTENT_FREE) if calibrate else [])
-    text, suffixes = split_prompts(request.instruction, run.shots, queries, request.fmt, model.tokenizer)
+    queries = list(context.texts) + (list(eval_metrics.CONTENT_FREE) if calibrate else [])
+    text, suffixes = split_prompts(request.instruction, run.shots, queries, request.fmt, context.model.tokenizer)
     # The prefix's new tokens run in the same forward as the first items (known: what earlier runs computed).
-    scores = label_scoring.score_labels(model, text, suffixes, labels, delimiter=_delimiter(request.fmt),
-                                        use_cache=request.prefix_cache, should_stop=should_stop,
-                                        on_batch=on_batch, known=known)
-    _remember(known, scores.prefix)
+    scores = label_scoring.score_labels(context.model, text, suffixes, labels, delimiter=_delimiter(request.fmt),
+                                        use_cache=request.prefix_cache, should_stop=context.should_stop,
+                                        on_batch=on_batch, known=context.known)
+    _remember(context.known, scores.prefix)
     probabilities = scores.probabilities(request.normalise)
-    items = probabilities[: len(texts)]
-    calibrated = eval_metrics.contextual_calibration(items, probabilities[len(texts):]) if calibrate else items
+    items = probabilities[: len(context.texts)]
+    content_free = probabilities[len(context.texts):]
+    calibrated = eval_metrics.contextual_calibration(items, content_free) if calibrate else items
     folded = [normalize_label(label) for label in labels]
     rows = []
-    for item, (label, p, q) in enumerate(zip(gold, items, calibrated)):
+    for item, (label, p, q) in enumerate(zip(context.gold, items, calibrated)):
         choice, fixed, truth = int(np.argmax(p)), int(np.argmax(q)), folded.index(normalize_label(label))
         rows.append({"item": item, "k": run.k, "shuffle": run.shuffle, "answer": labels[choice], "label": label,
                      "predicted": labels[choice], "correct": choice == truth, "confidence": float(p[choice]),
@@ -232,12 +193,15 @@ def _rank_run(model, request: EvalRequest, run: Run, texts, gold, labels, on_bat
     return rows, scores.tokens_run
 
 
-def _generate_run(model, request: EvalRequest, run: Run, texts, gold, on_batch, should_stop):
-    prefix, suffixes = split_prompts(request.instruction, run.shots, texts, request.fmt, model.tokenizer)
-    completions = prefix_generation.generate_after_prefix(model, prefix, suffixes, request.settings, GENERATE_BATCH,
-                                                          should_stop=should_stop, on_batch=on_batch)
+def _generate_run(context: EvalContext, run: Run, on_batch: Callable[[int, int], None]) -> tuple[list[dict], int]:
+    """One run in generate mode: the shared prefix once, every item's completion matched to its label."""
+    request, tokenizer = context.request, context.model.tokenizer
+    prefix, suffixes = split_prompts(request.instruction, run.shots, context.texts, request.fmt, tokenizer)
+    completions = prefix_generation.generate_after_prefix(context.model, prefix, suffixes, request.settings,
+                                                          GENERATE_BATCH, should_stop=context.should_stop,
+                                                          on_batch=on_batch)
     rows = [_generated_row(item, run, extract_answer(text), label)
-            for item, (text, label) in enumerate(zip(completions, gold))]
+            for item, (text, label) in enumerate(zip(completions, context.gold))]
     return rows, 0
 
 
@@ -251,50 +215,50 @@ def _delimiter(fmt: str) -> str:
     return " " if fmt == "plain" else ""
 
 
-def _generate_whole_prompts(model, request: EvalRequest, runs, scored, report: Progress, should_stop):
+def _generate_whole_prompts(context: EvalContext, runs: list[Run]) -> tuple[list[dict], bool, int]:
     """The original path: every full prompt generated, batches sorted by length across runs."""
-    jobs = [(run, i, build_prompt(request.instruction, run.shots, text, request.fmt, model.tokenizer))
-            for run in runs for i, text in enumerate(scored["text"])]
+    request = context.request
+    jobs = [(run, i, build_prompt(request.instruction, run.shots, text, request.fmt, context.model.tokenizer))
+            for run in runs for i, text in enumerate(context.texts)]
     unique = sorted({prompt for _, _, prompt in jobs}, key=len)  # similar lengths share a batch: less padding
     answers: dict[str, str] = {}
     for start in range(0, len(unique), GENERATE_BATCH):
-        if should_stop is not None and should_stop():
+        if context.should_stop is not None and context.should_stop():
             break
-        report(start / len(unique), f"Prompts {start + 1:,}–{min(start + GENERATE_BATCH, len(unique)):,} "
-                                    f"of {len(unique):,}")
+        context.report(start / len(unique), f"Prompts {start + 1:,}–{min(start + GENERATE_BATCH, len(unique)):,} "
+                                        f"of {len(unique):,}")
         batch = unique[start : start + GENERATE_BATCH]
-        for prompt, completion in zip(batch, generate(model, batch, request.settings)):
+        for prompt, completion in zip(batch, generate(context.model, batch, request.settings)):
             answers[prompt] = extract_answer(completion.text)
-    rows = [_generated_row(i, run, answers[prompt], scored["label"][i]) for run, i, prompt in jobs if prompt in answers]
+    rows = [_generated_row(i, run, answers[prompt], context.gold[i]) for run, i, prompt in jobs if prompt in answers]
     counts = pd.Series([(r["k"], r["shuffle"]) for r in rows], dtype=object).value_counts()
-    finished = {run for run, count in counts.items() if count == len(scored)}  # a partial run is not shown
+    finished = {run for run, count in counts.items() if count == len(context.texts)}  # a partial run is not shown
     return [r for r in rows if (r["k"], r["shuffle"]) in finished], len(answers) < len(unique), 0
 
 
-def shot_influence(model, request: EvalRequest, examples, scored: pd.DataFrame, labels,
-                   baseline: tuple[float, float], report: Progress, should_stop,
-                   known: Sequence[label_scoring.Prefix] = ()) -> tuple[pd.DataFrame | None, int]:
+def shot_influence(context: EvalContext, examples: Sequence[Example],
+                   baseline: tuple[float, float]) -> tuple[pd.DataFrame | None, int]:
     """Leave each few-shot shot out in turn: change in mean gold log-prob and accuracy (with − without).
 
     baseline: (mean gold log-prob, accuracy) of the few-shot run with every shot. Costs k prefix
     computations plus k passes of the suffixes, thanks to the prefix cache. None when stopped.
     """
+    request, model, texts = context.request, context.model, list(context.texts)
     shots = tuple(examples[: request.few_k])
-    texts, gold = list(scored["text"]), list(scored["label"])
-    folded = [normalize_label(label) for label in labels]
-    truth = np.array([folded.index(normalize_label(label)) for label in gold])
+    folded = [normalize_label(label) for label in context.labels]
+    truth = np.array([folded.index(normalize_label(label)) for label in context.gold])
     outcomes, tokens = [], 0
     full, _ = split_prompts(request.instruction, shots, texts[:1], request.fmt, model.tokenizer)
     # A left-out prompt shares the shots before its gap with the full few-shot prefix (normally
     # known already from the few-shot run: then this runs nothing).
-    shared = [label_scoring.prefill(model, full, known)] if request.prefix_cache else []
+    shared = [label_scoring.prefill(model, full, context.known)] if request.prefix_cache else []
     for left_out in range(len(shots)):
         kept = tuple(s for i, s in enumerate(shots) if i != left_out)
         text, suffixes = split_prompts(request.instruction, kept, texts, request.fmt, model.tokenizer)
-        report(0.99, f"Which shot helped: leaving out shot {left_out + 1} of {len(shots)}")
+        context.report(0.99, f"Which shot helped: leaving out shot {left_out + 1} of {len(shots)}")
         try:
-            scores = label_scoring.score_labels(model, text, suffixes, labels, _delimiter(request.fmt),
-                                                request.prefix_cache, should_stop=should_stop, known=shared)
+            scores = label_scoring.score_labels(model, text, suffixes, context.labels, _delimiter(request.fmt),
+                                                request.prefix_cache, should_stop=context.should_stop, known=shared)
         except label_scoring.Cancelled:
             return None, tokens
         tokens += scores.tokens_run
@@ -316,7 +280,7 @@ def estimate_seconds(model: LoadedModel, request: EvalRequest, speed: prefix_gen
     """
     examples = check_examples(request.examples)
     scored, _ = scorable_items(pd.DataFrame(list(request.items), columns=["text", "label"]), examples)
-    runs = plan_runs(examples, request.ks, request.few_k, request.shuffles, request.seed)
+    runs = request_runs(request, examples)
     if request.mode == "rank" and request.shot_influence:
         runs += [Run(request.few_k - 1, 0, examples[: request.few_k - 1])] * request.few_k
     queries = list(scored["text"]) + (list(eval_metrics.CONTENT_FREE) if request.mode == "rank" else [])

@@ -18,13 +18,13 @@ from core.prompting import (
     prompt_eval,
     strategy_prompts,
 )
+from core.prompting.eval_request import MODES, EvalRequest, request_runs, scored_items, served_api
 from core.sampling import GenerationSettings
 from core.served import remote, remote_calls, remote_run
 from core.served.remote import Endpoint, RemoteError
 from core.served.remote_calls import Prompt, ServedCompletion
 
 MAX_REQUESTS = 20_000  # a served evaluation's cap: hours on a small server, minutes on a GPU one
-MODES = {"generate": "Generate and match", "rank": "Rank the labels"}
 
 
 @dataclass(frozen=True)
@@ -94,39 +94,21 @@ def _explained(error: Exception, endpoint: Endpoint, model: str, what: str) -> R
     return remote.explain(error, endpoint, what)
 
 
-@dataclass(frozen=True)
-class EvalRequest:
-    """Everything a served evaluation depends on, as plain values (a cache key)."""
-
-    instruction: str
-    examples: tuple[Example, ...]
-    items: tuple[Example, ...]
-    settings: GenerationSettings
-    few_k: int
-    ks: tuple[int, ...] = ()
-    shuffles: int = 1
-    api: str = "completions"
-    seed: int = 0
-    mode: str = "generate"
-
-
 def plan(request: EvalRequest) -> tuple[pd.DataFrame, int, list[tuple[int, int, Prompt]], list]:
     """(scored items, excluded, jobs (run, item, prompt), tasks) where tasks are the requests to send.
 
-    Jobs go item by item, so a run stopped early leaves whole items answered. Rank mode sends one
-    request per (prompt, label) and needs the completions API (chat has no echo).
+    Jobs go item by item, so a run stopped early leaves whole items answered. The plain format goes
+    through the completions API, chat through the chat API. Rank mode sends one request per
+    (prompt, label) and needs the completions API (chat has no echo).
     """
     examples = check_examples(request.examples)
-    items = pd.DataFrame(list(request.items), columns=["text", "label"])
-    scored, excluded = prompt_eval.scorable_items(items, examples)
-    if scored.empty:
-        raise ValueError("Every labelled item is also a shot: nothing is left to score.")
-    runs = prompt_eval.plan_runs(examples, request.ks, request.few_k, request.shuffles, request.seed)
-    jobs = [(r, i, served_prompt(request.instruction, run.shots, text, request.api))
+    scored, excluded = scored_items(request, examples)
+    api, runs = served_api(request.fmt), request_runs(request, examples)
+    jobs = [(r, i, served_prompt(request.instruction, run.shots, text, api))
             for i, text in enumerate(scored["text"]) for r, run in enumerate(runs)]
     prompts = list(dict.fromkeys(prompt for _, _, prompt in jobs))
     if request.mode == "rank":
-        if request.api != "completions":
+        if api != "completions":
             raise ValueError("Ranking the labels needs the completions API (the chat API has no echo).")
         tasks = [(prompt, label) for prompt in prompts for label in candidate_labels(request)]
     elif request.mode == "generate":
@@ -192,8 +174,7 @@ def _predicted(request: EvalRequest, jobs, answers: MutableMapping) -> dict[tupl
 
 def _score(request: EvalRequest, scored: pd.DataFrame, excluded: int, jobs, predicted: dict,
            done_items: list[int]) -> prompt_eval.Evaluation:
-    runs = prompt_eval.plan_runs(check_examples(request.examples), request.ks, request.few_k, request.shuffles,
-                                 request.seed)
+    runs = request_runs(request, check_examples(request.examples))
     renumber = {old: new for new, old in enumerate(done_items)}
     rows = [(renumber[i], runs[r].k, runs[r].shuffle, predicted[(r, i)], scored["label"][i])
             for r, i, _ in jobs if i in renumber]

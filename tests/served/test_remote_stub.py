@@ -12,6 +12,7 @@ import pytest
 from remote_kit import Stub, free_port
 
 from core.prompting import PRESETS
+from core.prompting.eval_request import EvalRequest
 from core.sampling import GenerationSettings
 from core.served import remote, remote_calls, remote_eval, remote_run
 from core.served.remote import Endpoint, RemoteError
@@ -109,11 +110,11 @@ def test_logprobs_stub_enables_ranking(stub_url):
     assert remote_calls.label_logprob(api, "logprobs", "Text: x\nLabel:", " negative") == pytest.approx(-9.0)
 
 
-def _request(mode="generate", n_items=6, api="completions"):
+def _request(mode="generate", n_items=6, fmt="plain"):
     task = PRESETS["Movie-review sentiment"]
     items = (("Great fun.", "positive"), ("Awful.", "negative"), ("Loved it.", "positive"),
              ("Dull.", "negative"), ("Superb.", "positive"), ("Boring.", "negative"))[:n_items]
-    return remote_eval.EvalRequest(task.instruction, task.examples, items, GREEDY, 2, (0, 1, 2), 1, api, 0, mode)
+    return EvalRequest(task.instruction, task.examples, items, GREEDY, 2, (0, 1, 2), 1, fmt, 0, mode)
 
 
 def test_rank_mode_picks_the_likeliest_label(stub_url):
@@ -127,7 +128,7 @@ def test_rank_mode_picks_the_likeliest_label(stub_url):
 
 def test_rank_mode_needs_the_completions_api():
     with pytest.raises(ValueError, match="needs the completions API"):
-        remote_eval.plan(_request("rank", api="chat"))
+        remote_eval.plan(_request("rank", fmt="chat"))
 
 
 def test_cancel_keeps_partial_results(stub_url):

@@ -53,7 +53,8 @@ def test_served_evaluation_has_the_in_process_accuracy(served, smol):
     task = prompting.PRESETS["Movie-review sentiment"]
     items = prompting.load_eval_set(task).head(SUBSET)
     pairs = tuple(map(tuple, items[["text", "label"]].values.tolist()))
-    request = remote_eval.EvalRequest(task.instruction, task.examples, pairs, LABEL, task.few_k, (0, 1, 4), 1)
+    request = prompt_eval.EvalRequest(task.instruction, task.examples, pairs, LABEL, task.few_k, (0, 1, 4), 1,
+                                          mode="generate")
     result = remote_eval.evaluate(Endpoint("serve", base, concurrency=4), model, request, {})
     local = prompt_eval.evaluate(smol, prompt_eval.EvalRequest(
         task.instruction, task.examples, pairs, LABEL, task.few_k, ks=(0, 1, 4), mode="generate"))
@@ -81,7 +82,8 @@ def test_server_stopped_mid_evaluation_keeps_partial_results(tmp_path, served_fo
     try:
         task = prompting.PRESETS["Movie-review sentiment"]
         pairs = tuple(map(tuple, prompting.load_eval_set(task).head(4)[["text", "label"]].values.tolist()))
-        request = remote_eval.EvalRequest(task.instruction, task.examples, pairs, LABEL, task.few_k, (0, 1, 4), 1)
+        request = prompt_eval.EvalRequest(task.instruction, task.examples, pairs, LABEL, task.few_k, (0, 1, 4), 1,
+                                          mode="generate")
         result = remote_eval.evaluate(Endpoint("serve", base, concurrency=1), model, request, answers, progress)
     finally:
         if process.poll() is None:

@@ -6,13 +6,18 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
 from remote_kit import free_port
 from streamlit.testing.v1 import AppTest
+
+from core import prompting
+from ui.sections import prompting_eval_ui
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def _app(monkeypatch, endpoints: dict | None, page: str, backend: str | None = None, model: str | None = None):
+def _app(monkeypatch, endpoints: dict | None, page: str, backend: str | None = None, model: str | None = None,
+         state: dict | None = None):
     if endpoints is None:
         monkeypatch.delenv("LLM_LENS_ENDPOINTS", raising=False)
     else:
@@ -22,6 +27,8 @@ def _app(monkeypatch, endpoints: dict | None, page: str, backend: str | None = N
         at.session_state["srv_backend"] = backend
     if model:
         at.session_state[f"srv_model_{backend}"] = model
+    for key, value in (state or {}).items():
+        at.session_state[key] = value
     at.switch_page(str(ROOT / page))
     at.run()
     assert not at.exception, at.exception
@@ -67,3 +74,22 @@ def test_generation_page_streams_greedy_and_samples_from_the_server(app_env, mon
     texts = [c.value for c in at.code]
     assert texts.count(" ok") == 1 + 4  # greedy and the 4 default samples
     assert sum("llm-lens-chips" in h.proto.body for h in at.get("html")) == 5
+
+
+@pytest.mark.parametrize("backend", [None, "stub"])
+def test_a_bad_shot_is_a_warning_on_both_backends(app_env, monkeypatch, stub_url, backend):
+    # One page section serves both backends: the comparison names the bad example, the evaluation points to it.
+    experiment = {"preset": "Movie-review sentiment", "instruction": "Sentiment?", "query": "So dull", "few_k": 1,
+                  "format": "plain", "sweep": [0, 1], "examples": [["Loved it", "positive"]],
+                  "items": [["Fun film", "positive"]]}
+    state: dict = {}
+    prompting_eval_ui.apply_experiment(state, prompting.experiment_from_json(
+        prompting.experiment_to_json(experiment).encode()), "bad.json")
+    state["pr_base"]["examples"] = [["Loved it", "positive"], ["Hated it", ""]]  # shot 2 has no label
+    at = _app(monkeypatch, {"stub": stub_url}, "app_pages/prompting.py", backend, backend and "logprobs", state)
+    warnings = [w.value for w in at.warning]
+    assert sum("Example 2 needs both a text and a label" in w for w in warnings) == 1, warnings
+    assert any("Fix the examples above" in w for w in warnings), warnings
+    assert not [i.value for i in at.info if "examples" in i.value]
+    assert not [b for b in at.button if b.key in ("pr_evaluate", "srv_evaluate")]
+    assert bool([c for c in at.caption if c.value.startswith("Answered by")]) == (backend is not None)

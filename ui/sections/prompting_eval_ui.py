@@ -12,15 +12,17 @@ import streamlit as st
 import core
 from core import prompting
 from core.prompting import prompt_eval
+from core.prompting.eval_request import MODES, NORMALISATIONS, EvalRequest
 from ui import widgets
 from ui.caching import cache
 from ui.markdown import md_text
 from ui.sections import prompting_metrics_ui
-from ui.sections.prompting_ui import TaskInputs, preset_base
+from ui.sections.prompting_ui import StrategyBackend, TaskInputs, preset_base
 from ui.settings import LABEL_TOKENS, SAMPLE, SEED, TEMPERATURE, TOP_K, TOP_P
 from ui.widgets import model_key
 from viz.prompting import accuracy_bars, accuracy_vs_k
 
+RunChoices = tuple[tuple[int, ...], int, int]  # (shot counts for the k chart, example orders, shuffle seed)
 SOURCES = {"bundled": "Bundled set of the preset", "upload": "Upload a CSV (text,label)", "loaded": "Loaded experiment"}
 POLL_SECONDS = 0.3  # how often a page re-reads a running evaluation's progress
 
@@ -45,17 +47,36 @@ def labelled_items(inputs: TaskInputs) -> pd.DataFrame | None:
         return None
 
 
-def evaluation_section(model: core.LoadedModel, inputs: TaskInputs, settings: core.GenerationSettings) -> None:
-    """Choose the set, shot counts, orders and scoring modes; run on request (or watch a run in progress)."""
+def evaluation_section(backend: StrategyBackend, inputs: TaskInputs, settings: core.GenerationSettings) -> None:
+    """Choose the labelled set; the backend scores every strategy over it (or says which examples to fix)."""
     items = labelled_items(inputs)
     try:
-        examples = prompting.check_examples(inputs.examples)
-        prompting.check_token_caps(model.tokenizer, examples, None)
+        examples = backend.check_examples(inputs)
     except ValueError:  # the comparison above has already shown this message (it checks the examples first)
-        st.info("Fix the examples above (see the message there) to score them over a labelled set.")
+        st.warning("Fix the examples above (see the message there) to score them over a labelled set.", icon="⚠️")
         return
     if items is None:
         return
+    backend.evaluation(inputs, examples, items, settings)
+
+
+def run_choices(inputs: TaskInputs, examples, prefix: str, orders: int, persist: bool) -> RunChoices:
+    """(shot counts for the k chart, example orders, shuffle seed) from one row of widgets keyed by prefix."""
+    persist_state = "session" if persist else None
+    left, middle, right = st.columns(3)
+    default = [k for k in inputs.sweep if 0 <= k <= len(examples)] or [0, 1]
+    ks = left.multiselect("Shot counts for the k chart", list(range(len(examples) + 1)), default=default,
+                          key=f"{prefix}_ks_{st.session_state.get('pr_task_version', 0)}", persist_state=persist_state)
+    shuffles = middle.number_input("Example orders", 1, 5, orders, key=f"{prefix}_shuffles",
+                                   persist_state=persist_state,
+                                   help="1 is the table's order; more are seeded shuffles: the error bars.")
+    seed = right.number_input("Shuffle seed", 0, 10_000, 0, key=f"{prefix}_shuffle_seed", persist_state=persist_state)
+    return tuple(sorted(ks)), int(shuffles), int(seed)
+
+
+def local_evaluation(model: core.LoadedModel, inputs: TaskInputs, examples, items: pd.DataFrame,
+                     settings: core.GenerationSettings) -> None:
+    """Scoring modes and estimate; run on request (or watch a run in progress), then results and files."""
     requests = _requests(inputs, examples, items, settings)
     scored, excluded = prompt_eval.scorable_items(items, examples)
     st.caption(f"{len(items)} labelled items, {len(scored)} scored ({excluded} are also shots, so never scored). "
@@ -76,30 +97,24 @@ def evaluation_section(model: core.LoadedModel, inputs: TaskInputs, settings: co
     experiment_files(inputs, settings, first, next(iter(results.values()), None))
 
 
-def _requests(inputs: TaskInputs, examples, items: pd.DataFrame, settings) -> dict[str, prompt_eval.EvalRequest]:
+def _requests(inputs: TaskInputs, examples, items: pd.DataFrame, settings) -> dict[str, EvalRequest]:
     """One request per chosen scoring mode, from the evaluation widgets."""
+    ks, shuffles, seed = run_choices(inputs, examples, "pr", 2, persist=True)
     left, middle, right = st.columns(3)
-    default = [k for k in inputs.sweep if 0 <= k <= len(examples)] or [0, 1]
-    ks = left.multiselect("Shot counts for the k chart", list(range(len(examples) + 1)), default=default,
-                          key=f"pr_ks_{st.session_state.get('pr_task_version', 0)}", persist_state="session")
-    shuffles = middle.number_input("Example orders", 1, 5, 2, key="pr_shuffles", persist_state="session",
-                                   help="1 is the table's order; more are seeded shuffles: the error bars.")
-    seed = right.number_input("Shuffle seed", 0, 10_000, 0, key="pr_shuffle_seed", persist_state="session")
-    left, middle, right = st.columns(3)
-    modes = left.pills("Scoring", list(prompt_eval.MODES), format_func=prompt_eval.MODES.get, selection_mode="multi",
+    modes = left.pills("Scoring", list(MODES), format_func=MODES.get, selection_mode="multi",
                        default=["rank"], key="pr_eval_modes", persist_state="session",
                        help="Rank: which label the model finds most likely after the prompt (its probability for "
                             "each). Generate: what the model writes, matched to a label. Pick both to compare.")
-    modes = [m for m in prompt_eval.MODES if m in (modes or [])] or ["rank"]
-    normalise = middle.radio("Label score", list(prompt_eval.NORMALISATIONS),
-                             format_func=prompt_eval.NORMALISATIONS.get, key="pr_eval_normalise",
+    modes = [m for m in MODES if m in (modes or [])] or ["rank"]
+    normalise = middle.radio("Label score", list(NORMALISATIONS),
+                             format_func=NORMALISATIONS.get, key="pr_eval_normalise",
                              persist_state="session", help="Sum favours short labels; the per-token mean does not.")
     influence = right.toggle("Which shot helped", True, key="pr_eval_influence", persist_state="session",
                              help=f"Rank mode: score again without each of the {inputs.few_k} few-shot shots.")
     pairs = tuple((str(t), str(label)) for t, label in items[["text", "label"]].itertuples(index=False))
-    return {mode: prompt_eval.EvalRequest(
-        inputs.instruction, tuple(examples), pairs, settings, inputs.few_k, tuple(sorted(ks)), int(shuffles),
-        inputs.fmt, int(seed), mode=mode, normalise=normalise, shot_influence=bool(influence),
+    return {mode: EvalRequest(
+        inputs.instruction, tuple(examples), pairs, settings, inputs.few_k, ks, shuffles,
+        inputs.fmt, seed, mode=mode, normalise=normalise, shot_influence=bool(influence),
     ) for mode in modes}
 
 
@@ -109,7 +124,7 @@ def _estimate_text(requests: dict) -> str:
             estimates = [cache.get_evaluation_estimate(model_key(), r) for r in requests.values()]
     except ValueError as error:  # the same error shows when Evaluate is pressed
         return f"No estimate: {error}"
-    parts = [f"{prompt_eval.MODES[mode]} about {_duration(corrected)}"
+    parts = [f"{MODES[mode]} about {_duration(corrected)}"
              for mode, (_, corrected, _) in zip(requests, estimates)]
     measured = "the last finished evaluation" if any(seen for _, _, seen in estimates) else "a timed forward pass"
     return f"Estimated time: {', '.join(parts)} (from {measured} on this server; others' work adds waiting)."
@@ -139,11 +154,11 @@ def _watch(requests: dict) -> None:
     if stop.button("Stop", key="pr_stop", help="Stops after the current batch and shows what was scored so far."):
         for request in requests.values():
             cache.stop_prompt_evaluation(model_key(), request)
-    bars = {mode: st.progress(0.0, text=prompt_eval.MODES[mode]) for mode in slots}
+    bars = {mode: st.progress(0.0, text=MODES[mode]) for mode in slots}
     while True:
         for mode, slot in slots.items():
             fraction, message = slot["progress"]
-            bars[mode].progress(fraction, text=f"{prompt_eval.MODES[mode]}: {message}")
+            bars[mode].progress(fraction, text=f"{MODES[mode]}: {message}")
         if not any(slot["running"] for slot in slots.values()):
             break
         time.sleep(POLL_SECONDS)
@@ -154,14 +169,14 @@ def _watch(requests: dict) -> None:
 def show_results(results: dict[str, prompt_eval.Evaluation]) -> None:
     """Accuracy per strategy and mode, accuracy against k with its spread, then each mode's details."""
     loaded = st.session_state.get("pr_loaded_results")
-    strategies = {prompt_eval.MODES[m]: r.strategies for m, r in results.items() if not r.strategies.empty}
-    curves = {prompt_eval.MODES[m]: r.curve for m, r in results.items() if not r.curve.empty}
+    strategies = {MODES[m]: r.strategies for m, r in results.items() if not r.strategies.empty}
+    curves = {MODES[m]: r.curve for m, r in results.items() if not r.curve.empty}
     if loaded:
         strategies[loaded["name"]] = pd.DataFrame(loaded["strategies"])
         curves[loaded["name"]] = pd.DataFrame(loaded["curve"])
     for mode, result in results.items():
         if result.partial:
-            st.warning(f"{prompt_eval.MODES[mode]} was stopped: these are partial results "
+            st.warning(f"{MODES[mode]} was stopped: these are partial results "
                        f"({len(result.predictions):,} predictions, the runs that finished).")
     if not strategies:
         return
@@ -172,7 +187,7 @@ def show_results(results: dict[str, prompt_eval.Evaluation]) -> None:
     right.plotly_chart(accuracy_vs_k(curves), key="pr_curve")
     if results:
         prompting_metrics_ui.explain_scores()
-    tabs = st.tabs([prompt_eval.MODES[m] for m in results]) if results else []
+    tabs = st.tabs([MODES[m] for m in results]) if results else []
     for tab, (mode, result) in zip(tabs, results.items()):
         with tab:
             prompting_metrics_ui.mode_details(mode, result)
@@ -181,7 +196,7 @@ def show_results(results: dict[str, prompt_eval.Evaluation]) -> None:
 def _metric_row(mode: str, result: prompt_eval.Evaluation) -> None:
     if result.strategies.empty:
         return
-    st.markdown(f"**{prompt_eval.MODES[mode]}** · {len(result.predictions):,} predictions in "
+    st.markdown(f"**{MODES[mode]}** · {len(result.predictions):,} predictions in "
                 f"{result.seconds:.1f} s ({len(result.predictions) / max(result.seconds, 1e-6):.1f}/s)")
     cells = st.columns(len(result.strategies))
     base = float(result.strategies["accuracy"].iloc[0])
@@ -191,7 +206,7 @@ def _metric_row(mode: str, result: prompt_eval.Evaluation) -> None:
                     help=f"{row.correct} of {row.scored} right · macro-F1 {row.macro_f1:.2f}")
 
 
-def experiment_files(inputs: TaskInputs, settings: core.GenerationSettings, request: prompt_eval.EvalRequest,
+def experiment_files(inputs: TaskInputs, settings: core.GenerationSettings, request: EvalRequest,
                      result: prompt_eval.Evaluation | None) -> None:
     """Download the whole experiment as JSON, or load one back to rerun it or compare with it."""
     with st.expander("Save or load an experiment (JSON)"):
@@ -237,9 +252,9 @@ def apply_experiment(state: MutableMapping, loaded: dict, name: str) -> None:
     for key, field in (("pr_shuffles", "shuffles"), ("pr_shuffle_seed", "shuffle_seed")):
         if isinstance(loaded.get(field), int) and not isinstance(loaded[field], bool):
             state[key] = min(max(loaded[field], 1 if field == "shuffles" else 0), 5 if field == "shuffles" else 10_000)
-    if loaded.get("mode") in prompt_eval.MODES:  # experiments saved before scoring modes have none
+    if loaded.get("mode") in MODES:  # experiments saved before scoring modes have none
         state["pr_eval_modes"] = [loaded["mode"]]
-    if loaded.get("normalise") in prompt_eval.NORMALISATIONS:
+    if loaded.get("normalise") in NORMALISATIONS:
         state["pr_eval_normalise"] = loaded["normalise"]
     if loaded["items"]:
         state["pr_loaded_items"] = loaded["items"]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Protocol
 
 import pandas as pd
 import streamlit as st
@@ -33,7 +34,6 @@ class TaskInputs:
     few_k: int
     fmt: str
     sweep: tuple[int, ...]
-
 
 
 def preset_base(name: str) -> dict:
@@ -91,41 +91,87 @@ def task_inputs() -> TaskInputs:
     return TaskInputs(name, instruction, examples, query, int(few_k), fmt, tuple(base.get("sweep", ())))
 
 
-def compare_columns(model: core.LoadedModel, inputs: TaskInputs, settings: core.GenerationSettings) -> None:
+class StrategyBackend(Protocol):
+    """What answers the Prompt strategies page: this app's model or a served one (ui/sections/prompting_backends.py)."""
+
+    def intro(self, inputs: TaskInputs) -> None:
+        """Anything to say above the three columns."""
+
+    def strategy_prompts(self, inputs: TaskInputs) -> StrategyPrompts:
+        """The zero-, one- and few-shot prompts, checked (ValueError names the problem)."""
+
+    def complete(self, prompts: tuple, settings: core.GenerationSettings,
+                 on_update: Callable[[tuple[str, ...]], None]) -> list:
+        """The three completions, streamed into on_update as they grow."""
+
+    def answer_parts(self, completion) -> AnswerParts:
+        """A completion's token chips (when known) and its footer line."""
+
+    def after(self, columns: list, prompts: tuple, labels: tuple[str, ...], fmt: str) -> None:
+        """Anything to show under the columns once every completion is in."""
+
+    def check_examples(self, inputs: TaskInputs) -> tuple[tuple[str, str], ...]:
+        """The cleaned examples, or ValueError (the comparison above already showed its message)."""
+
+    def evaluation(self, inputs: TaskInputs, examples: tuple[tuple[str, str], ...], items: pd.DataFrame,
+                   settings: core.GenerationSettings) -> None:
+        """The evaluation's own widgets, run and results."""
+
+
+@dataclass(frozen=True)
+class StrategyPrompts:
+    """The three strategy prompts as a backend sends them, and how each column shows them."""
+
+    sent: tuple  # a prompt string or chat turns, per strategy
+    shown: tuple[str, ...]  # each prompt as text
+    headings: tuple[str, ...]  # each prompt expander's title
+
+
+@dataclass(frozen=True)
+class AnswerParts:
+    """What a column shows under its answer: token chips (None when the backend has no log-probs) and a footer."""
+
+    token_texts: tuple[str, ...] | None
+    logprobs: object  # per-token log-probabilities, or None
+    footer: str
+
+
+def compare_columns(backend: StrategyBackend, inputs: TaskInputs, settings: core.GenerationSettings) -> None:
     """Three columns: each strategy's full prompt, its completion streamed live, answer and token chips."""
+    backend.intro(inputs)
     try:
-        prompting.check_token_caps(model.tokenizer, prompting.check_examples(inputs.examples), inputs.query)
-        prompts = prompting.strategy_prompts(
-            inputs.instruction, inputs.examples, inputs.query, inputs.few_k, inputs.fmt, model.tokenizer
-        )
-        counts = [len(cache.get_tokens(widgets.model_key(), prompt)) for prompt in prompts]
+        prompts = backend.strategy_prompts(inputs)
     except ValueError as error:
-        widgets.show_error(error)
+        widgets.show_error(error)  # the shots stay in the editor above
         return
     columns = st.columns(3, border=True)
     live = []
-    for column, title, k, prompt, count in zip(columns, TITLES, (0, 1, inputs.few_k), prompts, counts):
+    for column, title, k, shown, heading in zip(columns, TITLES, (0, 1, inputs.few_k), prompts.shown,
+                                                 prompts.headings):
         with column:
             st.subheader(f"{title} (k={k})")
-            with st.expander(f"Prompt · {count:,} of {model.info.context_window:,} tokens"):
-                st.code(prompt, language=None, wrap_lines=True)
+            with st.expander(heading):
+                st.code(shown, language=None, wrap_lines=True)
             live.append(st.empty())
 
-    def on_step(texts: tuple[str, ...]) -> None:
+    def on_update(texts: tuple[str, ...]) -> None:
         for slot, text in zip(live, texts):
             slot.code(text + "▌", language=None, wrap_lines=True)
 
     try:
-        with widgets.model_wait("Generating the three completions as one batch…"):
-            completions = cache.get_strategy_completions(widgets.model_key(), prompts, settings, _on_step=on_step)
+        completions = backend.complete(prompts.sent, settings, on_update)
     except ValueError as error:
         widgets.show_error(error)
         return
-    labels = fill_columns(columns, live, completions, inputs.examples, _answer)
-    _ranked_labels(columns, prompts, tuple(labels), inputs.fmt)
+    labels = sorted({label.strip() for _, label in inputs.examples if label.strip()})
+    for column, slot, completion in zip(columns, live, completions):
+        slot.code(completion.text or " ", language=None, wrap_lines=True)
+        with column:
+            _answer(completion.text, labels, backend.answer_parts(completion))
+    backend.after(columns, prompts.sent, tuple(labels), inputs.fmt)
 
 
-def _ranked_labels(columns, prompts: tuple[str, ...], labels: tuple[str, ...], fmt: str) -> None:
+def ranked_labels(columns: list, prompts: tuple[str, ...], labels: tuple[str, ...], fmt: str) -> None:
     """Under each column: the model's probability for each label as the continuation of that prompt."""
     try:
         ranked = cache.get_query_label_scores(widgets.model_key(), prompts, labels, fmt)
@@ -138,21 +184,13 @@ def _ranked_labels(columns, prompts: tuple[str, ...], labels: tuple[str, ...], f
             st.html(label_probabilities_html(labels, scores.probabilities()[0]))
 
 
-def fill_columns(columns, live, completions, examples, answer: Callable[[object, list[str]], None]) -> list[str]:
-    """Each completion's text in its live slot and its answer below; returns the example labels, sorted."""
-    labels = sorted({label.strip() for _, label in examples if label.strip()})
-    for column, slot, completion in zip(columns, live, completions):
-        slot.code(completion.text or " ", language=None, wrap_lines=True)
-        with column:
-            answer(completion, labels)
-    return labels
-
-
-def _answer(completion: core.Completion, labels: list[str]) -> None:
-    answer = prompting.extract_answer(completion.text)
+def _answer(text: str, labels: list[str], parts: AnswerParts) -> None:
+    answer = prompting.extract_answer(text)
     matched = prompting.match_label(answer, labels)
     st.metric("Answer", answer or "(empty)", help="The first line of the completion, stripped.")
     st.caption(f"Matches the label **{md_text(matched)}**." if matched else "Not one of the example labels.")
-    st.html(completion_tokens_html(completion.token_labels, completion.logprobs))
-    st.caption(f"{len(completion.token_ids)} tokens · batch of 3 took {completion.seconds:.1f} s · "
-               f"stopped: {completion.finish_reason}")
+    if parts.logprobs is not None:
+        st.html(completion_tokens_html(parts.token_texts, parts.logprobs))
+    else:
+        st.caption("The server returned no token log-probabilities, so per-token confidence cannot be shown.")
+    st.caption(parts.footer)

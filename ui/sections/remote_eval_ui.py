@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import pandas as pd
 import streamlit as st
 
 import core
-from core import prompting
+from core.prompting.eval_request import MODES, EvalRequest, served_api
 from core.served import remote_eval
 from ui import widgets
 from ui.caching import served_cache
-from ui.sections.prompting_eval_ui import labelled_items, show_results
+from ui.sections.prompting_eval_ui import run_choices, show_results
 from ui.sections.prompting_ui import TaskInputs
 from ui.sections.remote_ui import Backend
+
+SERVED_MODES = ["generate", "rank"]  # generate first: every server can answer it
 
 
 def _mode(backend: Backend, api: str) -> str:
@@ -26,31 +29,18 @@ def _mode(backend: Backend, api: str) -> str:
                   "matched to the labels." if api != "completions" else caps.rank_reason(backend.endpoint.name))
         st.caption(reason)
         return "generate"
-    return st.radio("Scoring", list(remote_eval.MODES), format_func=remote_eval.MODES.get, horizontal=True,
+    return st.radio("Scoring", SERVED_MODES, format_func=MODES.get, horizontal=True,
                     key="srv_eval_mode", help=caps.rank_reason(backend.endpoint.name))
 
 
-def evaluation_section(backend: Backend, inputs: TaskInputs, settings: core.GenerationSettings) -> None:
+def served_evaluation(backend: Backend, inputs: TaskInputs, examples, items: pd.DataFrame,
+                      settings: core.GenerationSettings) -> None:
     """Score every strategy over a labelled set through the server; partial results survive a cancel."""
-    items = labelled_items(inputs)
-    try:
-        examples = prompting.check_examples(inputs.examples)
-    except ValueError as error:
-        widgets.show_error(error)
-        return
-    if items is None:
-        return
-    api = "chat" if inputs.fmt == "chat" else "completions"
-    left, middle, right = st.columns(3)
-    default = [k for k in inputs.sweep if 0 <= k <= len(examples)] or [0, 1]
-    ks = left.multiselect("Shot counts for the k chart", list(range(len(examples) + 1)), default=default,
-                          key=f"srv_ks_{st.session_state.get('pr_task_version', 0)}")
-    shuffles = middle.number_input("Example orders", 1, 5, 1, key="srv_shuffles")
-    seed = right.number_input("Shuffle seed", 0, 10_000, 0, key="srv_shuffle_seed")
-    mode = _mode(backend, api)
+    ks, shuffles, seed = run_choices(inputs, examples, "srv", 1, persist=False)
+    mode = _mode(backend, served_api(inputs.fmt))
     pairs = tuple((str(t), str(label)) for t, label in items[["text", "label"]].itertuples(index=False))
-    request = remote_eval.EvalRequest(inputs.instruction, tuple(examples), pairs, settings, inputs.few_k,
-                                      tuple(sorted(ks)), int(shuffles), api, int(seed), mode)
+    request = EvalRequest(inputs.instruction, tuple(examples), pairs, settings, inputs.few_k, ks, shuffles,
+                          inputs.fmt, seed, mode)
     try:
         needed = len(remote_eval.plan(request)[3])
     except ValueError as error:
@@ -69,7 +59,7 @@ def evaluation_section(backend: Backend, inputs: TaskInputs, settings: core.Gene
         _show(request, slot)
 
 
-def _run(backend: Backend, request: remote_eval.EvalRequest, slot: dict) -> None:
+def _run(backend: Backend, request: EvalRequest, slot: dict) -> None:
     bar = st.progress(0.0, text="Sending requests…")
     slot["state"], slot["error"] = "running", None
     try:
@@ -86,7 +76,7 @@ def _run(backend: Backend, request: remote_eval.EvalRequest, slot: dict) -> None
     bar.empty()
 
 
-def _show(request: remote_eval.EvalRequest, slot: dict) -> None:
+def _show(request: EvalRequest, slot: dict) -> None:
     summary = remote_eval.summarize(request, slot["answers"])
     if slot["error"]:
         st.error(slot["error"], icon="🚫")

@@ -1,4 +1,4 @@
-"""Served-model backend: the sidebar choice, the strategy columns, the evaluation and completions through a server."""
+"""Served-model backend: the sidebar choice, the weights notice, the Generation page's completions via a server."""
 
 from __future__ import annotations
 
@@ -8,13 +8,10 @@ from dataclasses import dataclass, replace
 import streamlit as st
 
 import core
-from core.prompting import extract_answer, match_label
-from core.served import remote, remote_eval
+from core.served import remote
 from core.served.remote import Endpoint
 from ui import widgets
 from ui.caching import served_cache
-from ui.markdown import md_text
-from ui.sections.prompting_ui import TITLES, TaskInputs, fill_columns
 from viz.prompting import completion_tokens_html
 
 LOCAL = "This app's model"
@@ -91,61 +88,6 @@ def weights_notice(page_title: str, backend: Backend | None) -> None:
     if backend is not None and page_title not in WEIGHTLESS_PAGES:
         st.info(f"**{page_title}** needs the model's weights, which a server does not send: this page shows "
                 f"this app's model, not {backend.label}. {LOCAL_HINT}", icon="ℹ️")
-
-
-def _prompt_text(prompt) -> str:
-    return prompt if isinstance(prompt, str) else "\n\n".join(f"[{role}]\n{text}" for role, text in prompt)
-
-
-def _api(inputs: TaskInputs) -> str:
-    return "chat" if inputs.fmt == "chat" else "completions"
-
-
-def compare_columns(backend: Backend, inputs: TaskInputs, settings: core.GenerationSettings) -> None:
-    """The three strategies through the server, streamed side by side (plain → completions, chat → chat)."""
-    st.caption(f"Answered by **{backend.label}** through its "
-               f"{remote.APIS[_api(inputs)]} API.")
-    try:
-        prompts = remote_eval.strategy_requests(inputs.instruction, inputs.examples, inputs.query, inputs.few_k,
-                                                _api(inputs))
-    except ValueError as error:
-        widgets.show_error(error)
-        return
-    columns = st.columns(3, border=True)
-    live = []
-    for column, title, k, prompt in zip(columns, TITLES, (0, 1, inputs.few_k), prompts):
-        with column:
-            st.subheader(f"{title} (k={k})")
-            with st.expander("Prompt"):
-                st.code(_prompt_text(prompt), language=None, wrap_lines=True)
-            live.append(st.empty())
-
-    def on_update(texts: tuple[str, ...]) -> None:
-        for slot, text in zip(live, texts):
-            slot.code(text + "▌", language=None, wrap_lines=True)
-
-    requests = tuple((prompt, settings, 0) for prompt in prompts)
-    try:
-        with st.spinner("Asking the server for the three completions at once…"):
-            done = served_cache.get_served_completions(backend.endpoint.cache_id, backend.model, requests,
-                                                backend.endpoint, _on_update=on_update)
-    except ValueError as error:
-        widgets.show_error(error)  # the shots stay in the editor above
-        return
-    fill_columns(columns, live, done, inputs.examples, _answer)
-
-
-def _answer(completion, labels: list[str]) -> None:
-    answer = extract_answer(completion.text)
-    matched = match_label(answer, labels)
-    st.metric("Answer", answer or "(empty)", help="The first line of the completion, stripped.")
-    st.caption(f"Matches the label **{md_text(matched)}**." if matched else "Not one of the example labels.")
-    if completion.logprobs is not None:
-        st.html(completion_tokens_html(completion.token_texts, completion.logprobs))
-    else:
-        st.caption("The server returned no token log-probabilities, so per-token confidence cannot be shown.")
-    counted = f"{completion.prompt_tokens:,} prompt tokens (server's count) · " if completion.prompt_tokens else ""
-    st.caption(f"{counted}took {completion.seconds:.1f} s · stopped: {completion.finish_reason}")
 
 
 def generation_section(backend: Backend, prompt: str, settings: core.GenerationSettings) -> None:
