@@ -28,8 +28,8 @@ def require_gate(model) -> None:
 
 
 def network(model) -> torch.nn.Module:
-    """The torch module of a LoadedModel (or the module itself)."""
-    return getattr(model, "model", model)
+    """The torch module of a LoadedModel (or the module itself: a causal LM's own `.model` is its body)."""
+    return model if isinstance(model, torch.nn.Module) else model.model
 
 
 def on_device(model, value):
