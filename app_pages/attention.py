@@ -5,7 +5,7 @@ import streamlit as st
 from core import attention_stats
 from core.analysis import MAX_ANALYZE_TOKENS
 from ui import choices, present, widgets
-from ui.caching import cache
+from ui.caching import attention_cache, cache
 from ui.sections import attention_ui as ui
 from viz import bertviz_offline
 
@@ -25,7 +25,8 @@ analysis = widgets.computed_or_stop("Running the model on your prompt…", cache
 st.caption(f"{len(analysis.tokens)} tokens · {model.info.layers} layers × {model.info.heads} heads "
            f"({'causal: a token sees only earlier ones' if model.info.is_decoder else 'bidirectional'})")
 hide_first, combine = ui.view_controls()
-view = widgets.computed_or_stop(None, cache.get_attention_view, widgets.model_key(), text, hide_first, combine)
+view = widgets.computed_or_stop(None, attention_cache.get_attention_view, widgets.model_key(), text, hide_first,
+                                combine)
 labels = analysis.tokens.labels[view.first_position:]
 layer, head = ui.pick_layer_head(view)
 source = (widgets.model_key(), text, hide_first, combine)  # cached figures are keyed by these plain values

@@ -3,7 +3,7 @@
 import streamlit as st
 
 from ui import present, widgets
-from ui.caching import cache
+from ui.caching import model_pages_cache
 from ui.markdown import md_text
 from ui.sections import lifecycle_ui as section
 from ui.widgets import model_key
@@ -21,7 +21,7 @@ st.markdown("LoRA freezes the model and learns a low-rank update **W + B·A** fo
             "A is r × d_in, so each adapted matrix trains r × (d_in + d_out) numbers instead of d_in × d_out. "
             f"Shapes below are {md_text(model.info.name)}'s real ones.")
 with st.spinner("Reading layer shapes…"):
-    anatomy = cache.get_anatomy(model_key())
+    anatomy = model_pages_cache.get_anatomy(model_key())
 section.lora_section(anatomy)
 
 st.header("Deployment optimisation, measured")

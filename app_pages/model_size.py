@@ -3,7 +3,7 @@
 import streamlit as st
 
 from ui import widgets
-from ui.caching import cache
+from ui.caching import model_pages_cache
 from ui.sections import model_size_ui as section
 
 st.title("📏 Model size")
@@ -15,7 +15,7 @@ st.caption(f"Head size (d_model ÷ heads) = {info.d_model} ÷ {info.heads} = {in
 
 st.header("Where the parameters are")
 with st.spinner("Counting parameters…"):
-    anatomy = cache.get_anatomy(widgets.model_key())
+    anatomy = model_pages_cache.get_anatomy(widgets.model_key())
 section.parameter_section(anatomy, info)
 
 st.header("Memory calculator")

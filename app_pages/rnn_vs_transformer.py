@@ -4,7 +4,7 @@ import streamlit as st
 
 from core.rnn_compare import HIDDEN_RANGE, MAX_RNN_TOKENS
 from ui import present, widgets
-from ui.caching import cache
+from ui.caching import model_pages_cache
 from ui.widgets import model_key
 from viz.model_pages import gradient_decay_chart
 
@@ -25,7 +25,7 @@ widgets.limits_caption(f"{MAX_RNN_TOKENS} tokens (the RNN steps once per token a
                        "back through every step)")
 result = widgets.computed_or_stop(
     "Running the networks and backpropagating…",
-    cache.get_rnn_comparison, model_key(), text, embedding, int(hidden), int(seed),
+    model_pages_cache.get_rnn_comparison, model_key(), text, embedding, int(hidden), int(seed),
 )
 
 st.dataframe(result.table(), hide_index=True, key="rnn_table")

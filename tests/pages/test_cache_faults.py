@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 import core
-from ui.caching import cache
+from ui.caching import cache, generation_cache
 
 
 def test_broken_generation_stream_is_dropped_and_the_rerun_recomputes(tiny_llama_path, monkeypatch):
@@ -22,16 +22,16 @@ def test_broken_generation_stream_is_dropped_and_the_rerun_recomputes(tiny_llama
     monkeypatch.setattr(core, "stream_generate", breaks_first_time)
     name, prompts = str(tiny_llama_path), ("The capital of France is",)
     settings = core.GenerationSettings(max_new_tokens=6, seed=11)
-    cache.get_generation_stream.clear()
+    generation_cache.get_generation_stream.clear()
     with pytest.raises(RuntimeError, match="connection lost"):
-        list(cache.stream_generation(name, prompts, settings))
-    steps = list(cache.stream_generation(name, prompts, settings))
+        list(generation_cache.stream_generation(name, prompts, settings))
+    steps = list(generation_cache.stream_generation(name, prompts, settings))
     assert len(runs) == 2  # recomputed, not replayed from the broken run
     final = steps[-1].completions
     assert final is not None and len(final[0].token_ids) == 6
     expected = core.generate(cache.get_model(name), list(prompts), settings)[0]
     assert final[0].token_ids.tolist() == expected.token_ids.tolist()
-    list(cache.stream_generation(name, prompts, settings))
+    list(generation_cache.stream_generation(name, prompts, settings))
     assert len(runs) == 2  # a good run stays cached
 
 

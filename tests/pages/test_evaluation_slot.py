@@ -9,7 +9,7 @@ import pytest
 
 from core.prompting import prompt_eval
 from core.sampling import GenerationSettings
-from ui.caching import cache
+from ui.caching import prompting_cache
 
 REQUEST = prompt_eval.EvalRequest(
     "Sentiment?", (("Loved it", "positive"), ("Hated it", "negative")), (("so good", "positive"), ("bad", "negative")),
@@ -33,18 +33,18 @@ def test_two_sessions_starting_the_same_evaluation_run_it_once(tiny_llama, monke
         return real(*args, **kwargs)
 
     monkeypatch.setattr(prompt_eval, "evaluate", counted)
-    sessions = [threading.Thread(target=cache.start_prompt_evaluation, args=(tiny_llama, "tiny", REQUEST, 1.0))
-                for _ in range(2)]
+    start = prompting_cache.start_prompt_evaluation
+    sessions = [threading.Thread(target=start, args=(tiny_llama, "tiny", REQUEST, 1.0)) for _ in range(2)]
     for session in sessions:
         session.start()
     for session in sessions:
         session.join()
-    slot = cache.prompt_evaluation("tiny", REQUEST)
+    slot = prompting_cache.prompt_evaluation("tiny", REQUEST)
     _wait(slot)
     assert len(calls) == 1 and not slot["running"]
     result = slot["result"]
     assert not result.partial and len(result.predictions) == 3 * 2
-    cache.start_prompt_evaluation(tiny_llama, "tiny", REQUEST, 1.0)  # finished: asking again reuses it
+    prompting_cache.start_prompt_evaluation(tiny_llama, "tiny", REQUEST, 1.0)  # finished: asking again reuses it
     _wait(slot)
     assert len(calls) == 1 and slot["result"] is result
 
@@ -54,16 +54,17 @@ def test_a_stopped_evaluation_is_partial_and_starting_it_again_runs_it(tiny_llam
     real = prompt_eval.evaluate
 
     def stopped_at_once(*args, **kwargs):
-        cache.stop_prompt_evaluation("tiny", request)  # Stop pressed before the first batch
+        prompting_cache.stop_prompt_evaluation("tiny", request)  # Stop pressed before the first batch
         return real(*args, **kwargs)
 
     monkeypatch.setattr(prompt_eval, "evaluate", stopped_at_once)
-    cache.start_prompt_evaluation(tiny_llama, "tiny", request, 1.0)
-    slot = cache.prompt_evaluation("tiny", request)
+    prompting_cache.start_prompt_evaluation(tiny_llama, "tiny", request, 1.0)
+    slot = prompting_cache.prompt_evaluation("tiny", request)
     _wait(slot)
     assert slot["result"].partial and slot["result"].predictions.empty
     monkeypatch.setattr(prompt_eval, "evaluate", real)
-    cache.start_prompt_evaluation(tiny_llama, "tiny", request, 1.0)  # a partial result does not block a new run
+    # a partial result does not block a new run
+    prompting_cache.start_prompt_evaluation(tiny_llama, "tiny", request, 1.0)
     _wait(slot)
     assert not slot["result"].partial and len(slot["result"].predictions) == 3 * 2
 

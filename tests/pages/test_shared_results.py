@@ -9,7 +9,7 @@ import pytest
 import streamlit as st
 
 from core.runtime import gate
-from ui.caching import cache
+from ui.caching import cache, prompting_cache
 
 
 def _at_once(count: int, call) -> list:
@@ -68,7 +68,7 @@ def test_two_sessions_comparing_the_same_prompts_generate_once(tiny_llama_path, 
 
     name = str(tiny_llama_path)
     prompts, settings = ("Zero-shot: Sky?", "One-shot: Sea? blue. Sky?"), core.GenerationSettings(max_new_tokens=4)
-    real_stream, real_slot = core.stream_generate, cache._strategy_slot
+    real_stream, real_slot = core.stream_generate, prompting_cache._strategy_slot
     runs, arrived, both_arrived = [], [], threading.Event()
 
     def slot(*args):  # counts sessions that reached the shared slot
@@ -82,14 +82,14 @@ def test_two_sessions_comparing_the_same_prompts_generate_once(tiny_llama_path, 
         both_arrived.wait(30)  # the first run goes on only once the second session has asked too
         yield from real_stream(model, texts, chosen)
 
-    monkeypatch.setattr(cache, "_strategy_slot", slot)
+    monkeypatch.setattr(prompting_cache, "_strategy_slot", slot)
     monkeypatch.setattr(core, "stream_generate", stream)
     cache.get_model(name)  # loaded before: the two sessions race for the completions, not the model
     start, results = threading.Barrier(2), []
 
     def session() -> None:
         start.wait(30)
-        results.append(cache.get_strategy_completions(name, prompts, settings))
+        results.append(prompting_cache.get_strategy_completions(name, prompts, settings))
 
     threads = [threading.Thread(target=session) for _ in range(2)]
     for thread in threads:

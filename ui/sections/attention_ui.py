@@ -11,7 +11,7 @@ import core
 from core import attention_stats
 from core.models import BUNDLED, DEFAULT_MODEL
 from ui import choices, present, widgets
-from ui.caching import cache
+from ui.caching import attention_cache, cache
 from ui.choices import MAX_INDEX, Choice
 from ui.markdown import md_text
 from viz import attention as viz
@@ -83,20 +83,20 @@ def one_head(source: tuple[str, str, bool, str], layer: int, head: int) -> None:
     """The heatmap of one head, with how to read it."""
     st.caption("Each row is a token reading the others (query); each column a token being read (key). "
                "Rows sum to 1. Hover a cell for the two tokens and the weight.")
-    st.plotly_chart(present.styled(cache.get_head_heatmap(*source, layer, head)), key="attn_one_head")
+    st.plotly_chart(present.styled(attention_cache.get_head_heatmap(*source, layer, head)), key="attn_one_head")
 
 
 def layer_heads(source: tuple[str, str, bool, str], layer: int) -> None:
     """All heads of the chosen layer side by side: multi-head attention at a glance."""
     st.caption("Multi-head attention: each head learns its own pattern over the same tokens.")
-    st.plotly_chart(present.styled(cache.get_layer_grid(*source, layer)), key="attn_layer_heads")
+    st.plotly_chart(present.styled(attention_cache.get_layer_grid(*source, layer)), key="attn_layer_heads")
 
 
 def overview(source: tuple[str, str, bool, str]) -> None:
     """Every layer × head as thumbnails; clicking one opens that head."""
     st.caption("Every layer × head as a thumbnail (hover to see which). Spot a pattern, then click the thumbnail "
                "to open that head.")
-    st.plotly_chart(present.styled(cache.get_overview(*source)), key="attn_overview",
+    st.plotly_chart(present.styled(attention_cache.get_overview(*source)), key="attn_overview",
                     on_select=_open_head_from_overview, selection_mode="points")
 
 
@@ -134,7 +134,7 @@ def _open_head_from_table() -> None:
 
 def head_table(text: str, hide_first: bool) -> None:
     """Sortable per-head statistics; picking a row opens that head."""
-    summary = cache.get_head_summary(widgets.model_key(), text, hide_first)
+    summary = attention_cache.get_head_summary(widgets.model_key(), text, hide_first)
     st.session_state["attn_table_rows"] = list(zip(summary["layer"].tolist(), summary["head"].tolist()))
     st.caption("Entropy: how spread out a head's attention is (0 bits = one token). First token: weight on "
                "the 'attention sink'. Previous token: weight on the token just before. Distance: how far back "
@@ -157,7 +157,7 @@ def bertviz_section(info: core.ModelInfo, text: str) -> None:
     layers = st.multiselect("Layers to include", range(info.layers), default=default,
                             key=widgets.model_scoped("attn_bv_layers"))
     with widgets.model_wait("Preparing bertviz…"):
-        analysis = cache.get_bertviz_analysis(name, text)
+        analysis = attention_cache.get_bertviz_analysis(name, text)
     shown, total = len(analysis.tokens), len(cache.get_tokens(name, text))
     st.caption(
         f"bertviz sends every weight of the chosen layers to the browser (layers × heads × tokens², as JSON) and "
@@ -171,7 +171,7 @@ def bertviz_section(info: core.ModelInfo, text: str) -> None:
         if not layers:
             raise ValueError("Pick at least one layer.")
         with st.spinner("Building the bertviz view…"):
-            page = cache.get_bertviz_html(name, text, view, tuple(sorted(layers)))
+            page = attention_cache.get_bertviz_html(name, text, view, tuple(sorted(layers)))
     except ValueError as error:
         widgets.show_error(error)
         return
@@ -192,7 +192,7 @@ def encoder_vs_decoder(text: str) -> None:
             try:
                 with widgets.model_wait(f"Running {name}…"):
                     cache.get_model(name)
-                    averaged = cache.get_attention_view(name, text, False, "layers")
+                    averaged = attention_cache.get_attention_view(name, text, False, "layers")
                     labels = cache.get_analysis(name, text).tokens.labels
             except ValueError as error:
                 widgets.show_error(error)
@@ -213,7 +213,7 @@ def generated_text(info: core.ModelInfo, text: str) -> None:
         return
     try:
         with widgets.model_wait("Generating and re-reading prompt plus answer…"):
-            answered = cache.get_answered_attention(widgets.model_key(), text, int(new_tokens))
+            answered = attention_cache.get_answered_attention(widgets.model_key(), text, int(new_tokens))
     except ValueError as error:
         widgets.show_error(error)
         return

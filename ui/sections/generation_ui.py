@@ -13,7 +13,7 @@ from core.analysis import softmax
 from core.generation import eos_ids
 from core.tokens import token_label
 from ui import choices, present, widgets
-from ui.caching import cache
+from ui.caching import cache, generation_cache
 from ui.choices import Choice
 from ui.markdown import md_code
 from viz import generation as viz
@@ -102,7 +102,7 @@ def step_section(model: core.LoadedModel, prompt: str, settings: core.Generation
     state = _step_state(widgets.model_key(), prompt)
     ids = tuple(state["ids"])
     with widgets.model_wait("Running the model on the text so far…"):
-        step = cache.get_step_prediction(widgets.model_key(), prompt, ids)
+        step = generation_cache.get_step_prediction(widgets.model_key(), prompt, ids)
     finished = bool(ids) and ids[-1] in eos_ids(model)
     cols = st.columns(3)
     cols[0].button(
@@ -139,7 +139,7 @@ def _step_state(model_name: str, prompt: str) -> dict:
 
 
 def _take_step(model_name: str, prompt: str, ids: tuple[int, ...], settings: core.GenerationSettings) -> None:
-    logits = cache.get_step_prediction(model_name, prompt, ids).logits
+    logits = generation_cache.get_step_prediction(model_name, prompt, ids).logits
     token = prediction.pick_token(logits, settings, step=len(ids))
     state = st.session_state["genpage_steps"]
     state["ids"].append(token)
@@ -189,7 +189,7 @@ def _stream_into(model, slots: list, prompts: tuple[str, ...], settings: core.Ge
     try:
         completions = None
         with widgets.model_wait(None):  # a paused stream waits at the gate between steps: say so
-            for step in cache.stream_generation(widgets.model_key(), prompts, settings):
+            for step in generation_cache.stream_generation(widgets.model_key(), prompts, settings):
                 for slot, prompt, text in zip(slots, prompts, step.texts):
                     slot.code(prompt + text, language=None, wrap_lines=True)
                 completions = step.completions
@@ -207,7 +207,7 @@ def _stream_into(model, slots: list, prompts: tuple[str, ...], settings: core.Ge
 def lens_section(model: core.LoadedModel, text: str) -> None:
     """Logit-lens heatmap: the final prediction's probability at every layer and position."""
     with widgets.model_wait("Reading every layer through the unembedding…"):
-        lens = cache.get_logit_lens(widgets.model_key(), text)
+        lens = generation_cache.get_logit_lens(widgets.model_key(), text)
     st.plotly_chart(
         present.styled(viz.lens_heatmap(lens.final_probs, lens.top_labels, lens.labels, lens.positions)),
         key="genpage_lens_chart",

@@ -11,7 +11,7 @@ from core import memory, quantize
 from core.anatomy import Anatomy, default_lora_targets
 from core.quantize import QuantizationReport
 from ui import widgets
-from ui.caching import cache
+from ui.caching import model_pages_cache
 from ui.sections.model_size_ui import formula
 from ui.widgets import model_key, model_scoped
 from viz.lifecycle import lifecycle_progress_html
@@ -114,15 +114,15 @@ def quantization_section() -> None:
     widgets.limits_caption("measured once per model while the server runs, then shared by every session",
                            "one measurement at a time", f"a fixed sample text of at most {quantize.MAX_TOKENS} tokens",
                            f"{quantize.TIMING_RUNS} timed runs each way")
-    if not cache.has_quantization(name):
+    if not model_pages_cache.has_quantization(name):
         if not st.button("Quantize a copy to int8 and measure", key="life_quantize"):
             st.caption("For SmolLM2 this takes about 10–40 s on a laptop CPU (copy, quantize, save both, time both).")
             return
         with st.status("Quantizing a copy of the model…", expanded=True) as status:
             bar = st.progress(0.0)
-            cache.get_quantization(name, _progress=lambda f, message: bar.progress(f, text=message))
+            model_pages_cache.get_quantization(name, _progress=lambda f, message: bar.progress(f, text=message))
             status.update(label="Quantized and measured", state="complete", expanded=False)
-    _quantization_results(cache.get_quantization(name))
+    _quantization_results(model_pages_cache.get_quantization(name))
 
 
 def _quantization_results(report: QuantizationReport) -> None:

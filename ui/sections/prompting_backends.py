@@ -13,7 +13,7 @@ from core import prompting
 from core.prompting.eval_request import served_api
 from core.served import remote, remote_eval
 from ui import widgets
-from ui.caching import cache, served_cache
+from ui.caching import cache, prompting_cache, served_cache
 from ui.sections import prompting_eval_ui, remote_eval_ui
 from ui.sections.prompting_ui import AnswerParts, StrategyBackend, StrategyPrompts, TaskInputs, ranked_labels
 from ui.sections.remote_ui import Backend
@@ -44,7 +44,7 @@ class InProcess:
                  on_update: Callable[[tuple[str, ...]], None]) -> list:
         """The three completions as one batch through the model's gate."""
         with widgets.model_wait("Generating the three completions as one batch…"):
-            return cache.get_strategy_completions(widgets.model_key(), prompts, settings, _on_step=on_update)
+            return prompting_cache.get_strategy_completions(widgets.model_key(), prompts, settings, _on_step=on_update)
 
     def answer_parts(self, completion: core.Completion) -> AnswerParts:
         """Token chips and the batch's timing."""

@@ -14,7 +14,7 @@ from core import prompting
 from core.prompting import prompt_eval
 from core.prompting.eval_request import MODES, NORMALISATIONS, EvalRequest
 from ui import widgets
-from ui.caching import cache
+from ui.caching import prompting_cache
 from ui.markdown import md_text
 from ui.sections import prompting_metrics_ui
 from ui.sections.prompting_ui import StrategyBackend, TaskInputs, preset_base
@@ -84,9 +84,9 @@ def local_evaluation(model: core.LoadedModel, inputs: TaskInputs, examples, item
     if st.button("Evaluate", key="pr_evaluate", type="primary"):
         _start(model, requests)
     _watch(requests)
-    results = {mode: cache.prompt_evaluation(model_key(), r).get("result") for mode, r in requests.items()}
+    results = {mode: prompting_cache.prompt_evaluation(model_key(), r).get("result") for mode, r in requests.items()}
     for request in requests.values():
-        slot = cache.prompt_evaluation(model_key(), request)
+        slot = prompting_cache.prompt_evaluation(model_key(), request)
         if slot.get("error") and slot.get("failed"):  # a crash or out of memory, not bad input
             st.error(md_text(slot["error"]), icon="🚫")
         elif slot.get("error"):
@@ -121,7 +121,7 @@ def _requests(inputs: TaskInputs, examples, items: pd.DataFrame, settings) -> di
 def _estimate_text(requests: dict) -> str:
     try:
         with st.spinner("Measuring this model's speed for a time estimate…"):
-            estimates = [cache.get_evaluation_estimate(model_key(), r) for r in requests.values()]
+            estimates = [prompting_cache.get_evaluation_estimate(model_key(), r) for r in requests.values()]
     except ValueError as error:  # the same error shows when Evaluate is pressed
         return f"No estimate: {error}"
     parts = [f"{MODES[mode]} about {_duration(corrected)}"
@@ -138,22 +138,22 @@ def _start(model: core.LoadedModel, requests: dict) -> None:
     """Start every chosen mode's evaluation (each runs once, however many sessions ask)."""
     for request in requests.values():
         try:
-            base, _, _ = cache.get_evaluation_estimate(model_key(), request)
+            base, _, _ = prompting_cache.get_evaluation_estimate(model_key(), request)
         except ValueError as error:
             widgets.show_error(error)
             continue
-        cache.start_prompt_evaluation(model, model_key(), request, base)
+        prompting_cache.start_prompt_evaluation(model, model_key(), request, base)
 
 
 def _watch(requests: dict) -> None:
     """While an evaluation runs (started here or by another session), show its progress and a Stop button."""
-    slots = {mode: cache.prompt_evaluation(model_key(), r) for mode, r in requests.items()}
+    slots = {mode: prompting_cache.prompt_evaluation(model_key(), r) for mode, r in requests.items()}
     if not any(slot["running"] for slot in slots.values()):
         return
     stop = st.empty()  # cleared with the bars: a finished run shows no Stop button
     if stop.button("Stop", key="pr_stop", help="Stops after the current batch and shows what was scored so far."):
         for request in requests.values():
-            cache.stop_prompt_evaluation(model_key(), request)
+            prompting_cache.stop_prompt_evaluation(model_key(), request)
     bars = {mode: st.progress(0.0, text=MODES[mode]) for mode in slots}
     while True:
         for mode, slot in slots.items():

@@ -12,7 +12,7 @@ import streamlit as st
 import core
 from core import prompting
 from ui import choices, widgets
-from ui.caching import cache
+from ui.caching import prompting_cache
 from ui.choices import Choice
 from ui.markdown import md_text
 from viz.prompting import completion_tokens_html, label_probabilities_html
@@ -174,7 +174,7 @@ def compare_columns(backend: StrategyBackend, inputs: TaskInputs, settings: core
 def ranked_labels(columns: list, prompts: tuple[str, ...], labels: tuple[str, ...], fmt: str) -> None:
     """Under each column: the model's probability for each label as the continuation of that prompt."""
     try:
-        ranked = cache.get_query_label_scores(widgets.model_key(), prompts, labels, fmt)
+        ranked = prompting_cache.get_query_label_scores(widgets.model_key(), prompts, labels, fmt)
     except ValueError as error:
         widgets.show_error(error)
         return
