@@ -129,13 +129,15 @@ def test_switching_layer_and_head_does_not_rerun_the_model(make_app, monkeypatch
     calls = []
     original = core.analyze
     monkeypatch.setattr(core, "analyze", lambda *a, **k: calls.append(a[1]) or original(*a, **k))
-    at = open_page(make_app, "attention", "A prompt only this test uses: layer and head switching.")
-    assert len(calls) == 1  # the first run of a new prompt runs the model once
+    prompt = "The river bank was muddy after the rain."
+    at = open_page(make_app, "attention", prompt)
+    # Caches start empty (tests/pages/conftest.py): the default prompt, then the typed one, each runs the model once.
+    assert len(calls) == 2 and calls[1] == prompt, calls
     before = chart_array(at.get("plotly_chart")[0], "z")
     at.selectbox(key="attn_layer").set_value(1).run()
     at.selectbox(key="attn_head").set_value(3).run()
     assert not at.exception
-    assert len(calls) == 1
+    assert len(calls) == 2, calls
     assert not np.allclose(chart_array(at.get("plotly_chart")[0], "z"), before)  # a different head is shown
 
 
