@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 import time
@@ -11,6 +12,7 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+from playwright.sync_api import expect
 from remote_kit import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -65,11 +67,10 @@ def test_pick_endpoint_press_compare_see_three_answers(app_url, served, browser,
         wait_idle(page, timeout_ms=300_000)
         page.get_by_role("button", name="Compare").click()
         wait_idle(page, timeout_ms=300_000)
-        metrics = page.locator('[data-testid="stMetric"]').all_inner_texts()
-        answers = [" ".join(m.split()) for m in metrics if m.strip().startswith("Answer")]
-        assert len(answers) == 3, answers
-        assert page.get_by_text("Answered by").count() == 1
-        assert page.get_by_text("returned no token log-probabilities").count() == 3
+        answers = page.locator('[data-testid="stMetric"]').filter(has_text=re.compile(r"^Answer"))
+        expect(answers).to_have_count(3, timeout=300_000)
+        expect(page.get_by_text("Answered by")).to_have_count(1)
+        expect(page.get_by_text("returned no token log-probabilities")).to_have_count(3)
         page.screenshot(path=str(tmp_path / "served.png"), full_page=True)
         assert_no_exception(page)
     finally:
