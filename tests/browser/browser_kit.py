@@ -123,6 +123,22 @@ def open_tab(page, name: str, timeout_ms: int = 120_000) -> None:
     wait_idle(page, timeout_ms)
 
 
+def new_tab(browser, width: int = 1400, height: int = 1800):
+    """A tab in a fresh browser context (no shared cookies or session) that records dialogs and errors.
+
+    Its actions (click, fill, wait_for) wait EXPECT_MS by default, not Playwright's 30 s: on a busy machine
+    a page's last sections can take that long to render. Close it with `tab.context.close()`.
+    """
+    context = browser.new_context(viewport={"width": width, "height": height})
+    context.set_default_timeout(EXPECT_MS)
+    tab = context.new_page()
+    tab.dialogs, tab.errors = [], []
+    tab.on("dialog", lambda dialog: (tab.dialogs.append(dialog.message), dialog.dismiss()))
+    tab.on("pageerror", lambda error: tab.errors.append(str(error)))
+    tab.on("console", lambda msg: msg.type == "error" and tab.errors.append(msg.text))
+    return tab
+
+
 def open_via_nav(page, server_url: str, link: str, ready: str, timeout_ms: int = 120_000) -> None:
     """Open the app's root, click `link` in the sidebar, wait for that run and for `ready` to show.
 

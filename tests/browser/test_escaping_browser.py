@@ -5,6 +5,7 @@ import re
 from browser_kit import assert_no_exception, open_app, wait_idle
 from playwright.sync_api import expect
 
+SLOW = 240_000
 SENTENCES = "<b>x</b> bold\n<a href='http://e.co'>y</a>\nplain words"
 
 
@@ -15,6 +16,8 @@ def _tick(text: str) -> re.Pattern:
 def test_tags_in_sentences_show_literally_in_chart_tick_labels(page, server_url):
     open_app(page, f"{server_url}/embeddings")
     box = page.get_by_role("textbox", name="Sentences, one per line", exact=True)
+    # The page's last section: on a busy machine the charts above it can take a minute or more to render.
+    expect(box).to_be_attached(timeout=SLOW)
     box.scroll_into_view_if_needed()
     box.fill(SENTENCES)
     box.press("Control+Enter")

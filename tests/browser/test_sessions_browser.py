@@ -2,7 +2,7 @@
 
 import re
 
-from browser_kit import assert_no_exception, open_via_nav, wait_idle
+from browser_kit import assert_no_exception, new_tab, open_via_nav, wait_idle
 from playwright.sync_api import expect
 
 CHART = '[data-testid="stPlotlyChart"]'
@@ -19,9 +19,8 @@ def _tick(animal: str) -> re.Pattern:
 
 
 def test_five_sessions_at_once_each_see_their_own_prompt(browser, server_url):
-    contexts = [browser.new_context(viewport={"width": 1300, "height": 1400}) for _ in ANIMALS]
+    pages = [new_tab(browser, 1300, 1400) for _ in ANIMALS]
     try:
-        pages = [context.new_page() for context in contexts]
         for page in pages:
             open_via_nav(page, server_url, "Attention", CHART)
         for page, animal in zip(pages, ANIMALS):  # all five reruns reach the server together
@@ -42,5 +41,5 @@ def test_five_sessions_at_once_each_see_their_own_prompt(browser, server_url):
                 re.compile(rf"^{labels} tokens · "))
             assert_no_exception(page)
     finally:
-        for context in contexts:
-            context.close()
+        for page in pages:
+            page.context.close()

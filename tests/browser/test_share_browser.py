@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 
 import pytest
-from browser_kit import assert_no_exception, open_app, open_tab, set_prompt, unbroken, wait_idle
+from browser_kit import assert_no_exception, new_tab, open_app, open_tab, set_prompt, unbroken, wait_idle
 from playwright.sync_api import expect
 
 SLOW = 240_000  # a shared machine: the model and generation can be many times slower than alone
@@ -16,12 +16,9 @@ PROMPT = "The animal didn't cross the street because it was tired. </script><b>b
 @pytest.fixture
 def fresh(browser):
     """A second browser context: no cookies, storage or session shared with the first."""
-    context = browser.new_context(viewport={"width": 1400, "height": 1800})
-    tab = context.new_page()
-    tab.dialogs = []
-    tab.on("dialog", lambda dialog: (tab.dialogs.append(dialog.message), dialog.dismiss()))
+    tab = new_tab(browser)
     yield tab
-    context.close()
+    tab.context.close()
 
 
 def _choose(page, label: str, option: str) -> None:

@@ -18,7 +18,7 @@ from remote_kit import free_port
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "tests" / "browser"))
 
-from browser_kit import assert_no_exception, open_app, wait_idle  # noqa: E402
+from browser_kit import assert_no_exception, new_tab, open_app, wait_idle  # noqa: E402
 
 pytestmark = [pytest.mark.slow, pytest.mark.browser]
 
@@ -57,8 +57,7 @@ def app_url(served, tmp_path_factory):
 
 
 def test_pick_endpoint_press_compare_see_three_answers(app_url, served, browser, tmp_path):
-    context = browser.new_context(viewport={"width": 1400, "height": 1800})
-    page = context.new_page()
+    page = new_tab(browser)
     try:
         open_app(page, f"{app_url}/prompting", timeout_ms=300_000)
         page.locator('[data-testid="stSidebar"] [data-testid="stSelectbox"]').filter(
@@ -74,4 +73,4 @@ def test_pick_endpoint_press_compare_see_three_answers(app_url, served, browser,
         page.screenshot(path=str(tmp_path / "served.png"), full_page=True)
         assert_no_exception(page)
     finally:
-        context.close()
+        page.context.close()
