@@ -1,9 +1,15 @@
-"""Helpers for browser tests: wait for Streamlit's reruns to finish, check for exceptions."""
+"""Helpers for browser tests: wait for Streamlit's reruns to finish, wait for text, check for exceptions.
 
+Every assertion on page text waits for that text with Playwright's expect (which retries): the page's
+idle state comes before its first run starts, and CI runs on a busy 2-core machine.
+"""
+
+import re
 import time
 from dataclasses import dataclass
 
 from playwright.sync_api import TimeoutError as PlaywrightTimeout
+from playwright.sync_api import expect
 from streamlit.proto.BackMsg_pb2 import BackMsg
 from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
 
@@ -11,6 +17,9 @@ IDLE = '[data-testid="stApp"][data-test-script-state="notRunning"]'
 # A run that ended with the page's content in place (not one cut short by the next rerun).
 _COMPLETED = {ForwardMsg.FINISHED_SUCCESSFULLY, ForwardMsg.FINISHED_FRAGMENT_RUN_SUCCESSFULLY}
 _POLL_MS = 25
+# How long an expect waits for what it checks, unless the test names a longer wait (a model run).
+EXPECT_MS = 60_000
+expect.set_options(timeout=EXPECT_MS)
 
 
 @dataclass
@@ -112,6 +121,47 @@ def open_tab(page, name: str, timeout_ms: int = 120_000) -> None:
     """Click a tab (the app's tabs rerun the page) and wait for that rerun."""
     page.get_by_role("tab", name=name).click()
     wait_idle(page, timeout_ms)
+
+
+def new_tab(browser, width: int = 1400, height: int = 1800):
+    """A tab in a fresh browser context (no shared cookies or session) that records dialogs and errors.
+
+    Its actions (click, fill, wait_for) wait EXPECT_MS by default, not Playwright's 30 s: on a busy machine
+    a page's last sections can take that long to render. Close it with `tab.context.close()`.
+    """
+    context = browser.new_context(viewport={"width": width, "height": height})
+    context.set_default_timeout(EXPECT_MS)
+    tab = context.new_page()
+    tab.dialogs, tab.errors = [], []
+    tab.on("dialog", lambda dialog: (tab.dialogs.append(dialog.message), dialog.dismiss()))
+    tab.on("pageerror", lambda error: tab.errors.append(str(error)))
+    tab.on("console", lambda msg: msg.type == "error" and tab.errors.append(msg.text))
+    return tab
+
+
+def open_via_nav(page, server_url: str, link: str, ready: str, timeout_ms: int = 120_000) -> None:
+    """Open the app's root, click `link` in the sidebar, wait for that run and for `ready` to show.
+
+    Starts at the root and clicks through: a deep link makes Streamlit probe <page>/_stcore/ (a 404).
+    """
+    open_app(page, server_url, timeout_ms)
+    page.locator('[data-testid="stSidebarNav"] a', has_text=link).click()
+    wait_idle(page, timeout_ms)
+    expect(page.locator(ready).first).to_be_visible(timeout=timeout_ms)
+
+
+def expect_each_shown(locator, *texts: str, timeout_ms: int = EXPECT_MS) -> None:
+    """Wait until, for each text, one of locator's elements contains it (case-sensitive)."""
+    for text in texts:
+        expect(locator.filter(has_text=re.compile(re.escape(text)))).not_to_have_count(0, timeout=timeout_ms)
+
+
+def unbroken(text: str, before: str = "", after: str = "") -> re.Pattern:
+    """A regex of text that allows a line break between any two of its characters (chips and links wrap).
+
+    before and after are regex fragments around it (e.g. "^" and "$" for the whole text).
+    """
+    return re.compile(before + r"\s?".join(re.escape(char) for char in text) + after)
 
 
 def assert_no_exception(page) -> None:

@@ -14,6 +14,8 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from browser_kit import new_tab  # noqa: E402
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -66,11 +68,6 @@ def server_url(tmp_path_factory, real_model_cache):
 @pytest.fixture
 def page(browser):
     """A fresh tab that records dialogs, page errors and console errors for the test to check."""
-    context = browser.new_context(viewport={"width": 1400, "height": 1800})
-    tab = context.new_page()
-    tab.dialogs, tab.errors = [], []
-    tab.on("dialog", lambda dialog: (tab.dialogs.append(dialog.message), dialog.dismiss()))
-    tab.on("pageerror", lambda error: tab.errors.append(str(error)))
-    tab.on("console", lambda msg: msg.type == "error" and tab.errors.append(msg.text))
+    tab = new_tab(browser)
     yield tab
-    context.close()
+    tab.context.close()

@@ -1,5 +1,7 @@
 """The Prompt strategies page in a real browser on the real model: three completions, hostile query as text."""
 
+import re
+
 from browser_kit import assert_no_exception, open_app, wait_idle
 from playwright.sync_api import expect
 
@@ -8,16 +10,20 @@ from core import prompting
 HOSTILE = "<img src=x onerror=alert(1)> </script><script>alert(2)</script> Awful film 🎬"
 
 
-def _answers(page) -> list[str]:
-    metrics = page.locator('[data-testid="stMetric"]').all_inner_texts()
-    return [" ".join(m.split()) for m in metrics if m.strip().startswith("Answer")]
+def _answers(page):
+    """The answer metrics (one per prompt strategy)."""
+    return page.locator('[data-testid="stMetric"]').filter(has_text=re.compile(r"^Answer"))
+
+
+def _exactly(text: str) -> re.Pattern:
+    return re.compile(f"^{re.escape(text)}$")
 
 
 def test_compare_shows_three_completions_and_hostile_query_stays_text(page, server_url, tmp_path):
     open_app(page, f"{server_url}/prompting", timeout_ms=240_000)
     page.wait_for_selector(".llm-lens-chips", timeout=240_000)
-    assert len(_answers(page)) == 3
-    assert page.locator(".llm-lens-chips").count() == 3
+    expect(_answers(page)).to_have_count(3)
+    expect(page.locator(".llm-lens-chips")).to_have_count(3)
     assert_no_exception(page)
 
     query = page.get_by_label("Query (the text to classify)")
@@ -25,14 +31,13 @@ def test_compare_shows_three_completions_and_hostile_query_stays_text(page, serv
     page.get_by_role("button", name="Compare").click()
     wait_idle(page, timeout_ms=240_000)
     page.wait_for_selector(".llm-lens-chips", timeout=240_000)
-    answers = _answers(page)
-    assert len(answers) == 3, answers
-    assert page.locator(".llm-lens-chips").count() == 3
+    expect(_answers(page)).to_have_count(3)
+    expect(page.locator(".llm-lens-chips")).to_have_count(3)
     # The query is shown verbatim in every prompt block (open the first one to see it).
     page.get_by_text("Prompt ·").first.click()
-    code = page.locator('[data-testid="stMain"] [data-testid="stCode"]').first.inner_text()
-    assert HOSTILE in code, code[-300:]
-    assert page.locator("img[src='x']").count() == 0
+    code = page.locator('[data-testid="stMain"] [data-testid="stCode"]').first
+    expect(code).to_contain_text(HOSTILE, use_inner_text=True)
+    expect(page.locator("img[src='x']")).to_have_count(0)
     page.screenshot(path=str(tmp_path / "prompting.png"), full_page=True)
     assert page.dialogs == []
     assert not [e for e in page.errors if "alert" in e], page.errors
@@ -74,14 +79,15 @@ def test_csv_upload_bad_file_gets_a_message_and_good_file_is_scored(page, server
     page.get_by_text("Reliability diagram").first.wait_for(timeout=60_000)
     page.get_by_text("Confusion: few-shot").first.wait_for(timeout=60_000)
     # bars, k chart, confusion, label bias, reliability, which shot helped
-    assert page.locator('[data-testid="stPlotlyChart"]').count() == 6
-    assert page.get_by_role("button", name="Download predictions (CSV)").count() == 1
-    assert page.dialogs == [] and page.locator("b:text('Loved')").count() == 0
+    expect(page.locator('[data-testid="stPlotlyChart"]')).to_have_count(6)
+    expect(page.get_by_role("button", name="Download predictions (CSV)")).to_have_count(1)
+    expect(page.locator("b:text('Loved')")).to_have_count(0)
+    assert page.dialogs == []
     # The hostile label is a label choice: its tick in the confusion matrix reads as typed, never bold.
-    ticks = page.locator('[data-testid="stPlotlyChart"] svg text').all_text_contents()
-    assert "<b>x</b>" in ticks, ticks[:40]
-    bold = page.locator('[data-testid="stPlotlyChart"] svg tspan[style*="bold"]').all_text_contents()
-    assert "x" not in bold, bold
+    ticks = page.locator('[data-testid="stPlotlyChart"] svg text')
+    expect(ticks.filter(has_text=_exactly("<b>x</b>"))).not_to_have_count(0)
+    bold = page.locator('[data-testid="stPlotlyChart"] svg tspan[style*="bold"]')
+    expect(bold.filter(has_text=_exactly("x"))).to_have_count(0)
     page.screenshot(path=str(tmp_path / "evaluation.png"), full_page=True)
     assert_no_exception(page)
 
@@ -122,7 +128,7 @@ def test_experiment_file_that_is_not_one_gets_a_message_and_a_good_one_loads(pag
     files.set_input_files(str(other))
     wait_idle(page, timeout_ms=240_000)
     _shows(page, "The file is not an LLM Lens experiment")
-    assert page.get_by_text("The file is not valid JSON").count() == 0  # the old message is gone
+    expect(page.get_by_text("The file is not valid JSON")).to_have_count(0)  # the old message is gone
     assert_no_exception(page)
 
     query = "Loaded query <b>bold?</b> 🎬"
@@ -136,6 +142,7 @@ def test_experiment_file_that_is_not_one_gets_a_message_and_a_good_one_loads(pag
     page.screenshot(path=str(tmp_path / "experiment-loaded.png"), full_page=True)
     expect(page.get_by_label("Query (the text to classify)")).to_have_value(query, timeout=240_000)
     page.wait_for_selector(".llm-lens-chips", timeout=240_000)
-    assert page.get_by_text("not an LLM Lens experiment").count() == 0
-    assert page.locator("b:text('bold?')").count() == 0 and page.dialogs == []
+    expect(page.get_by_text("not an LLM Lens experiment")).to_have_count(0)
+    expect(page.locator("b:text('bold?')")).to_have_count(0)
+    assert page.dialogs == []
     assert_no_exception(page)

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import threading
-import time
 from dataclasses import dataclass
 
 import numpy as np
 import pytest
+from threads_kit import count_flight_waiters
 
 from core.result_budget import ByteBudgetCache, nbytes
 
@@ -47,35 +47,34 @@ def test_an_entry_larger_than_the_budget_is_returned_but_not_kept():
     assert value.shape == (1000,) and len(cache) == 0 and cache.used_bytes == 0
 
 
-def test_same_key_at_once_is_computed_once():
-    cache, started, release = ByteBudgetCache(10**6), threading.Event(), threading.Event()
+def test_same_key_at_once_is_computed_once(monkeypatch):
+    cache, waiting = ByteBudgetCache(10**6), count_flight_waiters(monkeypatch)
     calls: list[int] = []
 
     def slow():
         calls.append(1)
-        started.set()
-        release.wait(5)
+        for _ in range(4):  # finish only once the other four wait for this computation
+            assert waiting.acquire(timeout=10)
         return np.arange(3)
 
     results: list = []
     threads = [threading.Thread(target=lambda: results.append(cache.get("k", slow))) for _ in range(5)]
     for thread in threads:
         thread.start()
-    started.wait(5)
-    time.sleep(0.05)  # the other four are now waiting for the first
-    release.set()
     for thread in threads:
         thread.join(5)
     assert calls == [1] and len(results) == 5
     assert all(r is results[0] for r in results)  # one object shared by every caller
 
 
-def test_an_error_reaches_every_waiter_and_is_not_cached():
-    cache, started = ByteBudgetCache(10**6), threading.Event()
+def test_an_error_reaches_every_waiter_and_is_not_cached(monkeypatch):
+    cache, waiting = ByteBudgetCache(10**6), count_flight_waiters(monkeypatch)
+    calls: list[int] = []
 
     def failing():
-        started.set()
-        time.sleep(0.05)
+        calls.append(1)
+        if len(calls) == 1:
+            assert waiting.acquire(timeout=10)  # fails only once the second caller waits for it
         raise ValueError("Prompt has 9,999 tokens; the limit is 512.")
 
     errors: list[str] = []
@@ -86,14 +85,12 @@ def test_an_error_reaches_every_waiter_and_is_not_cached():
         except ValueError as error:
             errors.append(str(error))
 
-    first = threading.Thread(target=ask)
+    first, second = threading.Thread(target=ask), threading.Thread(target=ask)
     first.start()
-    started.wait(5)
-    second = threading.Thread(target=ask)
     second.start()
     first.join(5)
     second.join(5)
-    assert len(errors) == 2 and len(cache) == 0
+    assert len(errors) == 2 and len(cache) == 0 and calls == [1]  # one computation, its error shared
     with pytest.raises(ValueError):
         cache.get("k", failing)  # computed again, not served from a cached failure
 

@@ -7,6 +7,7 @@ import re
 
 import numpy as np
 import pytest
+from page_kit import open_page
 from plotly_arrays import chart_array
 
 from ui import widgets
@@ -14,19 +15,8 @@ from ui import widgets
 HOSTILE = "</script><script>alert(1)</script> <img src=x onerror=alert(1)> 👍"
 
 
-def _open(make_app, prompt: str | None = None, **state):
-    at = make_app()
-    for key, value in state.items():
-        at.session_state[key] = value
-    at.switch_page("app_pages/attention.py").run()
-    if prompt is not None:
-        at.text_area(key="prompt").set_value(prompt).run()
-    assert not at.exception, at.exception
-    return at
-
-
 def test_first_tab_shows_one_causal_heatmap(make_app):
-    at = _open(make_app)
+    at = open_page(make_app, "attention")
     charts = at.get("plotly_chart")
     assert len(charts) == 1  # lazy tabs: only the open one ran
     z = chart_array(charts[0], "z")
@@ -36,7 +26,7 @@ def test_first_tab_shows_one_causal_heatmap(make_app):
 
 
 def test_hide_first_token_drops_a_row_and_renormalises(make_app):
-    at = _open(make_app)
+    at = open_page(make_app, "attention")
     n = chart_array(at.get("plotly_chart")[0], "z").shape[0]
     at.toggle(key="attn_hide_first").set_value(True).run()
     assert not at.exception
@@ -47,7 +37,7 @@ def test_hide_first_token_drops_a_row_and_renormalises(make_app):
 
 @pytest.mark.parametrize("mode,head_options", [("heads", 1), ("layers", 4), ("rollout", 1)])
 def test_combine_modes_change_the_head_choices(make_app, mode, head_options):
-    at = _open(make_app, attn_head=3)
+    at = open_page(make_app, "attention", attn_head=3)
     at.radio(key="attn_combine").set_value(mode).run()
     assert not at.exception
     assert len(at.selectbox(key="attn_head").options) == head_options
@@ -57,7 +47,7 @@ def test_combine_modes_change_the_head_choices(make_app, mode, head_options):
 @pytest.mark.parametrize("tab", ["Heads of a layer", "All layers", "From one token", "Head table", "Export",
                                  "Encoder vs decoder"])
 def test_every_tab_renders_with_a_hostile_prompt(make_app, tab):
-    at = _open(make_app, HOSTILE, attn_tab=tab)
+    at = open_page(make_app, "attention", HOSTILE, attn_tab=tab)
     assert not at.exception
     if tab == "From one token":
         body = at.get("html")[0].proto.body
@@ -71,7 +61,7 @@ def test_every_tab_renders_with_a_hostile_prompt(make_app, tab):
 
 
 def test_head_table_row_opens_that_head(make_app, monkeypatch):
-    at = _open(make_app, attn_tab="Head table")
+    at = open_page(make_app, "attention", attn_tab="Head table")
     frame = at.dataframe[0].value
     row = int(np.flatnonzero((frame["layer"] == 1) & (frame["head"] == 2))[0])
     # AppTest cannot click a dataframe row: call the page's selection callback on plain state.
@@ -88,7 +78,7 @@ def test_head_table_row_opens_that_head(make_app, monkeypatch):
 
 
 def test_bertviz_tab_embeds_offline_html_with_escaped_tokens(make_app):
-    at = _open(make_app, "</script><script>alert(1)</script>", attn_tab="bertviz")
+    at = open_page(make_app, "attention", "</script><script>alert(1)</script>", attn_tab="bertviz")
     frames = at.main.get("iframe")  # the sidebar holds one more: the share link's Copy button
     assert len(frames) == 1
     page = frames[0].proto.srcdoc
@@ -98,20 +88,21 @@ def test_bertviz_tab_embeds_offline_html_with_escaped_tokens(make_app):
 
 
 def test_bertviz_html_is_cached_between_reruns(make_app):
-    at = _open(make_app, attn_tab="bertviz")
+    at = open_page(make_app, "attention", attn_tab="bertviz")
     first = at.main.get("iframe")[0].proto.srcdoc
     at.toggle(key="attn_hide_first").set_value(True).run()
     assert at.main.get("iframe")[0].proto.srcdoc == first  # same random id: the frame does not reload
 
 
 def test_bertviz_with_no_layers_says_so(make_app, app_env):
-    at = _open(make_app, attn_tab="bertviz", **{widgets.scoped_key("attn_bv_layers", str(app_env)): []})
+    no_layers = {widgets.scoped_key("attn_bv_layers", str(app_env)): []}
+    at = open_page(make_app, "attention", attn_tab="bertviz", **no_layers)
     assert not at.main.get("iframe")
     assert any("at least one layer" in w.value for w in at.warning)
 
 
 def test_generated_text_marks_the_answer(make_app):
-    at = _open(make_app, "The capital of France is", attn_tab="Generated text", attn_generate=True,
+    at = open_page(make_app, "attention", "The capital of France is", attn_tab="Generated text", attn_generate=True,
                attn_new_tokens=4)
     assert not at.exception
     charts = at.get("plotly_chart")
@@ -127,7 +118,7 @@ def test_generated_text_marks_the_answer(make_app):
 @pytest.mark.parametrize("prompt,message", [("   ", "empty"), ("word " * 20_000, "context window is"),
                                             ("x" * 130_000, "characters")])
 def test_bad_prompts_give_a_message(make_app, prompt, message):
-    at = _open(make_app, prompt)
+    at = open_page(make_app, "attention", prompt)
     assert not at.get("plotly_chart")
     assert any(message in w.value for w in at.warning), [w.value for w in at.warning]
 
@@ -138,18 +129,20 @@ def test_switching_layer_and_head_does_not_rerun_the_model(make_app, monkeypatch
     calls = []
     original = core.analyze
     monkeypatch.setattr(core, "analyze", lambda *a, **k: calls.append(a[1]) or original(*a, **k))
-    at = _open(make_app, "A prompt only this test uses: layer and head switching.")
-    assert len(calls) == 1  # the first run of a new prompt runs the model once
+    prompt = "The river bank was muddy after the rain."
+    at = open_page(make_app, "attention", prompt)
+    # Caches start empty (tests/pages/conftest.py): the default prompt, then the typed one, each runs the model once.
+    assert len(calls) == 2 and calls[1] == prompt, calls
     before = chart_array(at.get("plotly_chart")[0], "z")
     at.selectbox(key="attn_layer").set_value(1).run()
     at.selectbox(key="attn_head").set_value(3).run()
     assert not at.exception
-    assert len(calls) == 1
+    assert len(calls) == 2, calls
     assert not np.allclose(chart_array(at.get("plotly_chart")[0], "z"), before)  # a different head is shown
 
 
 def test_one_token_prompt_with_hidden_first_token_explains(make_app):
-    at = _open(make_app, "a", attn_hide_first=True)
+    at = open_page(make_app, "attention", "a", attn_hide_first=True)
     assert not at.get("plotly_chart")
     assert any("at least 2 tokens" in w.value for w in at.warning)
     at.toggle(key="attn_hide_first").set_value(False).run()

@@ -7,22 +7,12 @@ import json
 
 import numpy as np
 import pytest
+from page_kit import open_page
 from plotly_arrays import plotly_array
 
 from core.tokens import tokenize
 
 HOSTILE = "</script><script>alert(1)</script> <img src=x onerror=alert(1)> 👍🏽"
-
-
-def _open(make_app, prompt: str | None = None, **state):
-    at = make_app()
-    for key, value in state.items():
-        at.session_state[key] = value
-    at.switch_page("app_pages/embeddings.py").run()
-    if prompt is not None:
-        at.text_area(key="prompt").set_value(prompt).run()
-    assert not at.exception, at.exception
-    return at
 
 
 def _charts(at) -> dict[str, dict]:
@@ -35,7 +25,7 @@ def _charts(at) -> dict[str, dict]:
 
 
 def test_all_views_render_for_the_default_prompt(make_app):
-    at = _open(make_app)
+    at = open_page(make_app, "embeddings")
     charts = _charts(at)
     heat = plotly_array(charts["Input embedding of each token"]["data"][0]["z"])
     assert heat.shape[1] == 32  # tiny Llama's d_model
@@ -50,7 +40,7 @@ def test_all_views_render_for_the_default_prompt(make_app):
 
 
 def test_layer_slider_and_3d_projection(make_app):
-    at = _open(make_app, emb_dims=3)
+    at = open_page(make_app, "embeddings", emb_dims=3)
     at.slider(key="emb_layer_2").set_value(0).run()
     charts = _charts(at)
     assert charts["After layer 0"]["data"][0]["type"] == "scatter3d"
@@ -61,7 +51,7 @@ def test_layer_slider_and_3d_projection(make_app):
 
 
 def test_keeping_the_first_token_adds_a_row(make_app):
-    at = _open(make_app)
+    at = open_page(make_app, "embeddings")
     n = plotly_array(_charts(at)["Cosine similarity: Token embeddings"]["data"][0]["z"]).shape[0]
     at.toggle(key="emb_skip_first_decoder").set_value(False).run()
     assert plotly_array(_charts(at)["Cosine similarity: Token embeddings"]["data"][0]["z"]).shape[0] == n + 1
@@ -79,7 +69,7 @@ def _label_texts(spec: dict) -> list[str]:
 
 
 def test_hostile_prompt_shows_literally_in_every_chart(make_app, tiny_llama):
-    at = _open(make_app, HOSTILE)
+    at = open_page(make_app, "embeddings", HOSTILE)
     labels = tokenize(tiny_llama, HOSTILE).labels  # what the page's model makes of the prompt
     ticks = _charts(at)["Input embedding of each token"]["layout"]["yaxis"]["ticktext"]
     # Plotly decodes entities and draws tags: what a person reads is the unescaped tick text.
@@ -94,7 +84,7 @@ def test_hostile_prompt_shows_literally_in_every_chart(make_app, tiny_llama):
 
 
 def test_typed_word_of_several_tokens_is_a_warning(make_app):
-    at = _open(make_app)
+    at = open_page(make_app, "embeddings")
     at.text_input(key="emb_nn_word").set_value("Xylophonequartz").run()
     assert not at.exception
     assert any("tokens" in w.value and "single token" in w.value for w in at.warning)
@@ -102,20 +92,20 @@ def test_typed_word_of_several_tokens_is_a_warning(make_app):
 
 @pytest.mark.parametrize("prompt,message", [("  ", "empty"), ("bank " * 600, "context window is 128")])
 def test_bad_prompts_give_a_warning_not_a_crash(make_app, prompt, message):
-    at = _open(make_app, prompt)
+    at = open_page(make_app, "embeddings", prompt)
     assert at.warning and message in at.warning[0].value
     assert not at.get("plotly_chart")
 
 
 def test_no_sentences_is_a_warning(make_app):
-    at = _open(make_app)
+    at = open_page(make_app, "embeddings")
     at.text_area(key="emb_sentences").set_value("\n \n").run()
     assert not at.exception
     assert any("at least one" in w.value for w in at.warning)
 
 
 def test_shorter_prompt_after_choosing_a_late_token(make_app):
-    at = _open(make_app)
+    at = open_page(make_app, "embeddings")
     at.selectbox(key="emb_nn_pos").select_index(10).run()
     assert at.selectbox(key="emb_nn_pos").value.startswith("10: ")
     label = at.selectbox(key="emb_nn_pos").value.split(": ", 1)[1]
@@ -131,7 +121,7 @@ def test_shorter_prompt_after_choosing_a_late_token(make_app):
 @pytest.mark.slow
 def test_encoder_shows_learned_positions(make_app, monkeypatch):
     monkeypatch.setenv("LLM_LENS_MODEL", "all-MiniLM-L6-v2")  # the bundled encoder: small and fast to load
-    at = _open(make_app)
+    at = open_page(make_app, "embeddings")
     charts = _charts(at)
     assert plotly_array(charts["Position embeddings"]["data"][0]["z"]).shape[1] == 384
     assert at.toggle(key="emb_skip_first_encoder").value is False  # [CLS] is an ordinary first token for BERT

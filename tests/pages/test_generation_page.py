@@ -7,6 +7,7 @@ import json
 
 import numpy as np
 import pytest
+from page_kit import open_page
 from plotly_arrays import plotly_array
 
 import core
@@ -20,13 +21,7 @@ TABS = ["Next token", "Settings on the same logits", "Step through", "Greedy vs 
 
 
 def _open(make_app, tab: str = "Next token", **state):
-    at = make_app()
-    for key, value in state.items():
-        at.session_state[key] = value
-    at.session_state["genpage_tab"] = tab
-    at.switch_page("app_pages/generation.py").run()
-    assert not at.exception, at.exception
-    return at
+    return open_page(make_app, "generation", genpage_tab=tab, **state)
 
 
 def _trace(at, index: int = 0, trace: int = 0) -> dict:

@@ -3,36 +3,51 @@
 from __future__ import annotations
 
 import threading
-import time
+
+from threads_kit import start_queued
 
 from core.runtime import gate
 from ui import widgets
 
 
 class _Placeholder:
-    """Stands in for st.empty(): records what the page would show in it, in order."""
+    """Stands in for st.empty(): records what the page would show in it, in order, and wakes watchers."""
 
     def __init__(self):
         self.shown: list[str] = []
+        self.changed = threading.Condition()
+
+    def _show(self, text: str) -> None:
+        with self.changed:
+            self.shown.append(text)
+            self.changed.notify_all()
 
     def caption(self, text: str) -> None:
-        self.shown.append(text)
+        self._show(text)
 
     def empty(self) -> None:
-        self.shown.append("")
+        self._show("")
+
+    def wait_for(self, condition, seconds: float = 30) -> None:
+        with self.changed:
+            assert self.changed.wait_for(condition, seconds), f"the page never showed it: {self.shown}"
 
 
 def _queue_behind(key: str, holders: int) -> list[threading.Event]:
     """Threads that take the gate one after another and hold it until their event is set."""
     releases = [threading.Event() for _ in range(holders)]
+    entered = threading.Event()
     for index, release in enumerate(releases):
         def hold(release=release):
             with gate.GATE.hold(key):
+                entered.set()
                 release.wait(10)
 
-        threading.Thread(target=hold, daemon=True).start()
-        while gate.GATE.waiting(key) < index + 1:
-            time.sleep(0.005)
+        if index == 0:  # the first takes the free gate at once
+            threading.Thread(target=hold, daemon=True).start()
+            assert entered.wait(10)
+        else:  # the others queue behind it, in this order
+            start_queued(hold)
     return releases
 
 
@@ -43,12 +58,11 @@ def test_waiting_page_counts_down_then_clears(monkeypatch):
 
     def release_in_turn():
         for release in releases:
-            while not place.shown or place.shown[-1] == "":
-                time.sleep(0.005)
+            place.wait_for(lambda: place.shown and place.shown[-1] != "")
             shown = len(place.shown)
             release.set()
-            while len(place.shown) == shown and release is not releases[-1]:
-                time.sleep(0.005)
+            if release is not releases[-1]:
+                place.wait_for(lambda n=shown: len(place.shown) > n)
 
     releaser = threading.Thread(target=release_in_turn)
     releaser.start()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
+from page_kit import open_page
 from plotly.colors import get_colorscale
 
 from core import share_state
@@ -13,12 +14,7 @@ PROMPT = "Links carry </script> and 🙂 too."
 
 
 def _open(make_app, page: str, **params):
-    at = make_app()
-    for key, value in params.items():
-        at.query_params[key] = value
-    at.switch_page(f"app_pages/{page}.py").run()
-    assert not at.exception, at.exception
-    return at
+    return open_page(make_app, page, params=params)
 
 
 def _params(at) -> dict[str, str]:

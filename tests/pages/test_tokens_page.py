@@ -6,19 +6,9 @@ import json
 import re
 
 import pytest
+from page_kit import open_page
 
 HOSTILE = "</script><script>alert(1)</script> <img src=x onerror=alert(1)> 👍🏽"
-
-
-def _open(make_app, prompt: str | None = None, **state):
-    at = make_app()
-    for key, value in state.items():
-        at.session_state[key] = value
-    at.switch_page("app_pages/tokens.py").run()
-    if prompt is not None:
-        at.text_area(key="prompt").set_value(prompt).run()
-    assert not at.exception, at.exception
-    return at
 
 
 def _metrics(at) -> dict[str, str]:
@@ -30,7 +20,7 @@ def _chip_count(html_body: str) -> int:
 
 
 def test_default_prompt_shows_chips_counts_gauge_and_comparison(make_app):
-    at = _open(make_app)
+    at = open_page(make_app, "tokens")
     chips = at.get("html")[0].value
     metrics = _metrics(at)
     assert _chip_count(chips) == int(metrics["Tokens"])
@@ -45,7 +35,7 @@ def test_default_prompt_shows_chips_counts_gauge_and_comparison(make_app):
 
 
 def test_hostile_prompt_is_shown_escaped(make_app):
-    at = _open(make_app, HOSTILE)
+    at = open_page(make_app, "tokens", HOSTILE)
     for element in at.get("html"):
         assert "<script" not in element.value and "<img" not in element.value
     chips = at.get("html")[0].value
@@ -55,7 +45,7 @@ def test_hostile_prompt_is_shown_escaped(make_app):
 
 
 def test_chip_labels_switch_to_ids(make_app):
-    at = _open(make_app, "bank bank")
+    at = open_page(make_app, "tokens", "bank bank")
     at.radio(key="tokens_chip_label").set_value("id").run()
     chips = at.get("html")[0].value
     ids = [int(row) for row in at.dataframe[0].value["id"]]
@@ -63,7 +53,7 @@ def test_chip_labels_switch_to_ids(make_app):
 
 
 def test_chat_template_section_counts_added_special_tokens(make_app):
-    at = _open(make_app, "Hello")
+    at = open_page(make_app, "tokens", "Hello")
     metrics = _metrics(at)
     assert metrics["Special tokens added"] == "3"  # <|im_start|>user … <|im_end|> <|im_start|>assistant
     wrapped = at.get("html")[1].value
@@ -72,7 +62,7 @@ def test_chat_template_section_counts_added_special_tokens(make_app):
 
 def test_overflowing_text_says_what_would_be_cut(make_app):
     # The tiny Llama's window is 128 tokens, hence the widget key.
-    at = _open(make_app, "The river bank was muddy after the rain. " * 40, tokens_reserve_128=64)
+    at = open_page(make_app, "tokens", "The river bank was muddy after the rain. " * 40, tokens_reserve_128=64)
     assert at.error, "expected a does-not-fit message"
     assert "Does not fit" in at.error[0].value and "cut from the end" in at.error[0].value
     assert "muddy" in at.get("text")[0].value
@@ -80,26 +70,27 @@ def test_overflowing_text_says_what_would_be_cut(make_app):
 
 @pytest.mark.parametrize("prompt,message", [("   ", "empty"), ("x" * 120_001, "120,000")])
 def test_bad_prompts_give_a_warning_not_a_crash(make_app, prompt, message):
-    at = _open(make_app, prompt)
+    at = open_page(make_app, "tokens", prompt)
     assert at.warning and message in at.warning[0].value
     assert not at.get("plotly_chart")
 
 
 def test_text_at_the_character_limit_still_renders(make_app):
-    at = _open(make_app, "ab " * 40_000)  # exactly 120,000 characters: only the chat-wrapped text is too long
+    # Exactly 120,000 characters: only the chat-wrapped text is too long.
+    at = open_page(make_app, "tokens", "ab " * 40_000)
     assert int(_metrics(at)["Characters"].replace(",", "")) == 120_000
     assert any("chat template" in w.value for w in at.warning)
 
 
 def test_long_text_is_capped_not_hung(make_app):
-    at = _open(make_app, "Straße café 中文 " * 6_000)  # ~100k characters
+    at = open_page(make_app, "tokens", "Straße café 中文 " * 6_000)  # ~100k characters
     chips = at.get("html")[0].value
     assert _chip_count(chips) == 2_000 and "more tokens" in chips
     assert at.error and "Does not fit" in at.error[0].value
 
 
 def test_text_without_spaces_gets_the_openai_cap_message_and_the_other_tokenizers(make_app):
-    at = _open(make_app, "x" * 20_000)
+    at = open_page(make_app, "tokens", "x" * 20_000)
     warnings = " ".join(w.value for w in at.warning)
     assert "20,000 characters without a space" in warnings and "1,000 bytes" in warnings
     names = json.loads(at.get("plotly_chart")[1].proto.spec)["data"][0]["x"]

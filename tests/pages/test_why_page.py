@@ -6,6 +6,7 @@ import json
 
 import numpy as np
 import pytest
+from page_kit import open_page
 from plotly_arrays import plotly_array as _array
 
 from core.why import attribution, interventions, logit_attribution
@@ -16,13 +17,7 @@ HOSTILE = "<img src=x onerror=alert(1)></script>"  # short: the tiny tokenizer s
 
 
 def _open(make_app, tab: str, **state):
-    at = make_app()
-    for key, value in state.items():
-        at.session_state[key] = value
-    at.session_state["why_tab"] = tab
-    at.switch_page("app_pages/why.py").run()
-    assert not at.exception, at.exception
-    return at
+    return open_page(make_app, "why", why_tab=tab, **state)
 
 
 def _chart(at, key: str) -> dict:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 import time
@@ -11,12 +12,13 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+from playwright.sync_api import expect
 from remote_kit import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "tests" / "browser"))
 
-from browser_kit import assert_no_exception, open_app, wait_idle  # noqa: E402
+from browser_kit import assert_no_exception, new_tab, open_app, wait_idle  # noqa: E402
 
 pytestmark = [pytest.mark.slow, pytest.mark.browser]
 
@@ -55,8 +57,7 @@ def app_url(served, tmp_path_factory):
 
 
 def test_pick_endpoint_press_compare_see_three_answers(app_url, served, browser, tmp_path):
-    context = browser.new_context(viewport={"width": 1400, "height": 1800})
-    page = context.new_page()
+    page = new_tab(browser)
     try:
         open_app(page, f"{app_url}/prompting", timeout_ms=300_000)
         page.locator('[data-testid="stSidebar"] [data-testid="stSelectbox"]').filter(
@@ -65,12 +66,11 @@ def test_pick_endpoint_press_compare_see_three_answers(app_url, served, browser,
         wait_idle(page, timeout_ms=300_000)
         page.get_by_role("button", name="Compare").click()
         wait_idle(page, timeout_ms=300_000)
-        metrics = page.locator('[data-testid="stMetric"]').all_inner_texts()
-        answers = [" ".join(m.split()) for m in metrics if m.strip().startswith("Answer")]
-        assert len(answers) == 3, answers
-        assert page.get_by_text("Answered by").count() == 1
-        assert page.get_by_text("returned no token log-probabilities").count() == 3
+        answers = page.locator('[data-testid="stMetric"]').filter(has_text=re.compile(r"^Answer"))
+        expect(answers).to_have_count(3, timeout=300_000)
+        expect(page.get_by_text("Answered by")).to_have_count(1)
+        expect(page.get_by_text("returned no token log-probabilities")).to_have_count(3)
         page.screenshot(path=str(tmp_path / "served.png"), full_page=True)
         assert_no_exception(page)
     finally:
-        context.close()
+        page.context.close()

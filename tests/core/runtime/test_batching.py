@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import threading
-import time
-
 import numpy as np
 import pytest
 import torch
+from threads_kit import start_queued
 
 import core
 from core.runtime import batching, gate
@@ -33,16 +31,10 @@ def _analyze_together(model: core.LoadedModel, prompts: list[str]) -> tuple[list
     """Queue every prompt behind a held gate, then release it so they are served together."""
     results: dict[int, core.Analysis] = {}
     before = len(batching.BATCHER.batch_sizes)
-    threads = [threading.Thread(target=lambda i=i, p=p: results.__setitem__(i, core.analyze(model, p)))
-               for i, p in enumerate(prompts)]
-    key = gate.gate_key(model)
     with gate.hold(model):
-        for thread in threads:
-            thread.start()
-        deadline = time.monotonic() + 10
-        while gate.GATE.waiting(key) < len(prompts) + 1:
-            assert time.monotonic() < deadline, "requests did not queue"
-            time.sleep(0.01)
+        threads = [start_queued(lambda i=i, p=p: results.__setitem__(i, core.analyze(model, p)))
+                   for i, p in enumerate(prompts)]
+        assert gate.GATE.waiting(gate.gate_key(model)) == len(prompts) + 1  # all queued behind the holder
     for thread in threads:
         thread.join(30)
     return [results[i] for i in range(len(prompts))], list(batching.BATCHER.batch_sizes)[before:]
@@ -96,12 +88,9 @@ def test_a_failing_batch_fails_every_member_and_frees_the_gate(tiny_llama, monke
         except RuntimeError as error:
             errors.append(str(error))
 
-    threads = [threading.Thread(target=run, args=(p,)) for p in PROMPTS[:3]]
     with gate.hold(tiny_llama):
-        for thread in threads:
-            thread.start()
-        while gate.GATE.waiting(gate.gate_key(tiny_llama)) < 4:
-            time.sleep(0.01)
+        threads = [start_queued(lambda p=p: run(p)) for p in PROMPTS[:3]]
+        assert gate.GATE.waiting(gate.gate_key(tiny_llama)) == 4
     for thread in threads:
         thread.join(10)
     assert errors == ["out of memory"] * 3

@@ -7,6 +7,7 @@ import threading
 import time
 
 import pytest
+from threads_kit import start_queued
 
 from core.runtime import settings
 from core.runtime.gate import InferenceGate
@@ -23,21 +24,18 @@ def _start_waiter(gate: InferenceGate, key, name: str, order: list, reports: dic
     return thread
 
 
-def _wait_until(condition, seconds: float = 5.0) -> None:
-    deadline = time.monotonic() + seconds
-    while not condition():
-        assert time.monotonic() < deadline, "condition not reached"
-        time.sleep(0.01)
-
-
 def test_requests_run_one_at_a_time_in_arrival_order():
     gate, order, reports = InferenceGate(), [], {}
     with gate.hold("m"):
         threads = []
         for index, name in enumerate("abc"):
-            threads.append(_start_waiter(gate, "m", name, order, reports))
-            _wait_until(lambda n=index: gate.waiting("m") == n + 2)
-        _wait_until(lambda: all(reports.get(n) for n in "abc"))
+            def body(name=name):
+                with gate.hold("m"):
+                    order.append(name)
+
+            # Each waiter's first report (its place) comes once its ticket is queued: then start the next.
+            threads.append(start_queued(body, gate, report_to=reports.setdefault(name, []).append))
+            assert gate.waiting("m") == index + 2
         assert order == []  # nobody ran while the gate was held
     for thread in threads:
         thread.join(5)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import threading
-import time
 
 import numpy as np
 import pytest
@@ -55,14 +54,15 @@ def test_run_keeps_order_and_runs_the_jobs_at_once():
 
 
 def test_a_failing_lane_raises_after_every_lane_stopped():
-    finished = threading.Event()
+    failed, finished = threading.Event(), threading.Event()
 
     def slow():
-        time.sleep(0.2)
+        assert failed.wait(10)  # still running when the other lane fails
         finished.set()
         return 1
 
     def broken():
+        failed.set()
         raise RuntimeError("lane failed")
 
     with pytest.raises(RuntimeError, match="lane failed"):
