@@ -1,0 +1,50 @@
+"""Fixtures: ONE real vLLM server per test session (base SmolLM2 plus a peft LoRA adapter), from its own venv."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "remote"))
+
+import vllm_kit  # noqa: E402
+from remote_kit import model_folder  # noqa: E402
+
+
+def _require_vllm() -> Path:
+    """The vLLM venv's python; skipped without it, unless `make test` asked for it (then a failure)."""
+    python = vllm_kit.vllm_python()
+    if python.exists():
+        return python
+    message = f"No vLLM venv at {python.parent.parent.name}: run `make vllm-venv` (about 5 minutes, 3.5 GB)."
+    if os.environ.get(vllm_kit.ENV_REQUIRE):
+        pytest.fail(message)
+    pytest.skip(message)
+
+
+@pytest.fixture(scope="session")
+def smol_folder(real_model_cache) -> Path:
+    """The float32 safetensors folder the tests' own cache holds: vLLM serves it, the app loads it."""
+    return model_folder(real_model_cache)
+
+
+@pytest.fixture(scope="session")
+def adapter_folder(tmp_path_factory, smol_folder) -> Path:
+    """A LoRA adapter for SmolLM2, made by peft in this venv."""
+    pytest.importorskip("peft", reason="peft makes the adapter (it is in requirements.txt)")
+    return vllm_kit.make_adapter(smol_folder, tmp_path_factory.mktemp("adapter") / vllm_kit.ADAPTER_NAME)
+
+
+@pytest.fixture(scope="session")
+def vllm_server(tmp_path_factory, smol_folder, adapter_folder) -> vllm_kit.VllmServer:
+    """vLLM serving SmolLM2 and the adapter (--enable-lora), started once and stopped by its process group."""
+    _require_vllm()
+    server = vllm_kit.start(smol_folder, tmp_path_factory.mktemp("vllm"), {vllm_kit.ADAPTER_NAME: adapter_folder})
+    try:
+        yield server
+    finally:
+        vllm_kit.stop(server.process)
