@@ -9,7 +9,7 @@ from dataclasses import dataclass
 import openai
 import pandas as pd
 
-from core import prompt_eval, remote, remote_calls, remote_run
+from core import prompt_eval, remote, remote_calls, remote_run, served_lora
 from core.prompting import Example, build_prompt, check_examples, extract_answer, normalize_label, strategy_prompts
 from core.remote import Endpoint, RemoteError
 from core.remote_calls import Prompt, ServedCompletion
@@ -146,12 +146,16 @@ def evaluate(endpoint: Endpoint, model: str, request: EvalRequest, answers: Muta
     answers holds results by task and survives a cancel or a failure, so running again resumes.
     """
     tasks = plan(request)[3]
+    try:
+        concurrency = served_lora.preflight(endpoint, model, request.mode)
+    except RemoteError as error:  # nothing sent: the answers so far stay as they are
+        return summarize(request, answers, error=str(error))
     api = remote.client(endpoint)
     if request.mode == "rank":
         call = lambda task: remote_calls.label_logprob(api, model, task[0], " " + task[1])  # noqa: E731
     else:
         call = lambda prompt: extract_answer(remote_calls.complete(api, model, prompt, request.settings).text)  # noqa: E731
-    outcome = remote_run.run_all(tasks, call, answers, endpoint.concurrency, progress, cancel)
+    outcome = remote_run.run_all(tasks, call, answers, concurrency, progress, cancel)
     error = None if outcome.error is None else str(_explained(outcome.error, endpoint, model, "an evaluation request"))
     return summarize(request, answers, outcome.cancelled, error)
 

@@ -40,10 +40,18 @@ def adapter_folder(tmp_path_factory, smol_folder) -> Path:
 
 
 @pytest.fixture(scope="session")
-def vllm_server(tmp_path_factory, smol_folder, adapter_folder) -> vllm_kit.VllmServer:
-    """vLLM serving SmolLM2 and the adapter (--enable-lora), started once and stopped by its process group."""
+def other_adapter_folder(tmp_path_factory, tiny_llama_path) -> Path:
+    """A LoRA adapter made for another base model (the tiny Llama): vLLM loads it on SmolLM2 without a word."""
+    pytest.importorskip("peft", reason="peft makes the adapter (it is in requirements.txt)")
+    return vllm_kit.make_adapter(tiny_llama_path, tmp_path_factory.mktemp("adapter") / vllm_kit.OTHER_ADAPTER_NAME)
+
+
+@pytest.fixture(scope="session")
+def vllm_server(tmp_path_factory, smol_folder, adapter_folder, other_adapter_folder) -> vllm_kit.VllmServer:
+    """vLLM serving SmolLM2 and two adapters (--enable-lora), started once and stopped by its process group."""
     _require_vllm()
-    server = vllm_kit.start(smol_folder, tmp_path_factory.mktemp("vllm"), {vllm_kit.ADAPTER_NAME: adapter_folder})
+    loras = {vllm_kit.ADAPTER_NAME: adapter_folder, vllm_kit.OTHER_ADAPTER_NAME: other_adapter_folder}
+    server = vllm_kit.start(smol_folder, tmp_path_factory.mktemp("vllm"), loras)
     try:
         yield server
     finally:

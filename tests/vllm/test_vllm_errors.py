@@ -9,11 +9,12 @@ from urllib.parse import urlparse
 
 import pytest
 
-from core import prompting, remote, remote_eval
-from core.remote import Endpoint, RemoteError
+from core import prompting, remote_eval, served_lora
+from core.remote import Endpoint
 from core.sampling import GenerationSettings
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+import vllm_kit  # noqa: E402
 from proxy import Relay  # noqa: E402
 
 pytestmark = [pytest.mark.vllm, pytest.mark.slow]
@@ -73,7 +74,11 @@ def test_a_server_restart_mid_evaluation_keeps_answers_and_resumes(vllm_server):
     assert fresh.evaluation.predictions.equals(resumed.evaluation.predictions)
 
 
-def test_a_model_list_without_the_adapter_is_a_clear_message(vllm_server):
-    with pytest.raises(RemoteError, match="it serves: "):
-        remote.check_model(Endpoint("vllm", vllm_server.base_url), "smol-lora-v2",
-                           remote.list_models(Endpoint("vllm", vllm_server.base_url)))
+def test_an_adapter_for_another_base_model_is_refused_before_sending(vllm_server):
+    endpoint = Endpoint("vllm", vllm_server.base_url)
+    assert served_lora.adapter_mismatch(endpoint, vllm_kit.ADAPTER_NAME) is None
+    assert served_lora.adapter_mismatch(endpoint, vllm_server.model) is None  # the base model itself
+    answers = {("kept", "positive"): -1.0}
+    result = remote_eval.evaluate(endpoint, vllm_kit.OTHER_ADAPTER_NAME, _request(_items(2)), answers)
+    assert "for another base model" in result.error and "hidden size 576" in result.error
+    assert answers == {("kept", "positive"): -1.0} and result.answered == 0  # nothing sent, nothing lost

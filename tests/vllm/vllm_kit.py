@@ -22,6 +22,7 @@ ENV_PYTHON = "LLM_LENS_VLLM_PYTHON"
 ENV_REQUIRE = "LLM_LENS_REQUIRE_VLLM"  # `make test` sets it: a missing vLLM venv fails instead of skipping
 MODEL_NAME = "SmolLM2-135M-Instruct"
 ADAPTER_NAME = "smol-lora"
+OTHER_ADAPTER_NAME = "tiny-llama-lora"  # made for another base model
 # Ready in about 100 s on two idle cores (eager mode); a busy CI machine gets room for several times that.
 READY_SECONDS = 900
 LOG_TAIL = 4000
