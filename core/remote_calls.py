@@ -141,14 +141,24 @@ def label_logprob(api: openai.OpenAI, model: str, prompt: str, continuation: str
     full = prompt + continuation
     tokens, offsets, values, n_full = _echo(api, model, full)
     if "".join(tokens).startswith(full):
-        picked = [v for token, offset, v in zip(tokens, offsets, values)
-                  if offset < len(full) and offset + len(token) > len(prompt)]  # the generated token starts after
+        picked = [v for token, offset, v in zip(tokens, offsets, values) if _in_span(token, offset, prompt, full)]
     else:
         n_prompt = _echo(api, model, prompt)[3] if prompt else 0
         picked = values[n_prompt:n_full] if n_full and n_prompt else []
     if not picked or any(v is None for v in picked):
         raise RemoteError("The server's log-probabilities do not cover the label: it cannot be ranked.")
     return float(sum(picked))
+
+
+def _in_span(token: str, offset: int, prompt: str, full: str) -> bool:
+    """Whether an echoed token is part of the continuation full[len(prompt):] (the generated one starts after it).
+
+    vLLM gives the first pieces of a character split across tokens as empty texts at the character's
+    offset, so an empty token at or after the prompt's end belongs to the continuation too.
+    """
+    if offset >= len(full):
+        return False
+    return offset + len(token) > len(prompt) or (not token and offset >= len(prompt))
 
 
 def _echo(api: openai.OpenAI, model: str, text: str) -> tuple[list[str], list[int], list, int | None]:

@@ -96,3 +96,13 @@ def test_adapter_served_with_lora_equals_the_adapter_in_process(vllm_server, smo
     assert_same_scores(answers, local)
     base = in_process_rank(smollm2, task, pairs)
     assert max(abs(base[key] - local[key]) for key in local) > 0.05  # the adapter really changes the scores
+
+
+def test_a_label_split_across_tokens_is_scored_whole(vllm_server, smollm2):
+    # vLLM echoes the first byte-pieces of 🦜 as empty token texts: they count toward the label too.
+    api = remote.client(Endpoint("vllm", vllm_server.base_url))
+    prompt, labels = "Text: a bright green bird that talks\nLabel:", ["🦜", "parrot"]
+    local = label_scoring.score_labels(smollm2, "", [prompt], labels, delimiter=" ", use_cache=False)
+    served = [remote_calls.label_logprob(api, vllm_server.model, prompt, " " + label) for label in labels]
+    assert local.n_tokens[0, 0] >= 2  # the emoji really is several tokens
+    assert max(abs(s - v) for s, v in zip(served, local.logprob[0])) < TOLERANCE
