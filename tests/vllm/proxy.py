@@ -38,7 +38,7 @@ class Relay:
     def down(self) -> None:
         listener, self._listener = self._listener, None
         if listener is not None:
-            listener.close()
+            _close(listener)  # shutdown first: close() alone leaves a blocked accept() listening on Linux
         with self._lock:
             for sock in self._open:
                 _close(sock)
