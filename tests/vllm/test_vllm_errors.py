@@ -17,7 +17,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import vllm_kit  # noqa: E402
 from proxy import Relay  # noqa: E402
 
-pytestmark = [pytest.mark.vllm, pytest.mark.slow]
+pytestmark = [pytest.mark.vllm, pytest.mark.slow, pytest.mark.timeout(vllm_kit.TIMEOUT)]
 LABEL = GenerationSettings(max_new_tokens=5, stop=("\n",))
 TASK = prompting.PRESETS["Movie-review sentiment"]
 

@@ -3,6 +3,9 @@ match the in-process ones."""
 
 from __future__ import annotations
 
+import sys
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -10,7 +13,10 @@ import core
 from core import prompt_eval, prompting, remote, remote_calls, remote_eval
 from core.remote import Endpoint
 
-pytestmark = [pytest.mark.vllm, pytest.mark.slow]
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import vllm_kit  # noqa: E402
+
+pytestmark = [pytest.mark.vllm, pytest.mark.slow, pytest.mark.timeout(vllm_kit.TIMEOUT)]
 LABEL = core.GenerationSettings(max_new_tokens=5, stop=("\n",))  # the Prompt strategies page's settings
 ITEMS = 6
 

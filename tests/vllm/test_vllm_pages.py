@@ -19,7 +19,7 @@ from core.remote import Endpoint
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import vllm_kit  # noqa: E402
 
-pytestmark = [pytest.mark.vllm, pytest.mark.slow]
+pytestmark = [pytest.mark.vllm, pytest.mark.slow, pytest.mark.timeout(vllm_kit.TIMEOUT)]
 ROOT = Path(__file__).resolve().parents[2]
 
 

@@ -20,7 +20,7 @@ from core.sampling import GenerationSettings
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import vllm_kit  # noqa: E402
 
-pytestmark = [pytest.mark.vllm, pytest.mark.slow]
+pytestmark = [pytest.mark.vllm, pytest.mark.slow, pytest.mark.timeout(vllm_kit.TIMEOUT)]
 GREEDY = GenerationSettings(max_new_tokens=5, stop=("\n",))  # the Prompt strategies page's settings
 ITEMS = 6  # items per preset: × 3 strategies × its labels = 36 (sentiment) and 72 (topic) echo requests
 TOLERANCE = 1e-3
