@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import gc
+import shutil
 import sys
 import tempfile
 import time
@@ -88,6 +89,7 @@ def main() -> None:
         remote = served(base, model, task, pairs, modes, args.concurrency)
     finally:
         vllm_kit.stop(process) if args.engine == "vllm" else stop_server(process)
+        shutil.rmtree(scratch, ignore_errors=True)
     print(f"sentiment preset, {len(pairs)} items, shot counts {task.sweep}; {args.engine}, "
           f"{args.concurrency} in flight")
     for mode in modes:
