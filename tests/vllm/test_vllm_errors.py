@@ -74,6 +74,7 @@ def test_a_server_restart_mid_evaluation_keeps_answers_and_resumes(vllm_server):
     assert fresh.evaluation.predictions.equals(resumed.evaluation.predictions)
 
 
+@pytest.mark.usefixtures("needs_adapters")
 def test_an_adapter_for_another_base_model_is_refused_before_sending(vllm_server):
     endpoint = Endpoint("vllm", vllm_server.base_url)
     assert served_lora.adapter_mismatch(endpoint, vllm_kit.ADAPTER_NAME) is None

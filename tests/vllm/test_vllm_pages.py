@@ -48,6 +48,7 @@ def test_generation_page_shows_the_servers_logprobs(app_env, monkeypatch, vllm_s
     np.testing.assert_allclose(shown, np.exp(direct.logprobs), atol=1e-3)  # the page shows vLLM's numbers
 
 
+@pytest.mark.usefixtures("needs_adapters")
 def test_a_served_adapter_is_a_model_of_the_endpoint_with_ranking(app_env, monkeypatch, vllm_server):
     at = _app(monkeypatch, vllm_server, "app_pages/prompting.py", vllm_kit.ADAPTER_NAME)
     choices = next(s for s in at.sidebar.selectbox if s.key == "srv_model_vllm")
@@ -56,6 +57,7 @@ def test_a_served_adapter_is_a_model_of_the_endpoint_with_ranking(app_env, monke
     assert [r.label for r in at.radio if r.key == "srv_eval_mode"] == ["Scoring"]  # the probe found echo
 
 
+@pytest.mark.usefixtures("needs_adapters")
 def test_an_adapter_for_another_base_model_is_flagged_in_the_sidebar(app_env, monkeypatch, vllm_server):
     at = _app(monkeypatch, vllm_server, "app_pages/prompting.py", vllm_kit.OTHER_ADAPTER_NAME)
     assert any("for another base model" in e.value for e in at.sidebar.error)

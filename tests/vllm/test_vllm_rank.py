@@ -61,9 +61,9 @@ def assert_same_scores(served: dict, local: dict) -> None:
 
 
 def test_the_probe_finds_log_probabilities_on_vllm(vllm_server):
-    api = remote.client(Endpoint("vllm", vllm_server.base_url))
-    for model in (vllm_server.model, vllm_kit.ADAPTER_NAME):
-        caps = remote_calls.probe(api, model)
+    endpoint = Endpoint("vllm", vllm_server.base_url)
+    for model in remote.list_models(endpoint):  # the base model and any adapter
+        caps = remote_calls.probe(remote.client(endpoint), model)
         assert caps.token_logprobs and caps.prompt_logprobs, model
 
 
@@ -83,6 +83,7 @@ def test_ranked_labels_equal_in_process(vllm_server, smollm2, preset):
     assert len(served_table) == 3 * ITEMS
 
 
+@pytest.mark.usefixtures("needs_adapters")
 def test_adapter_served_with_lora_equals_the_adapter_in_process(vllm_server, smollm2, adapter_folder):
     from peft import PeftModel
 
