@@ -5,7 +5,7 @@ PIP := $(PY) -m pip
 STAMP := $(VENV)/.installed
 # vLLM's own venv (the vLLM test tier): it pins torch/transformers versions the app's venv does not use.
 # Built once per machine, in the user's cache, and rebuilt only when requirements-vllm.txt's content
-# changes (its hash names the stamp), so a fresh clone links to it instead of spending 5 minutes again.
+# changes (its hash names the stamp), so a fresh clone links to it instead of building it again.
 VLLM_HOME ?= $(HOME)/.cache/llm-lens/venv-vllm
 VLLM_PY := $(VLLM_HOME)/bin/python
 VLLM_STAMP := $(VLLM_HOME)/.installed-$(shell sha256sum requirements-vllm.txt | cut -c1-16)
@@ -29,7 +29,7 @@ $(STAMP): requirements.txt requirements-models.txt requirements-build.txt | $(PY
 
 install: $(STAMP)
 
-# About 5 minutes and 3.5 GB the first time. PyPI's torchvision, torchaudio and torchcodec are CUDA
+# 8-10 minutes and 3.5 GB the first time (measured on 2 busy cores). PyPI's torchvision, torchaudio and torchcodec are CUDA
 # builds that break `import vllm` on CPU: removed.
 $(VLLM_STAMP):
 	rm -rf $(VLLM_HOME)
