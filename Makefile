@@ -29,8 +29,8 @@ $(STAMP): requirements.txt requirements-models.txt requirements-build.txt | $(PY
 
 install: $(STAMP)
 
-# 8-10 minutes and 3.5 GB the first time (measured on 2 busy cores). PyPI's torchvision, torchaudio and torchcodec are CUDA
-# builds that break `import vllm` on CPU: removed.
+# 8-10 minutes and 3.5 GB the first time (measured on 2 busy cores). PyPI's torchvision, torchaudio
+# and torchcodec are CUDA builds that break `import vllm` on CPU: removed.
 $(VLLM_STAMP):
 	rm -rf $(VLLM_HOME)
 	mkdir -p $(dir $(VLLM_HOME))
