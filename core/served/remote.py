@@ -163,7 +163,9 @@ def check_model(endpoint: Endpoint, model: str, available: tuple[str, ...]) -> N
     """RemoteError naming the valid models when `model` is not among those the server lists."""
     if available and model not in available:
         shown = ", ".join(f"'{m}'" for m in available[:20]) + (" …" if len(available) > 20 else "")
-        raise RemoteError(f"'{model[:100]}' is not served by '{endpoint.name}'; it serves: {shown}.")
+        raise RemoteError(f"'{model[:100]}' is not served by '{endpoint.name}'; it serves: {shown}. A LoRA adapter "
+                          "is served only if the server was started with it (vLLM: --enable-lora --lora-modules "
+                          "NAME=FOLDER).")
 
 
 def is_transient(error: BaseException) -> bool:

@@ -131,23 +131,47 @@ def _piece(prompt: Prompt, choice) -> tuple[str, list[str], list[float], str | N
 
 
 def label_logprob(api: openai.OpenAI, model: str, prompt: str, continuation: str) -> float:
-    """log P(continuation | prompt): echo the joined text with logprobs and add up the continuation's tokens."""
+    """log P(continuation | prompt): echo the joined text with logprobs and add up the continuation's tokens.
+
+    The continuation's tokens are found by their text offsets. Where the echoed token texts do not spell
+    the text (a character split across tokens decodes to U+FFFD, shifting the offsets after it), they are
+    the joined text's tokens after the prompt's own, counted by the server (usage.prompt_tokens of a
+    second echo, of the prompt alone), as lm-evaluation-harness and the in-process scorer split them.
+    """
     full = prompt + continuation
-    response = api.completions.create(model=model, prompt=full, echo=True, logprobs=1, max_tokens=1,
+    tokens, offsets, values, n_full = _echo(api, model, full)
+    if "".join(tokens).startswith(full):
+        picked = [v for token, offset, v in zip(tokens, offsets, values) if _in_span(token, offset, prompt, full)]
+    else:
+        n_prompt = _echo(api, model, prompt)[3] if prompt else 0
+        picked = values[n_prompt:n_full] if n_full and n_prompt else []
+    if not picked or any(v is None for v in picked):
+        raise RemoteError("The server's log-probabilities do not cover the label: it cannot be ranked.")
+    return float(sum(picked))
+
+
+def _in_span(token: str, offset: int, prompt: str, full: str) -> bool:
+    """Whether an echoed token is part of the continuation full[len(prompt):] (the generated one starts after it).
+
+    vLLM gives the first pieces of a character split across tokens as empty texts at the character's
+    offset, so an empty token at or after the prompt's end belongs to the continuation too.
+    """
+    if offset >= len(full):
+        return False
+    return offset + len(token) > len(prompt) or (not token and offset >= len(prompt))
+
+
+def _echo(api: openai.OpenAI, model: str, text: str) -> tuple[list[str], list[int], list, int | None]:
+    """(token texts, text offsets, log-probabilities, the text's token count) of text and one generated token."""
+    response = api.completions.create(model=model, prompt=text, echo=True, logprobs=1, max_tokens=1,
                                       temperature=0.0)
     if not response.choices:
         raise RemoteError("The server answered with an empty 'choices' list: no log-probabilities to rank.")
     data = response.choices[0].logprobs
     if data is None or not data.text_offset or not data.token_logprobs:
         raise RemoteError("The server returned no prompt log-probabilities (echo), so labels cannot be ranked.")
-    total, found = 0.0, False
-    for token, offset, value in zip(data.tokens or [], data.text_offset, data.token_logprobs):
-        # Tokens overlapping the continuation's span; the one generated token starts after it.
-        if offset < len(full) and offset + len(token) > len(prompt) and value is not None:
-            total, found = total + float(value), True
-    if not found:
-        raise RemoteError("The server's log-probabilities do not cover the label: it cannot be ranked.")
-    return total
+    counted = response.usage.prompt_tokens if response.usage else None
+    return list(data.tokens or []), list(data.text_offset), list(data.token_logprobs), counted
 
 
 def probe(api: openai.OpenAI, model: str) -> Capabilities:

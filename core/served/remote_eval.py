@@ -20,7 +20,7 @@ from core.prompting import (
 )
 from core.prompting.eval_request import MODES, EvalRequest, request_runs, scored_items, served_api
 from core.sampling import GenerationSettings
-from core.served import remote, remote_calls, remote_run
+from core.served import remote, remote_calls, remote_run, served_lora
 from core.served.remote import Endpoint, RemoteError
 from core.served.remote_calls import Prompt, ServedCompletion
 
@@ -136,12 +136,16 @@ def evaluate(endpoint: Endpoint, model: str, request: EvalRequest, answers: Muta
     answers holds results by task and survives a cancel or a failure, so running again resumes.
     """
     tasks = plan(request)[3]
+    try:
+        concurrency = served_lora.preflight(endpoint, model, request.mode)
+    except RemoteError as error:  # nothing sent: the answers so far stay as they are
+        return summarize(request, answers, error=str(error))
     api = remote.client(endpoint)
     if request.mode == "rank":
         call = lambda task: remote_calls.label_logprob(api, model, task[0], " " + task[1])  # noqa: E731
     else:
         call = lambda prompt: extract_answer(remote_calls.complete(api, model, prompt, request.settings).text)  # noqa: E731
-    outcome = remote_run.run_all(tasks, call, answers, endpoint.concurrency, progress, cancel)
+    outcome = remote_run.run_all(tasks, call, answers, concurrency, progress, cancel)
     error = None if outcome.error is None else str(_explained(outcome.error, endpoint, model, "an evaluation request"))
     return summarize(request, answers, outcome.cancelled, error)
 

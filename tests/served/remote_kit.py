@@ -1,7 +1,9 @@
 """Helpers for the served-model tests: a real `transformers serve` of the bundled SmolLM2 and a small stub.
 
-The stub is only for what `transformers serve` cannot do: return log-probabilities (echo), answer
-429, send malformed JSON or an empty `choices` list.
+The stub is only for what a real server cannot be made to do on demand: answer 429, fail then succeed,
+send malformed JSON or an empty `choices` list, echo a rejected key. Its echoed log-probabilities are
+made up (one token per word) so plumbing tests have something to carry; real ones come from vLLM
+(tests/vllm/).
 """
 
 from __future__ import annotations

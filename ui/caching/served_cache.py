@@ -28,6 +28,14 @@ def get_served_capabilities(endpoint_id: str, model: str, _endpoint):
         raise remote.explain(error, _endpoint, "a capability probe") from None
 
 
+@st.cache_data(show_spinner=False, ttl=60, max_entries=32)
+def get_adapter_mismatch(endpoint_id: str, model: str, _endpoint) -> str | None:
+    """Why a served LoRA adapter does not fit the base model it is served on, or None (see core.served.served_lora)."""
+    from core.served import served_lora
+
+    return served_lora.adapter_mismatch(_endpoint, model)
+
+
 @st.cache_resource(show_spinner=False, max_entries=32)
 def _served_slot(endpoint_id: str, model: str, requests: tuple) -> Flight:
     # Like _strategy_slot (ui/caching/cache.py): the streams run outside the cached function, into the page's columns.

@@ -74,6 +74,12 @@ def backend_selector() -> Backend | None:
         st.sidebar.warning(f"'{endpoint.name}' lists no models at /v1/models.", icon="⚠️")
         return None
     model = st.sidebar.selectbox("Served model", models, key=f"srv_model_{choice}", persist_state="session")
+    try:
+        problem = served_cache.get_adapter_mismatch(endpoint.cache_id, model, endpoint)
+    except ValueError:
+        problem = None  # the model list failed between two calls: the page's own request will say why
+    if problem:
+        st.sidebar.error(md(problem), icon="🚫")
     return Backend(endpoint, model)
 
 
