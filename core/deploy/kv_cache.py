@@ -29,6 +29,7 @@ class CacheSize:
     tokens_cached: int
     context_window: int
     growth: pd.DataFrame  # tokens, gqa_bytes, mha_bytes: the cache of one sequence up to the context window
+    weights_bytes: int  # every distinct weight tensor of the model (what sits beside the caches in memory)
 
     @property
     def gqa_saving(self) -> float:
@@ -67,5 +68,6 @@ def cache_size(model: LoadedModel, text: str) -> CacheSize:
     tokens = np.unique(np.linspace(1, info.context_window, GROWTH_POINTS).astype(np.int64))
     growth = pd.DataFrame({"tokens": tokens, "gqa_bytes": tokens * formula, "mha_bytes": tokens * mha})
     return CacheSize(info.layers, info.heads, info.kv_heads, info.head_dim, size, formula, float(measured), mha,
-                     int(ids.shape[1]), info.context_window, growth)
+                     int(ids.shape[1]), info.context_window, growth,
+                     sum(p.numel() * p.element_size() for p in model.model.parameters()))
 

@@ -1,0 +1,76 @@
+"""The Deploy page on the tiny Llama: every section measures when asked and shows its chart."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from core.deploy import kv_cache
+from ui import deploy_ui, widgets
+
+RUN_BUTTONS = {
+    "KV cache": ("deploy_kv_run", ["deploy_kv_growth", "deploy_kv_steps"]),
+    "Prefill vs decode": ("deploy_pd_run", ["deploy_pd_chart"]),
+    "Batching": ("deploy_batch_run", ["deploy_batch_chart"]),
+    "Prefix caching": ("deploy_prefix_run", ["deploy_prefix_chart"]),
+    "Weight formats": ("deploy_formats_run", ["deploy_formats_chart"]),
+    "Capacity planner": ("deploy_plan_run", ["deploy_plan_chart"]),
+}
+
+
+def _open(make_app, tab: str, **state):
+    at = make_app()
+    for key, value in {"deploy_tab": tab, "deploy_batch_max": 4, **state}.items():
+        at.session_state[key] = value
+    at.switch_page("app_pages/deploy.py").run()
+    assert not at.exception, at.exception
+    return at
+
+
+def _charts(at) -> dict[str, dict]:
+    return {key: json.loads(c.proto.spec) for c in at.get("plotly_chart")
+            for key in [k for k in _all_chart_keys() if k in c.proto.id]}
+
+
+def _all_chart_keys() -> list[str]:
+    return [key for _, keys in RUN_BUTTONS.values() for key in keys]
+
+
+@pytest.mark.parametrize("tab", deploy_ui.TABS)
+def test_every_section_measures_and_draws(make_app, tab):
+    button, charts = RUN_BUTTONS[tab]
+    at = _open(make_app, tab)
+    at.button(key=button).click().run()
+    assert not at.exception, at.exception
+    drawn = _charts(at)
+    for key in charts:
+        assert drawn[key]["data"], key
+    assert not at.warning or tab == "Weight formats", [w.value for w in at.warning]
+
+
+def test_kv_cache_section_shows_the_formula_and_the_real_bytes(make_app, tiny_llama):
+    at = _open(make_app, "KV cache")
+    size = kv_cache.cache_size(tiny_llama, widgets.DEFAULT_PROMPT)
+    metrics = {m.label: m.value for m in at.metric}
+    assert metrics["Formula, bytes per token"] == f"{size.formula_bytes_per_token:,}" == "256"
+    assert any(label.startswith("Real cache") and value == "256" for label, value in metrics.items())
+    assert "2.0×" in metrics.values()  # 4 query heads share 2 key/value heads
+    assert any("users** with a full" in md.value for md in at.markdown)
+
+
+def test_a_prompt_past_the_context_window_is_a_message(make_app):
+    at = _open(make_app, "KV cache", prompt="word " * 700)
+    assert any("context window" in w.value or "limited to" in w.value for w in at.warning), \
+        [w.value for w in at.warning]
+
+
+def test_an_encoder_gets_a_clear_message(make_app, tiny_bert_path):
+    at = make_app()
+    at.session_state["model_choice"] = widgets.CUSTOM
+    at.session_state["model_custom"] = str(tiny_bert_path)
+    at.run()
+    at.switch_page("app_pages/deploy.py").run()
+    assert not at.exception, at.exception
+    assert any("encoder" in i.value for i in at.info)
+    assert not at.get("plotly_chart") and not at.button

@@ -1,0 +1,200 @@
+"""Sections of the Deploy page: each measures one reason serving works the way it does, on the loaded model."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+import core
+from core.deploy import batch_throughput, capacity, prefix_reuse, quant_quality, timing
+from core.deploy.kv_cache import users_that_fit
+from ui import present, widgets
+from ui.deploy_cache import get_deploy_result, has_deploy_result
+from ui.markdown import md_text
+from ui.model_size_ui import formula
+from ui.widgets import model_key
+from viz import deploy as charts
+
+TABS = ("KV cache", "Prefill vs decode", "Batching", "Prefix caching", "Weight formats", "Capacity planner")
+PLAN_NEW_TOKENS = 8  # the planner's batch measurement: new tokens per request
+MEDIAN = f"Times are the median of {timing.TIMING_RUNS} runs (the server is shared, single runs are noisy)."
+
+
+def _measured(kind: str, key: tuple, label: str, button_key: str):
+    """A measurement's cached result, computed once its button is pressed; None before."""
+    if not (has_deploy_result(kind, model_key(), key) or st.button(label, key=button_key)):
+        return None
+    return _compute(kind, key)
+
+
+def _compute(kind: str, key: tuple):
+    """A measurement's cached result, computed now under a progress bar (bad input: a message, then stop)."""
+    bar = st.progress(0.0, text="Measuring…")
+    result = widgets.computed_or_stop(None, get_deploy_result, kind, model_key(), key,
+                                      lambda f, message: bar.progress(min(max(f, 0.0), 1.0), text=message))
+    bar.empty()
+    return result
+
+
+def _new_tokens(key: str, default: int) -> int:
+    return int(st.number_input("New tokens to decode", 1, timing.MAX_NEW_TOKENS, default, 1, key=key,
+                               help=f"At most {timing.MAX_NEW_TOKENS} on a shared server."))
+
+
+def kv_cache_section(model: core.LoadedModel, text: str) -> None:
+    """Bytes per token (formula vs real tensors), GQA's saving, growth and users that fit; then timed decoding."""
+    size = _compute("cache_size", (text,))  # one forward pass: no button
+    info = model.info
+    formula(r"\text{bytes/token} &= 2 \times \text{layers} \times \text{kv heads} \times \text{head dim} \times "
+            r"\text{bytes}",
+            rf"&= 2 \times {info.layers} \times {info.kv_heads} \times {info.head_dim} \times "
+            rf"{size.bytes_per_value} = {size.formula_bytes_per_token:,}".replace(",", "{,}"))
+    cols = st.columns(3)
+    cols[0].metric("Formula, bytes per token", f"{size.formula_bytes_per_token:,}")
+    cols[1].metric(f"Real cache ÷ {size.tokens_cached} tokens", f"{size.measured_bytes_per_token:,.0f}")
+    cols[2].metric(f"Saving vs full multi-head ({info.heads} KV heads)", f"{size.gqa_saving:.1f}×")
+    memory_gb = st.number_input("Memory for serving (GB)", 1.0, 2048.0, 16.0, 1.0, key="deploy_kv_memory")
+    weights = size.weights_bytes
+    free = memory_gb * 1e9 - weights
+    present.chart(charts.cache_growth_chart(size.growth, free if free > 0 else None), key="deploy_kv_growth")
+    context = info.context_window
+    users = users_that_fit(memory_gb * 1e9, weights, size.formula_bytes_per_token, context)
+    st.markdown(f"With {memory_gb:,.0f} GB and {weights / 1e9:,.2f} GB of weights, **{users:,} users** with a full "
+                f"{context:,}-token context fit at once (a full context's cache is "
+                f"{size.formula_bytes_per_token * context / 1e6:,.0f} MB each).")
+    st.subheader("Decoding with and without the cache")
+    new_tokens = _new_tokens("deploy_kv_new", 24)
+    times = _measured("cache_times", (text, new_tokens), "Decode with and without the cache", "deploy_kv_run")
+    if times is not None:
+        present.chart(charts.decode_steps_chart(times.cached_seconds, times.uncached_seconds, times.prompt_tokens),
+                      key="deploy_kv_steps")
+        cols = st.columns(3)
+        cols[0].metric("Total with the cache", f"{times.cached_seconds.sum():,.2f} s")
+        cols[1].metric("Total without", f"{times.uncached_seconds.sum():,.2f} s", f"{times.speedup:.1f}× slower",
+                       delta_color="off")
+        cols[2].metric("Same tokens both ways", "yes" if times.same_tokens else "no")
+        st.caption("Without the cache every step re-reads the whole sequence, so its time climbs with the position; "
+                   f"with it each step runs one new token. The first point includes the prompt's prefill. {MEDIAN}")
+
+
+def prefill_section(text: str) -> None:
+    """Prefill and decode tokens per second against the FLOP rate and weight bandwidth measured the same run."""
+    new_tokens = _new_tokens("deploy_pd_new", 16)
+    result = _measured("prefill_decode", (text, new_tokens), "Measure prefill, decode and this machine's limits",
+                       "deploy_pd_run")
+    if result is None:
+        return
+    measured = (result.prefill_tokens_per_second, result.decode_tokens_per_second)
+    present.chart(charts.prefill_decode_chart(measured, (result.prefill_bound, result.decode_bound)),
+                  key="deploy_pd_chart")
+    limits = result.limits
+    cols = st.columns(4)
+    cols[0].metric(f"Prefill ({result.prompt_tokens} tokens)", f"{measured[0]:,.0f} tokens/s")
+    cols[1].metric("Decode", f"{measured[1]:,.1f} tokens/s")
+    cols[2].metric(f"Matrix product {limits.matmul_size}²", f"{limits.flops_per_second / 1e9:,.0f} GFLOP/s")
+    cols[3].metric(f"Reading {limits.weight_bytes / 1e6:,.0f} MB of weights", f"{limits.bandwidth / 1e9:,.1f} GB/s")
+    st.markdown(
+        f"**Prefill is bound by arithmetic**: it reaches {measured[0] / result.prefill_bound:.0%} of the "
+        f"{result.prefill_bound:,.0f} tokens/s the FLOP rate allows, because each weight read from memory is used "
+        f"for all {result.prompt_tokens} prompt tokens at once.\n\n"
+        f"**Decode is bound by memory**: it reaches {measured[1] / result.decode_bound:.0%} of the "
+        f"{result.decode_bound:,.1f} tokens/s the bandwidth allows, because every new token reads all "
+        f"{limits.weight_bytes / 1e6:,.0f} MB of weights to do only 2 FLOPs per weight."
+    )
+    st.caption(f"{result.flops_per_token / 1e6:,.0f} MFLOP per token = 2 × the parameters of every matrix product "
+               f"(attention scores left out). {MEDIAN}")
+
+
+def batching_section(text: str) -> None:
+    """New tokens per second of all requests, and each request's latency, against batch size."""
+    left, right = st.columns(2)
+    with left:
+        new_tokens = _new_tokens("deploy_batch_new", 8)
+    largest = right.select_slider("Largest batch", batch_throughput.batch_sizes(), batch_throughput.MAX_BATCH,
+                                  key="deploy_batch_max")
+    result = _measured("batches", (text, new_tokens, int(largest)), "Measure batch sizes", "deploy_batch_run")
+    if result is None:
+        return
+    present.chart(charts.batch_chart(result.table), key="deploy_batch_chart")
+    first, last = result.table.iloc[0], result.table.iloc[-1]
+    cols = st.columns(3)
+    cols[0].metric(f"Throughput, batch {int(last['batch'])} vs 1",
+                   f"{last['tokens_per_second'] / first['tokens_per_second']:.1f}×")
+    cols[1].metric("Latency, same", f"{last['latency_seconds'] / first['latency_seconds']:.1f}×")
+    cols[2].metric("Every row decoded the same tokens", "yes" if result.same_tokens else "no")
+    st.dataframe(result.table, hide_index=True, key="deploy_batch_table")
+    st.caption("Decode reads every weight once per step whatever the batch, so more requests per step cost little "
+               f"until arithmetic binds: that is why inference servers batch. {MEDIAN}")
+
+
+def prefix_section(text: str) -> None:
+    """Time to first token after a long shared system prompt, recomputed vs its cache reused."""
+    with st.expander("The shared system prompt"):
+        st.text(prefix_reuse.SYSTEM_PROMPT)
+    result = _measured("prefix", (text,), "Measure time to first token", "deploy_prefix_run")
+    if result is None:
+        return
+    present.chart(charts.prefix_chart(result.cold_seconds, result.warm_seconds, result.prefix_tokens),
+                  key="deploy_prefix_chart")
+    cols = st.columns(3)
+    cols[0].metric("Faster first token", f"{result.speedup:.1f}×")
+    cols[1].metric("Building the prefix's cache (once)", f"{result.prefix_seconds * 1e3:,.0f} ms")
+    cols[2].metric("Same first token", "yes" if result.same_first_token else "no")
+    st.caption(f"The system prompt ({result.prefix_tokens} tokens, cut to fit at most "
+               f"{prefix_reuse.MAX_PREFIX_TOKENS:,}) is the same for every user, so a server keeps its keys and values "
+               f"and runs only the question's {result.question_tokens} tokens. {MEDIAN}")
+
+
+def formats_section() -> None:
+    """Size, speed, perplexity and sentiment accuracy of each weight format this machine runs."""
+    new_tokens = _new_tokens("deploy_formats_new", 16)
+    table = _measured("formats", (new_tokens,), "Build and measure each format", "deploy_formats_run")
+    if table is None:
+        return
+    present.chart(charts.formats_chart(table), key="deploy_formats_chart")
+    st.dataframe(table.drop(columns="note"), hide_index=True, key="deploy_formats_table")
+    for name, note in zip(table["format"], table["note"]):
+        if note:
+            st.warning(f"{md_text(name)}: no accuracy ({md_text(note)})", icon="⚠️")
+    st.caption(f"Perplexity on a bundled text of about 250 words; accuracy on the bundled "
+               f"{quant_quality.EVAL_PRESET.lower()} set (ranked labels, as on Prompt strategies). "
+               f"{quant_quality.MAX_FORMATS_AT_ONCE} quantized copy at a time, freed as soon as it is measured; "
+               f"the shared model is never changed. {MEDIAN}")
+
+
+def capacity_section(model: core.LoadedModel, text: str) -> None:
+    """Memory and expected wait for N users, from this page's measured speeds and the cache formula."""
+    cols = st.columns(4)
+    users = int(cols[0].number_input("Users", 1, capacity.MAX_USERS, 30, 1, key="deploy_plan_users"))
+    window = model.info.context_window
+    prompt = int(cols[1].number_input("Prompt tokens", 1, window, min(200, window // 2), 10, key="deploy_plan_in"))
+    answer = int(cols[2].number_input("Answer tokens", 1, window, min(100, window // 4), 10, key="deploy_plan_out"))
+    memory_gb = float(cols[3].number_input("Memory (GB)", 1.0, 2048.0, 16.0, 1.0, key="deploy_plan_memory"))
+    keys = {"prefill_decode": (text, PLAN_NEW_TOKENS), "batches": (text, PLAN_NEW_TOKENS, batch_throughput.MAX_BATCH)}
+    measured = all(has_deploy_result(kind, model_key(), key) for kind, key in keys.items())
+    if not measured and not st.button("Measure the speeds to plan from", key="deploy_plan_run"):
+        st.caption(f"Measures prefill, decode and batches of 1 to {batch_throughput.MAX_BATCH} on your prompt "
+                   f"({PLAN_NEW_TOKENS} new tokens each), once.")
+        return
+    speeds = {kind: _compute(kind, key) for kind, key in keys.items()}
+    size = _compute("cache_size", (text,))
+    args = (prompt, answer, memory_gb * 1e9, size.weights_bytes,
+            size.formula_bytes_per_token, speeds["prefill_decode"].prefill_tokens_per_second,
+            speeds["batches"].table["batch"].tolist(), speeds["batches"].table["tokens_per_second"].tolist())
+    try:
+        plans = [capacity.plan(n, *args) for n in sorted({1, 2, 5, 10, 20, 50, 100, users})]
+    except ValueError as error:
+        widgets.show_error(error)
+        return
+    _show_plan(next(p for p in plans if p.users == users), plans)
+
+
+def _show_plan(chosen: capacity.CapacityPlan, plans: list[capacity.CapacityPlan]) -> None:
+    cols = st.columns(4)
+    cols[0].metric("Served together", f"{chosen.batch} per batch", f"{chosen.waves} batches", delta_color="off")
+    cols[1].metric("Mean wait", f"{chosen.mean_wait_seconds:,.1f} s")
+    cols[2].metric("Last user waits", f"{chosen.last_wait_seconds:,.1f} s")
+    cols[3].metric("Memory in use", f"{chosen.memory_bytes / 1e9:,.2f} GB",
+                   f"{chosen.all_memory_bytes / 1e9:,.2f} GB if all at once", delta_color="off")
+    present.chart(charts.capacity_chart([p.users for p in plans], [p.mean_wait_seconds for p in plans],
+                                        [p.memory_bytes for p in plans]), key="deploy_plan_chart")
+    st.markdown("**Assumptions**\n" + "\n".join(f"- {line}" for line in chosen.assumptions))
