@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from core import gate, prompt_eval, prompting
+from core import devices, gate, prompt_eval, prompting
 from core.deploy.speed import _decode
 from core.deploy.timing import TIMING_RUNS, Progress, check_decoder, check_new_tokens, median, prompt_ids, quiet
 from core.models import LoadedModel
@@ -43,6 +43,9 @@ def measure_formats(model: LoadedModel, new_tokens: int = 16, runs: int = TIMING
     rows = []
     for number, name in enumerate(FORMATS):
         report(number / len(FORMATS), f"{name}: building…")
+        if name != "float32" and devices.model_device(model).type != "cpu":
+            rows.append((name, *[np.nan] * 6, "torch's dynamic int8 kernels run on the CPU only"))
+            continue
         variant = model if name == "float32" else _int8_copy(model)
         step = lambda f, m, n=number, label=name: report((n + f) / len(FORMATS), f"{label}: {m}")  # noqa: E731
         rows.append(_measure(variant, name, ids, new_tokens, runs, evaluate, step))
