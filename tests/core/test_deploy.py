@@ -155,3 +155,11 @@ def test_smollm2_cache_is_2_x_30_x_3_x_64_x_4_bytes_per_token(smollm2):
     size = kv_cache.cache_size(smollm2, PROMPT)
     assert size.formula_bytes_per_token == size.measured_bytes_per_token == 2 * 30 * 3 * 64 * 4  # 46,080
     assert size.mha_bytes_per_token == 2 * 30 * 9 * 64 * 4 and size.gqa_saving == 3
+
+
+@pytest.mark.slow
+def test_smollm2_decodes_the_same_tokens_with_and_without_the_cache(smollm2):
+    times = speed.decode_with_and_without_cache(smollm2, "The capital of France is Paris. The capital of Germany is",
+                                                new_tokens=4, runs=1)
+    assert times.same_tokens
+    assert smollm2.tokenizer.decode(times.cached_tokens[:1]) == " Berlin"
