@@ -16,6 +16,9 @@ from viz import deploy as charts
 
 TABS = ("KV cache", "Prefill vs decode", "Batching", "Prefix caching", "Weight formats", "Capacity planner")
 PLAN_NEW_TOKENS = 8  # the planner's batch measurement: new tokens per request
+# Each section's "New tokens to decode" widget key and default (share links carry them too).
+NEW_TOKEN_DEFAULTS = {"deploy_kv_new": 24, "deploy_pd_new": 16, "deploy_batch_new": 8, "deploy_formats_new": 16}
+PLAN_USERS = 30
 MEDIAN = f"Times are the median of {timing.TIMING_RUNS} runs (the server is shared, single runs are noisy)."
 
 
@@ -35,8 +38,8 @@ def _compute(kind: str, key: tuple):
     return result
 
 
-def _new_tokens(key: str, default: int) -> int:
-    return int(st.number_input("New tokens to decode", 1, timing.MAX_NEW_TOKENS, default, 1, key=key,
+def _new_tokens(key: str) -> int:
+    return int(st.number_input("New tokens to decode", 1, timing.MAX_NEW_TOKENS, NEW_TOKEN_DEFAULTS[key], 1, key=key,
                                help=f"At most {timing.MAX_NEW_TOKENS} on a shared server."))
 
 
@@ -67,7 +70,7 @@ def kv_cache_section(model: core.LoadedModel, text: str) -> None:
 def _cached_decoding(text: str) -> None:
     """Per-token times of greedy decoding with and without the cache, and whether the tokens agree."""
     st.subheader("Decoding with and without the cache")
-    new_tokens = _new_tokens("deploy_kv_new", 24)
+    new_tokens = _new_tokens("deploy_kv_new")
     times = _measured("cache_times", (text, new_tokens), "Decode with and without the cache", "deploy_kv_run")
     if times is not None:
         present.chart(charts.decode_steps_chart(times.cached_seconds, times.uncached_seconds, times.prompt_tokens),
@@ -85,7 +88,7 @@ def _cached_decoding(text: str) -> None:
 
 def prefill_section(text: str) -> None:
     """Prefill and decode tokens per second against the FLOP rate and weight bandwidth measured the same run."""
-    new_tokens = _new_tokens("deploy_pd_new", 16)
+    new_tokens = _new_tokens("deploy_pd_new")
     result = _measured("prefill_decode", (text, new_tokens), "Measure prefill, decode and this machine's limits",
                        "deploy_pd_run")
     if result is None:
@@ -115,7 +118,7 @@ def batching_section(text: str) -> None:
     """New tokens per second of all requests, and each request's latency, against batch size."""
     left, right = st.columns(2)
     with left:
-        new_tokens = _new_tokens("deploy_batch_new", 8)
+        new_tokens = _new_tokens("deploy_batch_new")
     largest = right.select_slider("Largest batch", batch_throughput.batch_sizes(), batch_throughput.MAX_BATCH,
                                   key="deploy_batch_max")
     result = _measured("batches", (text, new_tokens, int(largest)), "Measure batch sizes", "deploy_batch_run")
@@ -153,7 +156,7 @@ def prefix_section(text: str) -> None:
 
 def formats_section() -> None:
     """Size, speed, perplexity and sentiment accuracy of each weight format this machine runs."""
-    new_tokens = _new_tokens("deploy_formats_new", 16)
+    new_tokens = _new_tokens("deploy_formats_new")
     table = _measured("formats", (new_tokens,), "Build and measure each format", "deploy_formats_run")
     if table is None:
         return
@@ -171,7 +174,7 @@ def formats_section() -> None:
 def capacity_section(model: core.LoadedModel, text: str) -> None:
     """Memory and expected wait for N users, from this page's measured speeds and the cache formula."""
     cols = st.columns(4)
-    users = int(cols[0].number_input("Users", 1, capacity.MAX_USERS, 30, 1, key="deploy_plan_users"))
+    users = int(cols[0].number_input("Users", 1, capacity.MAX_USERS, PLAN_USERS, 1, key="deploy_plan_users"))
     window = model.info.context_window
     prompt = int(cols[1].number_input("Prompt tokens", 1, window, min(200, window // 2), 10, key="deploy_plan_in"))
     answer = int(cols[2].number_input("Answer tokens", 1, window, min(100, window // 4), 10, key="deploy_plan_out"))

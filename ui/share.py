@@ -18,9 +18,10 @@ import streamlit as st
 import core
 from core import attention_stats, attribution, induction, interventions, prompting
 from core import share_state as state
+from core.deploy import capacity, timing
 from core.embeddings import MAX_NEIGHBOURS
 from core.share_state import Field
-from ui import attention_ui, embeddings_ui, generation_ui, prompting_ui, settings, why_ui, widgets
+from ui import attention_ui, deploy_ui, embeddings_ui, generation_ui, prompting_ui, settings, why_ui, widgets
 
 BLOB = "s"  # the compressed state: prompt and other free text
 PRESENT = "present"
@@ -59,6 +60,12 @@ PAGE_FIELDS: dict[str, tuple[Field, ...]] = {
         Field("pr_preset", "choice", next(iter(prompting.PRESETS)), choices=tuple(prompting.PRESETS)),
         *GENERATION_SETTINGS,
         Field("gen_label_tokens", "int", 5, 1, settings.MAX_NEW_TOKENS_LIMIT),
+    ),
+    "deploy": (
+        Field("deploy_tab", "choice", deploy_ui.TABS[0], choices=deploy_ui.TABS),
+        *(Field(key, "int", default, 1, timing.MAX_NEW_TOKENS)
+          for key, default in deploy_ui.NEW_TOKEN_DEFAULTS.items()),
+        Field("deploy_plan_users", "int", deploy_ui.PLAN_USERS, 1, capacity.MAX_USERS),
     ),
     "why": (
         Field("why_tab", "choice", why_ui.TABS[0], choices=why_ui.TABS),

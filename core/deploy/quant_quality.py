@@ -11,10 +11,10 @@ import pandas as pd
 import torch
 
 from core import devices, gate, prompt_eval, prompting
-from core.deploy.speed import _decode
+from core.deploy.speed import timed_decode
 from core.deploy.timing import TIMING_RUNS, Progress, check_decoder, check_new_tokens, median, prompt_ids, quiet
 from core.models import LoadedModel
-from core.quantize import _serialized_bytes
+from core.quantize import serialized_bytes
 from core.sampling import GenerationSettings
 
 PERPLEXITY_TEXT = (Path(__file__).resolve().parents[2] / "data" / "deploy" / "perplexity.txt").read_text("utf-8")
@@ -77,7 +77,7 @@ def _measure(model: LoadedModel, name: str, ids: torch.Tensor, new_tokens: int, 
     prefill, decode = [], []
     for _ in range(runs):
         with gate.inference(model):
-            times, _ = _decode(model.model, prompt, new_tokens, True)
+            times, _ = timed_decode(model.model, prompt, new_tokens, True)
         prefill.append(times[0])
         decode.extend(times[1:] or times)
     report(0.4, "perplexity…")
@@ -89,7 +89,7 @@ def _measure(model: LoadedModel, name: str, ids: torch.Tensor, new_tokens: int, 
             zero, few = sentiment_accuracy(model)
         except ValueError as error:  # e.g. a test model's context window is too small for the shots
             note = str(error)
-    return (name, _serialized_bytes(model.model) / 1e6, prompt.shape[1] / median(prefill), 1 / median(decode), ppl,
+    return (name, serialized_bytes(model.model) / 1e6, prompt.shape[1] / median(prefill), 1 / median(decode), ppl,
             zero, few, note)
 
 

@@ -74,3 +74,15 @@ def test_an_encoder_gets_a_clear_message(make_app, tiny_bert_path):
     assert not at.exception, at.exception
     assert any("encoder" in i.value for i in at.info)
     assert not at.get("plotly_chart") and not at.button
+
+
+def test_the_open_tab_and_token_counts_travel_in_a_share_link(make_app):
+    at = make_app()
+    at.query_params["deploy_tab"] = "Batching"
+    at.query_params["deploy_batch_new"] = "5"
+    at.switch_page("app_pages/deploy.py").run()
+    assert not at.exception, at.exception
+    assert at.session_state["deploy_tab"] == "Batching"
+    assert at.number_input(key="deploy_batch_new").value == 5
+    params = {k: v[-1] if isinstance(v, list) else v for k, v in at.query_params.items()}
+    assert params["deploy_tab"] == "Batching" and params["deploy_batch_new"] == "5"
