@@ -2,17 +2,20 @@
 
 Each measurement runs outside a cached function (it drives the page's progress bar) in a slot that
 st.cache_resource keeps: two sessions asking for the same measurement compute it once. Results are
-small frozen dataclasses; quantized copies are never cached (core builds, measures and frees them).
+small frozen dataclasses; quantized copies are never cached (core builds, measures and frees them),
+but while one lives it holds its size in the app's byte budget (ui.cache.RESULTS), so older cached
+results make room for it.
 """
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 
 import streamlit as st
 
-from ui.cache import get_model
+from ui.cache import RESULTS, get_model
 
 Progress = Callable[[float, str], None]
 KINDS = ("cache_size", "cache_times", "prefill_decode", "batches", "prefix", "formats")
@@ -52,4 +55,28 @@ def _measure(kind: str, model, key: tuple, progress: Progress | None):
         return batch_throughput.measure_batches(model, *key, progress=progress)
     if kind == "prefix":  # key = (question,)
         return prefix_reuse.measure_prefix_reuse(model, *key, progress=progress)
-    return quant_quality.measure_formats(model, *key, progress=progress)  # "formats": key = (new_tokens,)
+    with _reserved(("deploy_formats_copy", model.name), quant_quality.copy_bytes(model)):  # "formats": (new_tokens,)
+        return quant_quality.measure_formats(model, *key, progress=progress)
+
+
+class _Reservation:
+    """Stands in the byte budget for a quantized copy while it lives."""
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+
+    def held_bytes(self) -> int:
+        return self.size
+
+
+@contextmanager
+def _reserved(key: tuple, size: int) -> Iterator[None]:
+    """Hold size bytes of the byte budget (evicting the oldest results) while the body runs."""
+    if size > RESULTS.budget_bytes:
+        raise ValueError(f"A quantized copy of this model needs up to {size / 2**20:,.1f} MB while it is built; the "
+                         f"server's result budget (LLM_LENS_CACHE_MB) is {RESULTS.budget_bytes / 2**20:,.1f} MB.")
+    RESULTS.get(key, lambda: _Reservation(size))
+    try:
+        yield
+    finally:
+        RESULTS.discard(lambda k: k == key)

@@ -25,6 +25,11 @@ COLUMNS = ["format", "megabytes", "prefill_tokens_per_second", "decode_tokens_pe
            "zero_shot_accuracy", "few_shot_accuracy", "note"]
 
 
+def copy_bytes(model: LoadedModel) -> int:
+    """Bytes a quantized copy may hold while it is built: the float weights it is copied from."""
+    return sum(p.numel() * p.element_size() for p in model.model.parameters())
+
+
 def perplexity(model: LoadedModel, ids: torch.Tensor) -> float:
     """exp(mean negative log-likelihood of each next token) over ids (1, pos), in float64."""
     with gate.inference(model):

@@ -86,3 +86,28 @@ def test_the_open_tab_and_token_counts_travel_in_a_share_link(make_app):
     assert at.number_input(key="deploy_batch_new").value == 5
     params = {k: v[-1] if isinstance(v, list) else v for k, v in at.query_params.items()}
     assert params["deploy_tab"] == "Batching" and params["deploy_batch_new"] == "5"
+
+
+def test_the_quantized_copy_holds_its_size_in_the_byte_budget_only_while_it_lives(make_app, monkeypatch):
+    from core.deploy import quant_quality
+    from ui import cache
+
+    seen = []
+    real = quant_quality.measure_formats
+    monkeypatch.setattr(quant_quality, "measure_formats",
+                        lambda *a, **k: (seen.append(cache.RESULTS.used_bytes), real(*a, **k))[1])
+    at = _open(make_app, "Weight formats", deploy_formats_new=2)
+    at.button(key="deploy_formats_run").click().run()
+    assert not at.exception, at.exception
+    assert seen and seen[0] >= quant_quality.copy_bytes(cache.get_model(widgets.model_key()))
+    assert not any(k[0] == "deploy_formats_copy" for k in cache.RESULTS._entries)
+
+
+def test_a_copy_larger_than_the_byte_budget_is_a_message(make_app, monkeypatch):
+    from ui import cache
+
+    monkeypatch.setattr(cache.RESULTS, "budget_bytes", 1_000)
+    at = _open(make_app, "Weight formats", deploy_formats_new=3)
+    at.button(key="deploy_formats_run").click().run()
+    assert not at.exception, at.exception
+    assert any("result budget" in w.value for w in at.warning), [w.value for w in at.warning]
