@@ -7,6 +7,7 @@ import streamlit as st
 import core
 from core.deploy import batch_throughput, capacity, prefix_reuse, quant_quality, timing
 from core.deploy.kv_cache import users_that_fit
+from core.memory import human_bytes
 from ui import present, widgets
 from ui.deploy_cache import get_deploy_result, has_deploy_result
 from ui.markdown import md_text
@@ -57,13 +58,12 @@ def kv_cache_section(model: core.LoadedModel, text: str) -> None:
     cols[2].metric(f"Saving vs full multi-head ({info.heads} KV heads)", f"{size.gqa_saving:.1f}×")
     memory_gb = st.number_input("Memory for serving (GB)", 1.0, 2048.0, 16.0, 1.0, key="deploy_kv_memory")
     weights = size.weights_bytes
-    free = memory_gb * 1e9 - weights
-    present.chart(charts.cache_growth_chart(size.growth, free if free > 0 else None), key="deploy_kv_growth")
+    present.chart(charts.cache_growth_chart(size.growth), key="deploy_kv_growth")
     context = info.context_window
     users = users_that_fit(memory_gb * 1e9, weights, size.formula_bytes_per_token, context)
-    st.markdown(f"With {memory_gb:,.0f} GB and {weights / 1e9:,.2f} GB of weights, **{users:,} users** with a full "
+    st.markdown(f"With {memory_gb:,.0f} GB and {human_bytes(weights)} of weights, **{users:,} users** with a full "
                 f"{context:,}-token context fit at once (a full context's cache is "
-                f"{size.formula_bytes_per_token * context / 1e6:,.0f} MB each).")
+                f"{human_bytes(size.formula_bytes_per_token * context)} each).")
     _cached_decoding(text)
 
 
@@ -101,16 +101,16 @@ def prefill_section(text: str) -> None:
     cols[0].metric(f"Prefill ({result.prompt_tokens} tokens)", f"{measured[0]:,.0f} tokens/s")
     cols[1].metric("Decode", f"{measured[1]:,.1f} tokens/s")
     cols[2].metric(f"Matrix product {limits.matmul_size}²", f"{limits.flops_per_second / 1e9:,.0f} GFLOP/s")
-    cols[3].metric(f"Reading {limits.weight_bytes / 1e6:,.0f} MB of weights", f"{limits.bandwidth / 1e9:,.1f} GB/s")
+    cols[3].metric(f"Reading {human_bytes(limits.weight_bytes)} of weights", f"{limits.bandwidth / 1e9:,.1f} GB/s")
     st.markdown(
         f"**Prefill is bound by arithmetic**: it reaches {measured[0] / result.prefill_bound:.0%} of the "
         f"{result.prefill_bound:,.0f} tokens/s the FLOP rate allows, because each weight read from memory is used "
         f"for all {result.prompt_tokens} prompt tokens at once.\n\n"
         f"**Decode is bound by memory**: it reaches {measured[1] / result.decode_bound:.0%} of the "
         f"{result.decode_bound:,.1f} tokens/s the bandwidth allows, because every new token reads all "
-        f"{limits.weight_bytes / 1e6:,.0f} MB of weights to do only 2 FLOPs per weight."
+        f"{human_bytes(limits.weight_bytes)} of weights to do only 2 FLOPs per weight."
     )
-    st.caption(f"{result.flops_per_token / 1e6:,.0f} MFLOP per token = 2 × the parameters of every matrix product "
+    st.caption(f"{result.flops_per_token / 1e6:,.2f} MFLOP per token = 2 × the parameters of every matrix product "
                f"(attention scores left out). {MEDIAN}")
 
 
@@ -200,11 +200,12 @@ def capacity_section(model: core.LoadedModel, text: str) -> None:
 
 def _show_plan(chosen: capacity.CapacityPlan, plans: list[capacity.CapacityPlan]) -> None:
     cols = st.columns(4)
-    cols[0].metric("Served together", f"{chosen.batch} per batch", f"{chosen.waves} batches", delta_color="off")
+    cols[0].metric("Served together", f"{chosen.batch} per batch",
+                   f"{chosen.waves} batch{'es' if chosen.waves != 1 else ''}", delta_color="off")
     cols[1].metric("Mean wait", f"{chosen.mean_wait_seconds:,.1f} s")
     cols[2].metric("Last user waits", f"{chosen.last_wait_seconds:,.1f} s")
-    cols[3].metric("Memory in use", f"{chosen.memory_bytes / 1e9:,.2f} GB",
-                   f"{chosen.all_memory_bytes / 1e9:,.2f} GB if all at once", delta_color="off")
+    cols[3].metric("Memory in use", human_bytes(chosen.memory_bytes),
+                   f"{human_bytes(chosen.all_memory_bytes)} if all at once", delta_color="off")
     present.chart(charts.capacity_chart([p.users for p in plans], [p.mean_wait_seconds for p in plans],
                                         [p.memory_bytes for p in plans]), key="deploy_plan_chart")
     st.markdown("**Assumptions**\n" + "\n".join(f"- {line}" for line in chosen.assumptions))

@@ -32,7 +32,7 @@ def decode_steps_chart(cached_seconds: np.ndarray, uncached_seconds: np.ndarray,
     return figure
 
 
-def cache_growth_chart(growth: pd.DataFrame, memory_bytes: float | None = None) -> go.Figure:
+def cache_growth_chart(growth: pd.DataFrame) -> go.Figure:
     """KV cache of one sequence against its length: grouped-query vs full multi-head attention (MB).
 
     growth: columns tokens, gqa_bytes, mha_bytes.
@@ -43,8 +43,6 @@ def cache_growth_chart(growth: pd.DataFrame, memory_bytes: float | None = None) 
         figure.add_trace(go.Scatter(x=growth["tokens"], y=growth[column] / 1e6, mode="lines", name=name,
                                     line={"color": color},
                                     hovertemplate="%{x:,} tokens: %{y:,.1f} MB<extra>%{fullData.name}</extra>"))
-    if memory_bytes is not None:
-        figure.add_hline(y=memory_bytes / 1e6, line_dash="dot", annotation_text="memory left for caches")
     figure.update_xaxes(title="tokens in the sequence (up to the context window)")
     figure.update_yaxes(title="KV cache (MB)", rangemode="tozero")
     figure.update_layout(height=380, margin={"t": 30}, legend={"orientation": "h", "y": 1.1})
