@@ -56,14 +56,16 @@ def kv_cache_section(model: core.LoadedModel, text: str) -> None:
     cols[0].metric("Formula, bytes per token", f"{size.formula_bytes_per_token:,}")
     cols[1].metric(f"Real cache ÷ {size.tokens_cached} tokens", f"{size.measured_bytes_per_token:,.0f}")
     cols[2].metric(f"Saving vs full multi-head ({info.heads} KV heads)", f"{size.gqa_saving:.1f}×")
-    memory_gb = st.number_input("Memory for serving (GB)", 1.0, 2048.0, 16.0, 1.0, key="deploy_kv_memory")
+    left, right = st.columns(2)
+    memory_gb = left.number_input("Memory for serving (GB)", 1.0, 2048.0, 16.0, 1.0, key="deploy_kv_memory")
+    context = int(right.number_input("Tokens per user", 1, info.context_window, info.context_window, 256,
+                                     key="deploy_kv_context", help="Prompt plus answer, up to the context window."))
     weights = size.weights_bytes
     present.chart(charts.cache_growth_chart(size.growth), key="deploy_kv_growth")
-    context = info.context_window
     users = users_that_fit(memory_gb * 1e9, weights, size.formula_bytes_per_token, context)
-    st.markdown(f"With {memory_gb:,.0f} GB and {human_bytes(weights)} of weights, **{users:,} users** with a full "
-                f"{context:,}-token context fit at once (a full context's cache is "
-                f"{human_bytes(size.formula_bytes_per_token * context)} each).")
+    st.markdown(f"With {memory_gb:,.0f} GB and {human_bytes(weights)} of weights, **{users:,} users** of "
+                f"{context:,} tokens each fit at once (each one's cache is "
+                f"{human_bytes(size.formula_bytes_per_token * context)}).")
     _cached_decoding(text)
 
 
@@ -173,12 +175,11 @@ def formats_section() -> None:
 
 def capacity_section(model: core.LoadedModel, text: str) -> None:
     """Memory and expected wait for N users, from this page's measured speeds and the cache formula."""
-    cols = st.columns(4)
-    users = int(cols[0].number_input("Users", 1, capacity.MAX_USERS, PLAN_USERS, 1, key="deploy_plan_users"))
-    window = model.info.context_window
-    prompt = int(cols[1].number_input("Prompt tokens", 1, window, min(200, window // 2), 10, key="deploy_plan_in"))
-    answer = int(cols[2].number_input("Answer tokens", 1, window, min(100, window // 4), 10, key="deploy_plan_out"))
-    memory_gb = float(cols[3].number_input("Memory (GB)", 1.0, 2048.0, 16.0, 1.0, key="deploy_plan_memory"))
+    users, prompt, answer, memory_gb = _plan_inputs(model.info.context_window)
+    if prompt + answer > model.info.context_window:
+        st.warning(f"Prompt plus answer is {prompt + answer:,} tokens; this model's context window is "
+                   f"{model.info.context_window:,}.", icon="⚠️")
+        return
     keys = {"prefill_decode": (text, PLAN_NEW_TOKENS), "batches": (text, PLAN_NEW_TOKENS, batch_throughput.MAX_BATCH)}
     measured = all(has_deploy_result(kind, model_key(), key) for kind, key in keys.items())
     if not measured and not st.button("Measure the speeds to plan from", key="deploy_plan_run"):
@@ -196,6 +197,16 @@ def capacity_section(model: core.LoadedModel, text: str) -> None:
         widgets.show_error(error)
         return
     _show_plan(next(p for p in plans if p.users == users), plans)
+
+
+def _plan_inputs(window: int) -> tuple[int, int, int, float]:
+    """(users, prompt tokens, answer tokens, memory in GB) as the planner's widgets give them."""
+    cols = st.columns(4)
+    users = int(cols[0].number_input("Users", 1, capacity.MAX_USERS, PLAN_USERS, 1, key="deploy_plan_users"))
+    prompt = int(cols[1].number_input("Prompt tokens", 1, window, min(200, window // 2), 10, key="deploy_plan_in"))
+    answer = int(cols[2].number_input("Answer tokens", 1, window, min(100, window // 4), 10, key="deploy_plan_out"))
+    memory_gb = float(cols[3].number_input("Memory (GB)", 1.0, 2048.0, 16.0, 1.0, key="deploy_plan_memory"))
+    return users, prompt, answer, memory_gb
 
 
 def _show_plan(chosen: capacity.CapacityPlan, plans: list[capacity.CapacityPlan]) -> None:

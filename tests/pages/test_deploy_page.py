@@ -56,7 +56,7 @@ def test_kv_cache_section_shows_the_formula_and_the_real_bytes(make_app, tiny_ll
     assert metrics["Formula, bytes per token"] == f"{size.formula_bytes_per_token:,}" == "256"
     assert any(label.startswith("Real cache") and value == "256" for label, value in metrics.items())
     assert "2.0×" in metrics.values()  # 4 query heads share 2 key/value heads
-    assert any("users** with a full" in md.value for md in at.markdown)
+    assert any("users** of 128 tokens each" in md.value for md in at.markdown)  # the tiny model's whole window
 
 
 def test_a_prompt_past_the_context_window_is_a_message(make_app):
@@ -111,3 +111,9 @@ def test_a_copy_larger_than_the_byte_budget_is_a_message(make_app, monkeypatch):
     at.button(key="deploy_formats_run").click().run()
     assert not at.exception, at.exception
     assert any("result budget" in w.value for w in at.warning), [w.value for w in at.warning]
+
+
+def test_a_plan_past_the_context_window_is_a_message_before_any_measurement(make_app):
+    at = _open(make_app, "Capacity planner", deploy_plan_in=100, deploy_plan_out=100)
+    assert any("context window is 128" in w.value for w in at.warning), [w.value for w in at.warning]
+    assert not at.button
