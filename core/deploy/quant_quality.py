@@ -81,8 +81,7 @@ def _measure(model: LoadedModel, name: str, ids: torch.Tensor, new_tokens: int, 
     prompt = ids[:, : max(1, ids.shape[1] - new_tokens)]  # the text's start, leaving room for the new tokens
     prefill, decode = [], []
     for _ in range(runs):
-        with gate.inference(model):
-            times, _ = timed_decode(model.model, prompt, new_tokens, True)
+        times, _ = timed_decode(model, prompt, new_tokens, True)
         prefill.append(times[0])
         decode.extend(times[1:] or times)
     report(0.4, "perplexity…")

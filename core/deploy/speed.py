@@ -93,26 +93,28 @@ def decode_with_and_without_cache(model: LoadedModel, text: str, new_tokens: int
     cached, uncached = [], []
     for run in range(runs):
         report(run / runs, f"Run {run + 1} of {runs}: decoding with the cache…")
-        with gate.inference(model):
-            cached.append(timed_decode(model.model, ids, new_tokens, use_cache=True))
+        cached.append(timed_decode(model, ids, new_tokens, use_cache=True))
         report((run + 0.5) / runs, f"Run {run + 1} of {runs}: decoding without the cache…")
-        with gate.inference(model):
-            uncached.append(timed_decode(model.model, ids, new_tokens, use_cache=False))
+        uncached.append(timed_decode(model, ids, new_tokens, use_cache=False))
     report(1.0, "Done.")
     return CacheTimes(int(ids.shape[1]), _median_steps(cached), _median_steps(uncached),
                       cached[0][1], uncached[0][1], runs)
 
 
-def timed_decode(net: torch.nn.Module, ids: torch.Tensor, new_tokens: int,
+def timed_decode(model: LoadedModel, ids: torch.Tensor, new_tokens: int,
                  use_cache: bool) -> tuple[list[float], tuple[int, ...]]:
-    """Per-token seconds and greedy token ids of one sequence (1, pos); without the cache each step runs it all."""
-    times, tokens, cache, sequence, step_ids = [], [], None, ids, ids
+    """Per-token seconds and greedy token ids of one sequence (1, pos); without the cache each step runs it all.
+
+    Each step takes the gate on its own (others wait at most one forward) and is timed inside it.
+    """
+    net, times, tokens, cache, sequence, step_ids = model.model, [], [], None, ids, ids
     for _ in range(new_tokens):
-        started = clock()
-        output = net(input_ids=step_ids if use_cache else sequence, cache=cache, use_cache=use_cache,
-                     logits_to_keep=1)
-        chosen = output.logits[:, -1].argmax(dim=-1, keepdim=True)
-        times.append(clock() - started)
+        with gate.inference(model):  # the LoadedModel: the gate's key is its network's inner model
+            started = clock()
+            output = net(input_ids=step_ids if use_cache else sequence, cache=cache, use_cache=use_cache,
+                         logits_to_keep=1)
+            chosen = output.logits[:, -1].argmax(dim=-1, keepdim=True)
+            times.append(clock() - started)
         tokens.append(int(chosen[0, 0]))
         cache, step_ids = (output.cache if use_cache else None), chosen
         sequence = torch.cat([sequence, chosen], dim=1)
@@ -133,8 +135,7 @@ def prefill_and_decode(model: LoadedModel, text: str, new_tokens: int = 16, runs
     prefill, decode = [], []
     for run in range(runs):
         report(0.6 * run / runs, f"Run {run + 1} of {runs}: prefill, then {new_tokens} decode steps…")
-        with gate.inference(model):
-            times, _ = timed_decode(model.model, ids, new_tokens, use_cache=True)
+        times, _ = timed_decode(model, ids, new_tokens, use_cache=True)
         prefill.append(times[0])
         decode.extend(times[1:] or times)
     report(0.6, "Timing a matrix product and a read of every weight…")

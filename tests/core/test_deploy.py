@@ -163,3 +163,22 @@ def test_smollm2_decodes_the_same_tokens_with_and_without_the_cache(smollm2):
                                                 new_tokens=4, runs=1)
     assert times.same_tokens
     assert smollm2.tokenizer.decode(times.cached_tokens[:1]) == " Berlin"
+
+
+def test_every_forward_runs_inside_the_gate_and_leaves_no_hook(tiny_llama):
+    from core import gate
+
+    held = []
+    handle = tiny_llama.model.register_forward_pre_hook(
+        lambda module, args: held.append(gate.GATE.is_held(gate.gate_key(tiny_llama))))
+    try:
+        kv_cache.cache_size(tiny_llama, PROMPT)
+        speed.decode_with_and_without_cache(tiny_llama, PROMPT, 3, 1)
+        speed.prefill_and_decode(tiny_llama, PROMPT, 2, 1)
+        batch_throughput.measure_batches(tiny_llama, PROMPT, 2, 2, 1)
+        prefix_reuse.measure_prefix_reuse(tiny_llama, "What is a token?", runs=1)
+        quant_quality.perplexity(tiny_llama, timing.prompt_ids(tiny_llama, PROMPT))
+    finally:
+        handle.remove()
+    assert held and all(held)
+    assert not tiny_llama.model._forward_pre_hooks and not tiny_llama.model._forward_hooks
