@@ -21,6 +21,7 @@ PAGES = [
     st.Page("app_pages/rnn_vs_transformer.py", title="RNN vs Transformer", icon="🔁"),
     st.Page("app_pages/model_size.py", title="Model size", icon="📏"),
     st.Page("app_pages/lifecycle.py", title="Lifecycle", icon="🚀"),
+    st.Page("app_pages/deploy.py", title="Deploy", icon="🏭"),
 ]
 
 page = st.navigation(PAGES)

@@ -25,6 +25,7 @@ st.markdown(
             "- **RNN vs Transformer**: why attention replaced recurrence, computed live.",
             "- **Model size**: parameters by component and the memory a model needs.",
             "- **Lifecycle**: from picking a model to fine-tuning and deploying it, measured.",
+            "- **Deploy**: KV cache, prefill vs decode, batching and weight formats, measured on this model.",
         ]
     )
 )

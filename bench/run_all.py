@@ -11,6 +11,7 @@ Run with `make bench`. Targets (from the foundation issue):
   why: head scan (all heads) batched / one head at a time ......... <= 0.5x
   why: induction loss-drop scan batched / one head at a time ..... <= 0.5x
   tiktoken: costliest text the cap accepts / 120k chars of prose .. <= 3x (uncapped, 120k letters: 689 s)
+  deploy: KV cache, batching and prefix reuse ratios (bench/deploy.py) and the machine's limits
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import core  # noqa: E402
+from bench.deploy import bench_deploy  # noqa: E402
 from core import models, weights_copy  # noqa: E402
 from core.runtime import calls, gate  # noqa: E402
 
@@ -267,6 +269,7 @@ def main() -> None:
     prose, worst, refused = bench_tiktoken_cap()
     report("tiktoken: worst text under the cap vs 120k prose", prose, worst, 3.0)
     report("tiktoken: 120k letters refused vs 120k prose", prose, refused, 0.2)
+    bench_deploy(model)
 
 
 if __name__ == "__main__":

@@ -76,7 +76,7 @@ def quantize_dynamic_int8(
             quantized = quantize_dynamic(model.model, {torch.nn.Linear}, dtype=torch.qint8, inplace=False)
     layers = sum(type(m).__name__ == "Linear" and "quantized" in type(m).__module__ for m in quantized.modules())
     report(0.3, "Measuring the serialized size of both models…")
-    float_bytes, int8_bytes = _serialized_bytes(model.model), _serialized_bytes(quantized)
+    float_bytes, int8_bytes = serialized_bytes(model.model), serialized_bytes(quantized)
     report(0.5, "Timing a forward pass of each model on the same text…")
     float_out, float_seconds = _timed_forward(model, ids)
     int8_out, int8_seconds = _timed_forward(dataclasses.replace(model, model=quantized), ids)  # a private copy
@@ -90,7 +90,7 @@ def quantize_dynamic_int8(
     )
 
 
-def _serialized_bytes(net: torch.nn.Module) -> int:
+def serialized_bytes(net: torch.nn.Module) -> int:
     """Bytes of torch.save(state_dict) on disk (a tied matrix is stored once)."""
     with tempfile.TemporaryDirectory() as folder:
         path = os.path.join(folder, "weights.pt")

@@ -20,7 +20,7 @@ from core import prompting
 from core import share_state as state
 from core.share_state import Field
 from ui import settings, widgets
-from ui.sections import attention_ui, embeddings_ui, generation_ui, prompting_ui, tokens_ui, why_ui
+from ui.sections import attention_ui, deploy_ui, embeddings_ui, generation_ui, prompting_ui, tokens_ui, why_ui
 
 BLOB = "s"  # the compressed state: prompt and other free text
 PRESENT = "present"
@@ -36,6 +36,7 @@ PAGE_FIELDS: dict[str, tuple[Field, ...]] = {
     "why": why_ui.CHOICES,
     "embeddings": embeddings_ui.CHOICES,
     "tokens": tokens_ui.CHOICES,
+    "deploy": deploy_ui.CHOICES,
 }
 # Free text travels in the blob: session key → (name in the blob, default, the page it belongs to; None: all).
 BLOB_TEXTS = {

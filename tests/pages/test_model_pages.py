@@ -129,7 +129,7 @@ def test_lifecycle_checklist_links_every_stage(make_app):
     targets = {link.proto.page for link in at.get("page_link")}
     # Every other page of the course is linked from some stage (page links name the URL path).
     assert targets == {"tokens", "embeddings", "attention", "generation", "prompting", "rnn_vs_transformer",
-                       "model_size"}
+                       "model_size", "deploy"}
     html = at.get("html")[0].proto.body
     assert "0 of 8 stages done" in html
     at.checkbox(key="life_done_scope").check().run()

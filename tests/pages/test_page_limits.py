@@ -13,6 +13,7 @@ PAGES_AND_LIMITS = {
     "app_pages/lifecycle.py": ["measured once per model", "256 tokens"],
     "app_pages/prompting.py": ["200 rows", "2,000 prompts per evaluation"],
     "app_pages/why.py": ["64 prompt tokens", "2,048 rows × tokens"],
+    "app_pages/deploy.py": ["512 prompt tokens", "64 new tokens", "batches of 1 to 32", "median of 3 runs"],
 }
 
 

@@ -53,6 +53,12 @@ def test_weight_pages_say_they_need_the_weights(app_env, monkeypatch, stub_url):
     assert any("needs the model's weights" in i.value and "Other" in i.value for i in at.info)
 
 
+def test_the_deploy_page_says_it_measures_this_apps_model(app_env, monkeypatch, stub_url):
+    at = _app(monkeypatch, {"stub": stub_url}, "app_pages/deploy.py", "stub", "logprobs")
+    assert any("**Deploy** needs the model's weights" in i.value for i in at.info)
+    assert any(m.label == "Formula, bytes per token" for m in at.metric)  # measured on this app's tiny model
+
+
 def test_a_hostile_model_name_stays_text(app_env, monkeypatch, stub_url):
     at = _app(monkeypatch, {"<b>x</b>": stub_url}, "app_pages/prompting.py", "<b>x</b>", "logprobs")
     caption = next(c.value for c in at.caption if c.value.startswith("Answered by"))

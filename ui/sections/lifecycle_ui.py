@@ -51,7 +51,8 @@ STAGES = (
            ("app_pages/attention.py", "Attention: inspect what the model looked at"))),
     Stage("deploy", "Optimise and deploy", "Shrink and speed up the model (quantization, measured below) and size "
           "the serving memory, KV cache included.",
-          (("app_pages/model_size.py", "Model size: memory calculator"),)),
+          (("app_pages/deploy.py", "Deploy: KV cache, prefill vs decode, batching, formats, measured"),
+           ("app_pages/model_size.py", "Model size: memory calculator"))),
     Stage("integrate", "Integrate", "Call the model from the application: stream tokens, set stop sequences and "
           "sampling, keep prompts inside the context window.",
           (("app_pages/generation.py", "Generation: decoding settings and streaming"),)),

@@ -1,0 +1,1 @@
+"""Optimise and deploy, measured on the loaded model: KV cache, prefill vs decode, batching, prefixes, formats."""
