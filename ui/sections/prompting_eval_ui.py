@@ -11,7 +11,7 @@ import streamlit as st
 
 import core
 from core import prompting
-from core.prompting import prompt_eval
+from core.prompting import eval_report, prompt_eval
 from core.prompting.eval_request import MODES, NORMALISATIONS, EvalRequest
 from ui import widgets
 from ui.caching import cache
@@ -216,7 +216,7 @@ def experiment_files(inputs: TaskInputs, settings: core.GenerationSettings, requ
             "few_k": inputs.few_k, "sweep": list(request.ks), "shuffles": request.shuffles,
             "shuffle_seed": request.seed, "mode": request.mode, "normalise": request.normalise,
             "settings": dataclasses.asdict(settings), "items": [list(pair) for pair in request.items],
-            "results": None if result is None else prompting_metrics_ui.result_records(result),
+            "results": None if result is None else eval_report.result_records(result),
         }
         st.download_button("Download experiment (JSON)", prompting.experiment_to_json(experiment),
                            "experiment.json", "application/json", key="pr_download_json", on_click="ignore")
