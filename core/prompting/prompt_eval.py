@@ -189,7 +189,8 @@ def _rank_run(context: EvalContext, run: Run, on_batch: Callable[[int, int], Non
                      "gold_logprob": float(scores.logprob[item, truth]),
                      "calibrated": labels[fixed] if calibrate else None,
                      "calibrated_correct": fixed == truth if calibrate else None, "cached": bool(scores.cached[item]),
-                     **{f"p({name})": float(value) for name, value in zip(labels, p)}})
+                     **{f"p({name})": float(value) for name, value in zip(labels, p)},
+                     **{f"logp({name})": float(value) for name, value in zip(labels, scores.logprob[item])}})
     return rows, scores.tokens_run
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import time
 from collections.abc import MutableMapping
 
@@ -12,7 +11,7 @@ import streamlit as st
 import core
 from core import prompting
 from core.prompting import eval_report, prompt_eval
-from core.prompting.eval_request import MODES, NORMALISATIONS, EvalRequest
+from core.prompting.eval_request import MODES, NORMALISATIONS, EvalRequest, experiment_record
 from ui import widgets
 from ui.caching import cache
 from ui.markdown import md_text
@@ -187,6 +186,8 @@ def show_results(results: dict[str, prompt_eval.Evaluation]) -> None:
     right.plotly_chart(accuracy_vs_k(curves), key="pr_curve")
     if results:
         prompting_metrics_ui.explain_scores()
+    if loaded and results:
+        prompting_metrics_ui.versus_saved(next(iter(results.values())), loaded)
     tabs = st.tabs([MODES[m] for m in results]) if results else []
     for tab, (mode, result) in zip(tabs, results.items()):
         with tab:
@@ -210,14 +211,8 @@ def experiment_files(inputs: TaskInputs, settings: core.GenerationSettings, requ
                      result: prompt_eval.Evaluation | None) -> None:
     """Download the whole experiment as JSON, or load one back to rerun it or compare with it."""
     with st.expander("Save or load an experiment (JSON)"):
-        experiment = {
-            "model": model_key(), "preset": inputs.preset, "instruction": inputs.instruction,
-            "examples": [list(pair) for pair in request.examples], "query": inputs.query, "format": inputs.fmt,
-            "few_k": inputs.few_k, "sweep": list(request.ks), "shuffles": request.shuffles,
-            "shuffle_seed": request.seed, "mode": request.mode, "normalise": request.normalise,
-            "settings": dataclasses.asdict(settings), "items": [list(pair) for pair in request.items],
-            "results": None if result is None else eval_report.result_records(result),
-        }
+        records = None if result is None else eval_report.result_records(result)
+        experiment = experiment_record(request, model_key(), inputs.preset, inputs.query, records)
         st.download_button("Download experiment (JSON)", prompting.experiment_to_json(experiment),
                            "experiment.json", "application/json", key="pr_download_json", on_click="ignore")
         st.file_uploader("Load an experiment", type=["json"], key="pr_experiment_file", on_change=_load_experiment)

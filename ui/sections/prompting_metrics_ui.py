@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import pandas as pd
 import streamlit as st
 
 from core.export import safe_csv
-from core.prompting import prompt_eval
+from core.prompting import eval_intervals, prompt_eval
 from core.prompting.eval_metrics import CONTENT_FREE
+from ui.markdown import md_text
 from viz.prompting import confusion_heatmap, label_bias_bars, reliability_diagram, shot_influence_bars
 
 EXPLAIN = {
@@ -43,6 +45,7 @@ def mode_details(mode: str, result: prompt_eval.Evaluation) -> None:
         return
     st.dataframe(_strategy_table(result), hide_index=True, key=f"pr_strategies_{mode}")
     st.caption(EXPLAIN["intervals"])
+    paired_comparison(mode, result)
     checks = {c: st.column_config.CheckboxColumn(c) for c in result.items.columns if c.endswith("✓")}
     st.dataframe(result.items, hide_index=True, column_config=checks, key=f"pr_items_{mode}")
     st.download_button("Download predictions (CSV)", safe_csv(result.predictions),
@@ -60,6 +63,45 @@ def mode_details(mode: str, result: prompt_eval.Evaluation) -> None:
         _calibration(result, strategy)
         _influence(result)
     _order_spread(result)
+
+
+def paired_comparison(mode: str, result: prompt_eval.Evaluation) -> None:
+    """Pick two strategies: their accuracy difference on the same items, exact McNemar, one sentence."""
+    names = list(result.strategies["strategy"])
+    if len(names) < 2:
+        return
+    left, right = st.columns(2)
+    first = left.selectbox("Compare", names, index=len(names) - 1, key=f"pr_pair_a_{mode}")
+    second = right.selectbox("with", names, index=0, key=f"pr_pair_b_{mode}")
+    if first == second:
+        st.info("Pick two different strategies to compare them item by item.")
+        return
+    comparison = eval_intervals.paired(result.strategies, result.predictions, first, second)
+    st.markdown(md_text(comparison.sentence()))
+    st.caption(f"Same {comparison.n} items: {comparison.only_a} right only with {first}, {comparison.only_b} right "
+               f"only with {second} (the exact McNemar test looks only at these).")
+
+
+def versus_saved(result: prompt_eval.Evaluation, saved: dict) -> None:
+    """This run beside a saved one: per strategy, the paired test over the items both scored."""
+    saved_items = pd.DataFrame(saved.get("items") or [])
+    if saved_items.empty:
+        st.caption("The saved run has no per-item results, so only its figures are shown beside this run's.")
+        return
+    rows = []
+    for strategy in result.strategies["strategy"]:
+        try:
+            comparison = eval_intervals.versus_saved(result.items, saved_items, strategy)
+        except ValueError as error:
+            rows.append({"strategy": strategy, "verdict": str(error)})
+            continue
+        rows.append({"strategy": strategy, "items shared": comparison.n,
+                     "difference (points)": round(100 * comparison.difference.value, 1),
+                     "95% low": round(100 * comparison.difference.low, 1),
+                     "95% high": round(100 * comparison.difference.high, 1),
+                     "McNemar p": comparison.p_value, "verdict": comparison.sentence()})
+    st.markdown(f"**This run vs {md_text(saved.get('name', 'the saved run'))}**")
+    st.dataframe(pd.DataFrame(rows), hide_index=True, key="pr_versus_saved")
 
 
 def _strategy_table(result: prompt_eval.Evaluation):
