@@ -11,6 +11,7 @@ import pandas as pd
 from core.prompting import eval_intervals, eval_metrics, match_label, normalize_label
 
 STRATEGIES = ("zero-shot", "one-shot", "few-shot")
+HARNESS_SCORES = ("acc", "acc_norm", "acc_bytes", "acc_mutual_info", "mean")  # core/prompting/harness.py rules
 
 
 @dataclass(frozen=True)
@@ -92,6 +93,9 @@ def _strategy_row(name: str, k: int, rows: pd.DataFrame, labels: Sequence[str], 
     if mode == "rank":
         row["ece"] = eval_metrics.expected_calibration_error(rows["confidence"].to_numpy(), correct.to_numpy())
         row["calibrated_accuracy"] = float(rows["calibrated_correct"].astype(bool).mean())
+        for rule in HARNESS_SCORES:
+            if f"{rule}_correct" in rows:
+                row[rule] = float(rows[f"{rule}_correct"].astype(bool).mean())
     return row | eval_intervals.strategy_intervals(rows, labels, mode)
 
 

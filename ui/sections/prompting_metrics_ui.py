@@ -26,6 +26,9 @@ EXPLAIN = {
                    "prompt's own bias, so divide that out of every prediction and renormalise.",
     "influence": "**Which shot helped**: each bar takes one shot out of the few-shot prompt and shows how much "
                  "the correct label's average log-probability and the accuracy change (above 0: the shot helped).",
+    "harness": "**acc, acc_norm, acc_bytes, acc_mutual_info** (lm-evaluation-harness's names): accuracy when "
+               "the label is chosen by its summed log-probability, by that sum divided by the label's length in "
+               "characters or in bytes, or by the sum minus the label's log-probability after an empty prompt (PMI).",
     "intervals": "**95% intervals**: the range a figure would likely fall in on another sample of items like "
                  "these (accuracy: Wilson interval; macro-F1 and ECE: bootstrap over items, seeded). On 30 "
                  "items one item is 3.3 points, so intervals are wide: overlapping intervals may not differ.",
@@ -44,7 +47,7 @@ def mode_details(mode: str, result: prompt_eval.Evaluation) -> None:
         st.info("Stopped before any strategy finished: nothing to show yet.")
         return
     st.dataframe(_strategy_table(result), hide_index=True, key=f"pr_strategies_{mode}")
-    st.caption(EXPLAIN["intervals"])
+    st.caption(EXPLAIN["intervals"] + (" " + EXPLAIN["harness"] if mode == "rank" else ""))
     paired_comparison(mode, result)
     checks = {c: st.column_config.CheckboxColumn(c) for c in result.items.columns if c.endswith("✓")}
     st.dataframe(result.items, hide_index=True, column_config=checks, key=f"pr_items_{mode}")
@@ -109,7 +112,9 @@ def _strategy_table(result: prompt_eval.Evaluation):
     columns = {"strategy": "strategy", "accuracy": "accuracy", "accuracy_low": "accuracy 95% low",
                "accuracy_high": "accuracy 95% high", "macro_f1": "macro-F1", "macro_f1_low": "macro-F1 95% low",
                "macro_f1_high": "macro-F1 95% high", "ece": "ECE", "ece_low": "ECE 95% low",
-               "ece_high": "ECE 95% high", "calibrated_accuracy": "accuracy after calibration"}
+               "ece_high": "ECE 95% high", "calibrated_accuracy": "accuracy after calibration",
+               "acc": "acc", "acc_norm": "acc_norm", "acc_bytes": "acc_bytes", "acc_mutual_info": "acc_mutual_info",
+               "mean": "acc (per-token mean)"}
     table = result.strategies[[c for c in columns if c in result.strategies]].rename(columns=columns)
     return table.round(3)
 
