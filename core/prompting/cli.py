@@ -32,6 +32,7 @@ class Outcome:
 
     evaluation: object | None
     stopped: str | None  # None when it finished
+    repeats: object | None = None  # eval_repeats.Repeats when --repeats > 1
 
 
 def parser() -> argparse.ArgumentParser:
@@ -50,6 +51,8 @@ def parser() -> argparse.ArgumentParser:
                      help="fail (exit 1) when METRIC (accuracy, macro_f1, calibrated_accuracy) is below X")
     run.add_argument("--strategy", default="few", help="the strategy --fail-under checks: zero, one or few")
     run.add_argument("--baseline", help="a summary.json of an earlier run: fail when significantly worse")
+    run.add_argument("--repeats", type=int, default=1, help="generate-and-match with sampling: run N times "
+                                                            "(seeds seed..seed+N-1) and report unstable items")
     return top
 
 
@@ -68,10 +71,13 @@ def main(argv: Sequence[str] | None = None, stop: threading.Event | None = None)
 
 def _inputs(args) -> tuple[dict, object, list, dict | None]:
     """(experiment, request, gates, baseline summary) or BadInput naming the problem."""
-    from core.prompting import eval_request
+    from core.prompting import eval_repeats, eval_request
 
     experiment = _read_experiment(args.experiment, "experiment")
     request = eval_request.request_from_experiment(experiment)
+    eval_repeats.check_repeats(request, args.repeats)
+    if args.repeats > 1 and args.endpoint:
+        raise BadInput("--repeats runs on this machine's model only, not on a served endpoint.")
     gates = [eval_summary.parse_gate(rule, args.strategy) for rule in args.fail_under]
     eval_summary.resolve_strategy(args.strategy, request.few_k)  # an unknown strategy fails before any work
     baseline = None
@@ -122,11 +128,17 @@ def _on_interrupt(stop: threading.Event):
 
 def _run_local(args, request, stop: threading.Event, progress, experiment: dict) -> Outcome:
     from core import models
-    from core.prompting import prompt_eval
+    from core.prompting import eval_repeats, prompt_eval
 
     name = args.model or os.environ.get("LLM_LENS_MODEL") or _bundled(experiment) or models.DEFAULT_MODEL
     progress.line(f"Loading {name}…")
     model = models.load_model(name)
+    if args.repeats > 1:
+        repeats = eval_repeats.run_repeats(lambda r: prompt_eval.evaluate(model, r, progress.update, stop.is_set),
+                                           request, args.repeats)
+        evaluation = repeats.evaluations[-1]
+        stopped = "interrupted" if evaluation.partial and stop.is_set() else None
+        return Outcome(repeats.evaluations[0] if not stopped else evaluation, stopped, repeats)
     evaluation = prompt_eval.evaluate(model, request, progress.update, stop.is_set)
     return Outcome(evaluation, "interrupted" if evaluation.partial and stop.is_set() else None)
 
@@ -168,6 +180,8 @@ def _finish(args, experiment: dict, request, outcome: Outcome, gates, baseline) 
     versus = eval_summary.versus_baseline(evaluation, baseline) if baseline else []
     run = {"backend": args.endpoint or "in-process", "stopped": outcome.stopped}
     summary = eval_summary.build_summary(experiment, evaluation, run, checked, versus)
+    if outcome.repeats is not None:
+        summary["summary"]["repeats"] = eval_summary.repeats_dict(outcome.repeats)
     eval_summary.write_items(out / "items.jsonl", evaluation, request.few_k)
     eval_summary.write_summary(out / "summary.json", summary)
     _report(summary, out)
@@ -192,6 +206,11 @@ def _report(summary: dict, out: Path) -> None:
         seen = "missing" if gate["value"] is None else f"{gate['value']:.3f}"
         _say(f"{'PASS' if gate['passed'] else 'FAIL'} {gate['metric']} of {gate['strategy']}: {seen} "
              f"(threshold {gate['threshold']:.3f})")
+    if "repeats" in body:
+        for row in body["repeats"]["spread"]:
+            _say(f"{row['strategy']} over {len(body['repeats']['seeds'])} repeats: accuracy {row['mean']:.1%} "
+                 f"(min {row['min']:.1%}, max {row['max']:.1%}, std {row['std']:.3f})")
+        _say(f"{len(body['repeats']['unstable'])} answers changed between repeats (see summary.json).")
     for row in body["baseline"]:
         verdict = row.get("skipped") or row["sentence"]
         _say(f"{'WORSE' if row.get('worse') else 'ok'} vs baseline, {row['strategy']}: {verdict}")

@@ -134,6 +134,12 @@ def build_summary(experiment: dict, evaluation: Evaluation, run: dict, gates: It
     return {**experiment, "results": result_records(evaluation), "summary": summary}
 
 
+def repeats_dict(repeats) -> dict:
+    """Seeds, accuracy's spread per strategy and the unstable items of an eval_repeats.Repeats."""
+    return {"seeds": list(repeats.seeds), "spread": _finite(repeats.spread.to_dict("records")),
+            "unstable": _finite(repeats.unstable().to_dict("records"))}
+
+
 def write_summary(path, summary: dict) -> None:
     """Write the summary JSON (loadable by the page's 'Load an experiment')."""
     body = {key: value for key, value in summary.items() if key != "version"}

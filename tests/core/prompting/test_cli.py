@@ -176,6 +176,21 @@ def test_a_served_endpoint_failing_mid_run_keeps_the_answered_items(tmp_path, mo
     assert summary["summary"]["strategies"]["zero-shot"]["scored"] == 2  # the two items fully answered
 
 
+def test_repeats_report_spread_and_unstable_items(tiny_llama_path, tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("LLM_LENS_MODEL", str(tiny_llama_path))
+    sampled = {"max_new_tokens": 2, "do_sample": True, "temperature": 1.5, "seed": 3, "stop": ["\n"]}
+    experiment = _experiment(tmp_path, mode="generate", settings=sampled)
+    assert cli.main(["eval", str(experiment), "--out", str(tmp_path / "out"), "--repeats", "3"]) == cli.PASS
+    repeats = json.loads((tmp_path / "out" / "summary.json").read_text())["summary"]["repeats"]
+    assert repeats["seeds"] == [3, 4, 5] and len(repeats["spread"]) == 3
+    assert all(row["min"] <= row["mean"] <= row["max"] for row in repeats["spread"])
+    assert all(row["agreement"] < 1 for row in repeats["unstable"])
+    assert "over 3 repeats" in capsys.readouterr().out
+    greedy = _experiment(tmp_path, "greedy.json")
+    assert cli.main(["eval", str(greedy), "--repeats", "3"]) == cli.BAD_INPUT
+    assert "sampling on" in capsys.readouterr().err
+
+
 def test_progress_is_a_bar_on_a_terminal_and_lines_otherwise():
     written: list[str] = []
     bar = cli.Progress(True, written.append)
@@ -195,3 +210,32 @@ def test_gate_parsing_and_strategy_names():
     assert eval_summary.resolve_strategy("Zero-shot", 4) == "zero-shot"
     with pytest.raises(ValueError, match="needs a number"):
         eval_summary.parse_gate("accuracy=high")
+
+
+def _sentiment_preset(tmp_path: Path) -> Path:
+    """The page's default experiment on the bundled sentiment preset (its 30 items, two example orders)."""
+    task = prompting.PRESETS["Movie-review sentiment"]
+    items = tuple(prompting.load_eval_set(task).itertuples(index=False, name=None))
+    request = EvalRequest(task.instruction, task.examples, items, GenerationSettings(), task.few_k, task.sweep,
+                          shuffles=2)
+    path = tmp_path / "sentiment.json"
+    path.write_text(prompting.experiment_to_json(experiment_record(request, "SmolLM2-135M-Instruct", task.name,
+                                                                   task.query)))
+    return path
+
+
+@pytest.mark.slow
+def test_real_model_gates_pass_and_fail_on_the_sentiment_preset(real_model_cache, tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("XDG_CACHE_HOME", str(real_model_cache))
+    monkeypatch.delenv("LLM_LENS_MODEL", raising=False)
+    experiment = _sentiment_preset(tmp_path)
+    passing = cli.main(["eval", str(experiment), "--out", str(tmp_path / "a"), "--fail-under", "accuracy=0.80"])
+    out = capsys.readouterr().out
+    assert passing == cli.PASS, out  # 4-shot SmolLM2 gets the sentiment set right (NOTES: 3-shot all right)
+    summary = json.loads((tmp_path / "a" / "summary.json").read_text())["summary"]
+    assert summary["strategies"]["few-shot (k=4)"]["scored"] == 30
+    zero = summary["strategies"]["zero-shot"]["accuracy"]["value"]
+    assert zero < 0.95  # zero-shot calls some negative reviews positive
+    failing = cli.main(["eval", str(experiment), "--out", str(tmp_path / "b"), "--fail-under", "accuracy=0.95",
+                        "--strategy", "zero"])
+    assert failing == cli.GATE_FAILED and "FAIL accuracy of zero-shot" in capsys.readouterr().out
