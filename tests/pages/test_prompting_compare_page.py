@@ -59,3 +59,18 @@ def test_a_cli_summary_loads_beside_this_run_with_intervals_and_paired_tests(app
     assert {"macro-F1 95% high", "ECE 95% low", "acc_norm", "acc_mutual_info"} <= set(strategies.columns)
     text = "\n".join(str(m.value) for m in at.markdown)
     assert "few-shot (k=2) vs zero-shot" in text or "beats" in text  # the paired comparison's sentence
+
+
+def test_sampled_generation_repeats_list_spread_and_unstable_items(app_env):
+    at = _open(SMALL, "small.json")
+    at.button_group(key="pr_eval_modes").set_value(["generate"])
+    at.toggle(key="gen_do_sample").set_value(True).run()
+    at.number_input(key="pr_repeats").set_value(3)
+    at.button(key="pr_evaluate").click().run()
+    assert not at.exception, at.exception
+    text = "\n".join(str(m.value) for m in at.markdown)
+    assert "Generate and match over 3 repeats" in text
+    spread = next(d.value for d in at.dataframe if "std" in d.value.columns)
+    assert spread["strategy"].tolist() == ["zero-shot", "one-shot", "few-shot (k=2)"]
+    assert ((spread["min"] <= spread["mean"]) & (spread["mean"] <= spread["max"])).all()
+    assert any("changed between repeats" in str(c.value) for c in at.caption)

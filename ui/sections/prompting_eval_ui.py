@@ -15,7 +15,7 @@ from core.prompting.eval_request import MODES, NORMALISATIONS, EvalRequest, expe
 from ui import widgets
 from ui.caching import cache
 from ui.markdown import md_text
-from ui.sections import prompting_metrics_ui
+from ui.sections import prompting_metrics_ui, prompting_repeats_ui
 from ui.sections.prompting_ui import StrategyBackend, TaskInputs, preset_base
 from ui.settings import LABEL_TOKENS, SAMPLE, SEED, TEMPERATURE, TOP_K, TOP_P
 from ui.widgets import model_key
@@ -80,9 +80,10 @@ def local_evaluation(model: core.LoadedModel, inputs: TaskInputs, examples, item
     scored, excluded = prompt_eval.scorable_items(items, examples)
     st.caption(f"{len(items)} labelled items, {len(scored)} scored ({excluded} are also shots, so never scored). "
                + _estimate_text(requests))
+    repeats = prompting_repeats_ui.repeat_requests(requests)
     if st.button("Evaluate", key="pr_evaluate", type="primary"):
-        _start(model, requests)
-    _watch(requests)
+        _start(model, {**requests, **repeats})
+    _watch({**requests, **repeats})
     results = {mode: cache.prompt_evaluation(model_key(), r).get("result") for mode, r in requests.items()}
     for request in requests.values():
         slot = cache.prompt_evaluation(model_key(), request)
@@ -92,6 +93,7 @@ def local_evaluation(model: core.LoadedModel, inputs: TaskInputs, examples, item
             widgets.show_error(ValueError(slot["error"]))
     results = {mode: r for mode, r in results.items() if r is not None}
     show_results(results)
+    prompting_repeats_ui.show_repeats(requests.get("generate"), repeats)
     first = next(iter(requests.values()))
     experiment_files(inputs, settings, first, next(iter(results.values()), None))
 
@@ -153,11 +155,11 @@ def _watch(requests: dict) -> None:
     if stop.button("Stop", key="pr_stop", help="Stops after the current batch and shows what was scored so far."):
         for request in requests.values():
             cache.stop_prompt_evaluation(model_key(), request)
-    bars = {mode: st.progress(0.0, text=MODES[mode]) for mode in slots}
+    bars = {mode: st.progress(0.0, text=MODES.get(mode, mode)) for mode in slots}
     while True:
         for mode, slot in slots.items():
             fraction, message = slot["progress"]
-            bars[mode].progress(fraction, text=f"{MODES[mode]}: {message}")
+            bars[mode].progress(fraction, text=f"{MODES.get(mode, mode)}: {message}")
         if not any(slot["running"] for slot in slots.values()):
             break
         time.sleep(POLL_SECONDS)
