@@ -160,9 +160,11 @@ def _run_served(args, request, stop: threading.Event, progress) -> Outcome:
                        "(set LLM_LENS_ENDPOINTS).")
     endpoint = endpoints[args.endpoint]
     try:
-        served_model = args.served_model or remote.list_models(endpoint)[0]
-    except (remote.RemoteError, IndexError) as error:
-        raise BadInput(f"The endpoint {args.endpoint} lists no model: {error}") from None
+        served_model = args.served_model or next(iter(remote.list_models(endpoint)), None)
+    except remote.RemoteError as error:  # unreachable: the run cannot start, which is not the user's input
+        return Outcome(None, str(error))
+    if served_model is None:
+        raise BadInput(f"The endpoint {args.endpoint} lists no model; pass --served-model.")
     result = remote_eval.evaluate(endpoint, served_model, request, {}, progress.update, stop)
     stopped = result.error or ("interrupted" if result.cancelled else None)
     return Outcome(result.evaluation, stopped)

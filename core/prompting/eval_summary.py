@@ -8,7 +8,6 @@ between strategies, and, when given, the gates and the comparison with a baselin
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
@@ -51,7 +50,7 @@ def resolve_strategy(name: str, few_k: int) -> str:
     """The strategy column a user means: 'few' → 'few-shot (k=4)'; ValueError naming the valid ones."""
     names = {label: k for label, k in strategy_names(few_k)}
     wanted = name.strip().lower()
-    if wanted in ("few", "few-shot") or re.fullmatch(r"few-shot \(k=\d+\)", wanted):
+    if wanted in ("few", "few-shot"):
         wanted = f"few-shot (k={few_k})"
     for label, k in names.items():
         if wanted == label or ALIASES.get(wanted) == k:

@@ -176,6 +176,20 @@ def test_a_served_endpoint_failing_mid_run_keeps_the_answered_items(tmp_path, mo
     assert summary["summary"]["strategies"]["zero-shot"]["scored"] == 2  # the two items fully answered
 
 
+def test_an_unreachable_endpoint_is_a_run_that_could_not_finish(tmp_path, monkeypatch, capsys):
+    import socket
+
+    with socket.socket() as sock:  # a port nothing listens on once this block closes it
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    monkeypatch.setenv("LLM_LENS_ENDPOINTS", json.dumps({"gone": f"http://127.0.0.1:{port}/v1"}))
+    code = cli.main(["eval", str(_experiment(tmp_path)), "--out", str(tmp_path / "out"), "--endpoint", "gone"])
+    err = capsys.readouterr().err
+    assert code == cli.UNFINISHED and "before any item was scored" in err and len(err.strip().splitlines()) == 1
+    assert cli.main(["eval", str(_experiment(tmp_path)), "--endpoint", "nowhere"]) == cli.BAD_INPUT
+    assert "Unknown endpoint 'nowhere'; configured: gone" in capsys.readouterr().err
+
+
 def test_repeats_report_spread_and_unstable_items(tiny_llama_path, tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("LLM_LENS_MODEL", str(tiny_llama_path))
     sampled = {"max_new_tokens": 2, "do_sample": True, "temperature": 1.5, "seed": 3, "stop": ["\n"]}
