@@ -20,6 +20,8 @@ from pathlib import Path
 from core.prompting import eval_summary
 
 PASS, GATE_FAILED, BAD_INPUT, UNFINISHED = 0, 1, 2, 3
+# Model-side modules (torch, transformers, openai) are imported inside the functions that need them:
+# --help and a bad input answer in a second instead of after torch's import.
 
 
 class BadInput(ValueError):

@@ -31,11 +31,13 @@ def test_a_saved_summary_loads_and_is_compared_item_by_item(page, server_url, tm
     uploader.locator('[data-testid="stFileUploaderDropzoneInput"]').set_input_files(
         str(tmp_path / "out" / "summary.json"))
     wait_idle(page, timeout_ms=240_000)
+    expect(page.get_by_label("Query (the text to classify)")).to_have_value("So dull", timeout=240_000)
     charts = page.locator('[data-testid="stPlotlyChart"]')
-    expect(charts.first).to_contain_text("Loaded: summary.json", timeout=240_000)  # its bars, before any run
+    expect(charts.first).to_contain_text("Accuracy per strategy", timeout=240_000)  # the saved bars, before any run
     page.get_by_role("button", name="Evaluate").click()
     main = page.locator('[data-testid="stMain"]')
     expect(main).to_contain_text("This run vs Loaded: summary.json", timeout=600_000)
+    expect(charts.first).to_contain_text("Loaded: summary.json", timeout=60_000)  # two runs: a legend names both
     expect(main).to_contain_text(re.compile(r"items would be needed|very unlikely by chance"), timeout=60_000)
     expect(main).to_contain_text("95% intervals", timeout=60_000)
     assert page.locator("b:text('!')").count() == 0 and page.dialogs == []  # item text stays text
