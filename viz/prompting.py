@@ -42,27 +42,34 @@ def completion_tokens_html(token_labels: Sequence[str], logprobs: np.ndarray) ->
 
 
 def accuracy_vs_k(curves: Mapping[str, pd.DataFrame]) -> go.Figure:
-    """Mean accuracy against the number of shots; error bars span the worst to best example order.
+    """Mean accuracy against the number of shots; error bars are the 95% Wilson interval of each k.
 
-    curves: name -> frame with columns k, mean, std, min, max, runs (one row per k).
+    curves: name -> frame with columns k, mean, std, min, max, runs (one row per k), and ci_low,
+    ci_high (the table-order run's interval). A curve saved without ci_* shows the order range instead.
     """
     figure = go.Figure()
     for (name, curve), colour in zip(curves.items(), SERIES_COLOURS):
         mean = curve["mean"].to_numpy(dtype=float)
+        has_ci = {"ci_low", "ci_high"} <= set(curve.columns)
+        low = curve["ci_low"].to_numpy(float) if has_ci else curve["min"].to_numpy(float)
+        high = curve["ci_high"].to_numpy(float) if has_ci else curve["max"].to_numpy(float)
         figure.add_trace(
             go.Scatter(
                 x=curve["k"], y=mean, name=plotly_text(name), mode="lines+markers", line_color=colour,
-                error_y=dict(type="data", symmetric=False, array=curve["max"] - mean, arrayminus=mean - curve["min"]),
-                customdata=np.stack([curve["std"], curve["min"], curve["max"], curve["runs"]], axis=-1),
+                error_y=dict(type="data", symmetric=False, array=np.maximum(high - mean, 0),
+                             arrayminus=np.maximum(mean - low, 0)),
+                customdata=np.stack([curve["std"], curve["min"], curve["max"], curve["runs"], low, high], axis=-1),
                 hovertemplate=(
-                    "k = %{x}<br>mean accuracy %{y:.0%}<br>range %{customdata[1]:.0%}–%{customdata[2]:.0%}"
+                    "k = %{x}<br>mean accuracy %{y:.0%}<br>"
+                    + ("95% CI %{customdata[4]:.0%}–%{customdata[5]:.0%}<br>" if has_ci else "")
+                    + "orders: %{customdata[1]:.0%}–%{customdata[2]:.0%}"
                     "<br>std %{customdata[0]:.2f} over %{customdata[3]} orders<extra>%{fullData.name}</extra>"
                 ),
             )
         )
     ks = sorted({int(k) for curve in curves.values() for k in curve["k"]})
     figure.update_xaxes(title="shots in the prompt (k)", tickmode="array", tickvals=ks)
-    figure.update_yaxes(title="accuracy (bars: worst to best order)", tickformat=".0%", range=[-0.02, 1.05])
+    figure.update_yaxes(title="accuracy (bars: 95% interval)", tickformat=".0%", range=[-0.02, 1.05])
     figure.update_layout(
         title="Accuracy against shots (k)",
         height=380, margin=dict(l=10, r=10, t=50, b=40), legend=dict(orientation="h", y=-0.2),
@@ -73,13 +80,20 @@ def accuracy_vs_k(curves: Mapping[str, pd.DataFrame]) -> go.Figure:
 def accuracy_bars(runs: Mapping[str, pd.DataFrame]) -> go.Figure:
     """Accuracy of each strategy as bars, one colour per run (this run, a loaded experiment…).
 
-    runs: name -> frame with columns strategy, correct, scored, accuracy (one row per strategy).
+    runs: name -> frame with columns strategy, correct, scored, accuracy (one row per strategy), and
+    accuracy_low, accuracy_high (95% Wilson interval) drawn as error bars when present.
     """
     figure = go.Figure()
     for (name, table), colour in zip(runs.items(), SERIES_COLOURS):
+        accuracy = table["accuracy"].to_numpy(float)
+        error = None
+        if {"accuracy_low", "accuracy_high"} <= set(table.columns):
+            error = dict(type="data", symmetric=False, array=np.maximum(table["accuracy_high"] - accuracy, 0),
+                         arrayminus=np.maximum(accuracy - table["accuracy_low"], 0))
         figure.add_trace(
             go.Bar(
                 x=plotly_texts(table["strategy"]), y=table["accuracy"], name=plotly_text(name), marker_color=colour,
+                error_y=error,
                 text=[f"{a:.0%} ({c}/{n})" for a, c, n in zip(table["accuracy"], table["correct"], table["scored"])],
                 textposition="outside", hovertemplate="%{x}: %{y:.1%}<extra>%{fullData.name}</extra>",
             )

@@ -5,11 +5,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+import numpy as np
 import pandas as pd
 
-from core.prompting import eval_metrics, match_label, normalize_label
+from core.prompting import eval_intervals, eval_metrics, match_label, normalize_label
 
 STRATEGIES = ("zero-shot", "one-shot", "few-shot")
+HARNESS_SCORES = ("acc", "acc_norm", "acc_bytes", "acc_mutual_info", "mean")  # core/prompting/harness.py rules
 
 
 @dataclass(frozen=True)
@@ -91,7 +93,10 @@ def _strategy_row(name: str, k: int, rows: pd.DataFrame, labels: Sequence[str], 
     if mode == "rank":
         row["ece"] = eval_metrics.expected_calibration_error(rows["confidence"].to_numpy(), correct.to_numpy())
         row["calibrated_accuracy"] = float(rows["calibrated_correct"].astype(bool).mean())
-    return row
+        for rule in HARNESS_SCORES:
+            if f"{rule}_correct" in rows:
+                row[rule] = float(rows[f"{rule}_correct"].astype(bool).mean())
+    return row | eval_intervals.strategy_intervals(rows, labels, mode)
 
 
 def _curve(predictions: pd.DataFrame) -> pd.DataFrame:
@@ -99,7 +104,7 @@ def _curve(predictions: pd.DataFrame) -> pd.DataFrame:
     curve = per_run.groupby("k")["accuracy"].agg(["mean", "std", "min", "max", "count"]).reset_index()
     curve = curve.rename(columns={"count": "runs"})
     curve["std"] = curve["std"].fillna(0.0)  # one run (k = 0) has no spread
-    return curve
+    return curve.merge(eval_intervals.curve_intervals(predictions), on="k", how="left")
 
 
 def score(predictions: pd.DataFrame, items: pd.DataFrame, few_k: int, excluded: int = 0) -> Evaluation:
@@ -107,3 +112,13 @@ def score(predictions: pd.DataFrame, items: pd.DataFrame, few_k: int, excluded: 
     labels = tuple(dict.fromkeys(items["label"].map(str.strip)))
     return summarise(predictions, items, few_k, labels, "generate", excluded)
 
+
+
+def result_records(result: Evaluation) -> dict:
+    """The parts of a result an experiment JSON keeps (old readers need only strategies and curve)."""
+    def plain(frame):
+        return None if frame is None else frame.replace({np.nan: None}).to_dict("records")
+
+    return {"mode": result.mode, "labels": list(result.labels), "partial": result.partial,
+            "strategies": plain(result.strategies), "curve": plain(result.curve), "items": plain(result.items),
+            "predictions": plain(result.predictions), "shot_influence": plain(result.shot_influence)}

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, fields
 
 import numpy as np
 import pandas as pd
 
+from core import prompting
 from core.prompting import Example, normalize_label
 from core.sampling import GenerationSettings
 
@@ -95,3 +96,42 @@ def scored_items(request: EvalRequest, examples: Sequence[Example]) -> tuple[pd.
 def request_runs(request: EvalRequest, examples: Sequence[Example]) -> list[Run]:
     """The request's runs (plan_runs with its shot counts, orders and seed)."""
     return plan_runs(examples, request.ks, request.few_k, request.shuffles, request.seed)
+
+
+def request_from_experiment(experiment: dict) -> EvalRequest:
+    """The request an experiment file describes (as experiment_from_json returns it), as the page would run it.
+
+    An experiment saved without items scores its preset's bundled set; without a mode, rank mode.
+    """
+    items = experiment.get("items") or []
+    if not items:
+        preset = experiment.get("preset")
+        if preset not in prompting.PRESETS:
+            raise ValueError("The experiment has no items and no known preset to take its labelled set from.")
+        items = list(prompting.load_eval_set(prompting.PRESETS[preset]).itertuples(index=False, name=None))
+    saved = dict(experiment.get("settings") or {})
+    known = {f.name for f in fields(GenerationSettings)}
+    settings = GenerationSettings(**{k: (tuple(v) if k == "stop" else v) for k, v in saved.items() if k in known})
+    mode = experiment.get("mode") or "rank"
+    normalise = experiment.get("normalise") or "sum"
+    if mode not in MODES or normalise not in NORMALISATIONS:
+        raise ValueError(f"The experiment's mode must be one of {', '.join(MODES)} and its normalise one of "
+                         f"{', '.join(NORMALISATIONS)}.")
+    return EvalRequest(
+        experiment["instruction"], tuple(tuple(pair) for pair in experiment["examples"]),
+        tuple((str(t), str(label)) for t, label in items), settings, int(experiment["few_k"]),
+        tuple(experiment.get("sweep") or ()), int(experiment.get("shuffles") or 1), experiment["format"],
+        int(experiment.get("shuffle_seed") or 0), mode=mode, normalise=normalise,
+    )
+
+
+def experiment_record(request: EvalRequest, model: str, preset: str | None, query: str,
+                      results: dict | None = None) -> dict:
+    """The experiment the page's 'Download experiment' saves (and `llm-lens eval` reads) for a request."""
+    return {
+        "model": model, "preset": preset, "instruction": request.instruction,
+        "examples": [list(pair) for pair in request.examples], "query": query, "format": request.fmt,
+        "few_k": request.few_k, "sweep": list(request.ks), "shuffles": request.shuffles,
+        "shuffle_seed": request.seed, "mode": request.mode, "normalise": request.normalise,
+        "settings": asdict(request.settings), "items": [list(pair) for pair in request.items], "results": results,
+    }

@@ -19,6 +19,8 @@ FIELD_TYPES: dict[str, tuple[tuple[type, ...], str]] = {
     "format": ((str,), "text"),
     "preset": ((str, type(None)), "text"),
     "model": ((str, type(None)), "text"),
+    "mode": ((str, type(None)), "text"),
+    "normalise": ((str, type(None)), "text"),
     "few_k": ((int,), "a whole number"),
     "shuffles": ((int,), "a whole number"),
     "shuffle_seed": ((int,), "a whole number"),

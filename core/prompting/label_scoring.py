@@ -292,3 +292,16 @@ def _prefix_from(plan: Prefix, cache: DynamicCache) -> Prefix:
     n = len(plan)
     return Prefix(plan.text, plan.ids, tuple((layer.keys[:, :, :n].clone(), layer.values[:, :, :n].clone())
                                              for layer in cache.layers))
+
+
+def null_logprobs(model: LoadedModel, labels: Sequence[str], delimiter: str = " ") -> np.ndarray:
+    """(label,) log P(delimiter + label | a content-free prompt), for PMI scores (acc_mutual_info).
+
+    The content-free prompt is what lm-evaluation-harness's HFLM feeds for an empty context: the
+    tokenizer's start token (bos), or its end-of-text token when it has none. One small forward,
+    through the inference gate like every other label score.
+    """
+    token = model.tokenizer.bos_token or model.tokenizer.eos_token
+    if not token:
+        raise ValueError("This model's tokenizer has no start or end-of-text token to stand for an empty prompt.")
+    return score_labels(model, "", [token], labels, delimiter, use_cache=False).logprob[0]

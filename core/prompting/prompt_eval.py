@@ -20,6 +20,7 @@ from core.prompting import (
     check_token_caps,
     eval_metrics,
     extract_answer,
+    harness,
     label_scoring,
     normalize_label,
     prefix_generation,
@@ -59,6 +60,7 @@ class EvalContext:
     report: Progress
     should_stop: ShouldStop | None = None
     known: list[label_scoring.Prefix] = field(default_factory=list)  # prefixes computed so far, reused by later runs
+    null: np.ndarray | None = None  # rank mode: (label,) log-likelihoods after a content-free prompt (PMI)
 
 
 def label_choices(examples: Sequence[Example], gold: Sequence[str]) -> tuple[str, ...]:
@@ -93,8 +95,10 @@ def evaluate(model: LoadedModel, request: EvalRequest, progress: Progress | None
     started = time.perf_counter()
     examples, scored, excluded, runs = _checked(model, request)
     labels = label_choices(examples, scored["label"])
+    # Once per evaluation, as lm-evaluation-harness scores its unconditional requests once per choice.
+    null = label_scoring.null_logprobs(model, labels, _delimiter(request.fmt)) if request.mode == "rank" else None
     context = EvalContext(model, request, tuple(scored["text"]), tuple(scored["label"]), labels,
-              progress or (lambda fraction, message: None), should_stop)
+              progress or (lambda fraction, message: None), should_stop, null=null)
     if request.mode == "generate" and not request.prefix_cache:
         rows, partial, tokens = _generate_whole_prompts(context, runs)
     else:
@@ -181,6 +185,9 @@ def _rank_run(context: EvalContext, run: Run, on_batch: Callable[[int, int], Non
     content_free = probabilities[len(context.texts):]
     calibrated = eval_metrics.contextual_calibration(items, content_free) if calibrate else items
     folded = [normalize_label(label) for label in labels]
+    n = len(context.texts)
+    rules = {rule: harness.predictions(rule, scores.logprob[:n], labels, n_tokens=scores.n_tokens[:n],
+                                       unconditional=context.null) for rule in harness.RULES}
     rows = []
     for item, (label, p, q) in enumerate(zip(context.gold, items, calibrated)):
         choice, fixed, truth = int(np.argmax(p)), int(np.argmax(q)), folded.index(normalize_label(label))
@@ -189,7 +196,9 @@ def _rank_run(context: EvalContext, run: Run, on_batch: Callable[[int, int], Non
                      "gold_logprob": float(scores.logprob[item, truth]),
                      "calibrated": labels[fixed] if calibrate else None,
                      "calibrated_correct": fixed == truth if calibrate else None, "cached": bool(scores.cached[item]),
-                     **{f"p({name})": float(value) for name, value in zip(labels, p)}})
+                     **{f"p({name})": float(value) for name, value in zip(labels, p)},
+                     **{f"logp({name})": float(value) for name, value in zip(labels, scores.logprob[item])},
+                     **{f"{rule}_correct": bool(chosen[item] == truth) for rule, chosen in rules.items()}})
     return rows, scores.tokens_run
 
 

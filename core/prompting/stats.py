@@ -65,7 +65,7 @@ class PairedComparison:
     n: int
     only_a: int  # items A got right and B wrong
     only_b: int  # items B got right and A wrong
-    difference: Interval  # accuracy(A) − accuracy(B), paired bootstrap over items
+    difference: Interval  # accuracy(A) − accuracy(B), exact conditional interval (see paired_difference)
     p_value: float  # exact McNemar (two-sided)
     items_for_10_points: int  # items needed to detect a 10-point difference (80% power, 5% level)
 
@@ -108,14 +108,31 @@ def items_needed(discordant_share: float, difference: float = 0.10, alpha: float
     return math.ceil(n)
 
 
+def paired_difference(only_a: int, only_b: int, n: int, confidence: float = CONFIDENCE) -> Interval:
+    """accuracy(A) − accuracy(B) with the interval that agrees with the exact McNemar test.
+
+    Given the d items where the strategies disagree, A wins each with probability π and the
+    difference is (2π − 1)·d/n; the Clopper-Pearson interval of π (scipy's exact binomial interval,
+    which inverts the same binomial as the test) maps onto it. It excludes 0 exactly when the
+    two-sided exact test rejects at 1 − confidence, so the sentence never contradicts itself.
+    """
+    discordant = only_a + only_b
+    value = (only_a - only_b) / n
+    if discordant == 0:
+        return Interval(0.0, 0.0, 0.0, confidence)
+    ci = stats.binomtest(only_a, discordant, 0.5).proportion_ci(confidence_level=confidence, method="exact")
+    share = discordant / n
+    return Interval(value, (2 * ci.low - 1) * share, (2 * ci.high - 1) * share, confidence)
+
+
 def compare(name_a: str, correct_a: Sequence[bool], name_b: str, correct_b: Sequence[bool],
-            seed: int = 0) -> PairedComparison:
+            seed: int = 0) -> PairedComparison:  # seed: kept for callers; the interval is exact now
     """Paired comparison of two strategies' per-item correctness on the same items (same order)."""
     a, b = np.asarray(correct_a, dtype=float), np.asarray(correct_b, dtype=float)
     if len(a) != len(b) or len(a) == 0:
         raise ValueError(f"A paired comparison needs the same items on both sides; got {len(a)} and {len(b)}.")
     only_a, only_b = int(((a == 1) & (b == 0)).sum()), int(((a == 0) & (b == 1)).sum())
-    difference = bootstrap(lambda x, y: float(np.mean(x - y)), [a, b], seed)
+    difference = paired_difference(only_a, only_b, len(a))
     needed = items_needed((only_a + only_b) / len(a))
     return PairedComparison(name_a, name_b, len(a), only_a, only_b, difference, mcnemar_exact(only_a, only_b),
                             needed)

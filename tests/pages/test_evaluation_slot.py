@@ -7,7 +7,7 @@ import threading
 
 import pytest
 
-from core.prompting import prompt_eval
+from core.prompting import eval_report, prompt_eval
 from core.sampling import GenerationSettings
 from ui.caching import prompting_cache
 from ui.caching.single_flight import Flight
@@ -96,10 +96,9 @@ def test_an_exported_experiment_carries_probabilities_mode_and_calibration(tiny_
     import json
 
     from core import prompting
-    from ui.sections import prompting_metrics_ui
 
     result = prompt_eval.evaluate(tiny_llama, REQUEST)
-    records = prompting_metrics_ui.result_records(result)
+    records = eval_report.result_records(result)
     text = prompting.experiment_to_json({"instruction": "Sentiment?", "examples": list(REQUEST.examples),
                                          "query": "q", "format": "plain", "few_k": 2, "mode": "rank",
                                          "results": records})

@@ -47,6 +47,27 @@ def test_accuracy_vs_k_error_bars_span_worst_to_best_order():
     assert list(figure.layout.xaxis.tickvals) == [0, 1, 4]
 
 
+def test_accuracy_vs_k_error_bars_are_the_wilson_interval_when_given():
+    from core.prompting import stats
+
+    curve = _curve([0, 1], [0.2, 0.7], [0.2, 0.5], [0.2, 0.9], [1, 3])
+    zero, one = stats.wilson(6, 30), stats.wilson(21, 30)
+    curve["ci_low"], curve["ci_high"] = [zero.low, one.low], [zero.high, one.high]
+    trace = accuracy_vs_k({"This run": curve}).data[0]
+    assert list(trace.error_y.array) == pytest.approx([zero.high - 0.2, one.high - 0.7])
+    assert list(trace.error_y.arrayminus) == pytest.approx([0.2 - zero.low, 0.7 - one.low])
+    assert "95% CI" in trace.hovertemplate
+
+
+def test_accuracy_bars_carry_the_interval_as_error_bars():
+    table = pd.DataFrame({"strategy": ["zero-shot", "few-shot (k=3)"], "k": [0, 3], "correct": [3, 27],
+                          "scored": [30, 30], "accuracy": [0.1, 0.9], "accuracy_low": [0.03, 0.74],
+                          "accuracy_high": [0.26, 0.97]})
+    trace = accuracy_bars({"This run": table}).data[0]
+    assert list(trace.error_y.array) == pytest.approx([0.16, 0.07])
+    assert list(trace.error_y.arrayminus) == pytest.approx([0.07, 0.16])
+
+
 def test_accuracy_vs_k_overlays_runs_with_all_their_shot_counts():
     first = _curve([0, 2], [0.1, 0.5], [0.1, 0.4], [0.1, 0.6], [1, 2])
     second = _curve([0, 1, 3], [0.3, 0.4, 0.9], [0.3, 0.4, 0.9], [0.3, 0.4, 0.9], [1, 1, 1])

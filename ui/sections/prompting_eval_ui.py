@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import time
 from collections.abc import MutableMapping
 
@@ -11,12 +10,12 @@ import streamlit as st
 
 import core
 from core import prompting
-from core.prompting import prompt_eval
-from core.prompting.eval_request import MODES, NORMALISATIONS, EvalRequest
+from core.prompting import eval_report, prompt_eval
+from core.prompting.eval_request import MODES, NORMALISATIONS, EvalRequest, experiment_record
 from ui import widgets
 from ui.caching import prompting_cache
 from ui.markdown import md_text
-from ui.sections import prompting_metrics_ui
+from ui.sections import prompting_metrics_ui, prompting_repeats_ui
 from ui.sections.prompting_ui import StrategyBackend, TaskInputs, preset_base
 from ui.settings import LABEL_TOKENS, SAMPLE, SEED, TEMPERATURE, TOP_K, TOP_P
 from ui.widgets import model_key
@@ -81,9 +80,10 @@ def local_evaluation(model: core.LoadedModel, inputs: TaskInputs, examples, item
     scored, excluded = prompt_eval.scorable_items(items, examples)
     st.caption(f"{len(items)} labelled items, {len(scored)} scored ({excluded} are also shots, so never scored). "
                + _estimate_text(requests))
+    repeats = prompting_repeats_ui.repeat_requests(requests)
     if st.button("Evaluate", key="pr_evaluate", type="primary"):
-        _start(model, requests)
-    _watch(requests)
+        _start(model, {**requests, **repeats})
+    _watch({**requests, **repeats})
     results = {mode: prompting_cache.prompt_evaluation(model_key(), r).get("result") for mode, r in requests.items()}
     for request in requests.values():
         slot = prompting_cache.prompt_evaluation(model_key(), request)
@@ -93,6 +93,7 @@ def local_evaluation(model: core.LoadedModel, inputs: TaskInputs, examples, item
             widgets.show_error(ValueError(slot["error"]))
     results = {mode: r for mode, r in results.items() if r is not None}
     show_results(results)
+    prompting_repeats_ui.show_repeats(requests.get("generate"), repeats)
     first = next(iter(requests.values()))
     experiment_files(inputs, settings, first, next(iter(results.values()), None))
 
@@ -154,11 +155,11 @@ def _watch(requests: dict) -> None:
     if stop.button("Stop", key="pr_stop", help="Stops after the current batch and shows what was scored so far."):
         for request in requests.values():
             prompting_cache.stop_prompt_evaluation(model_key(), request)
-    bars = {mode: st.progress(0.0, text=MODES[mode]) for mode in slots}
+    bars = {mode: st.progress(0.0, text=MODES.get(mode, mode)) for mode in slots}
     while True:
         for mode, slot in slots.items():
             fraction, message = slot["progress"]
-            bars[mode].progress(fraction, text=f"{MODES[mode]}: {message}")
+            bars[mode].progress(fraction, text=f"{MODES.get(mode, mode)}: {message}")
         if not any(slot["running"] for slot in slots.values()):
             break
         time.sleep(POLL_SECONDS)
@@ -187,6 +188,8 @@ def show_results(results: dict[str, prompt_eval.Evaluation]) -> None:
     right.plotly_chart(accuracy_vs_k(curves), key="pr_curve")
     if results:
         prompting_metrics_ui.explain_scores()
+    if loaded and results:
+        prompting_metrics_ui.versus_saved(next(iter(results.values())), loaded)
     tabs = st.tabs([MODES[m] for m in results]) if results else []
     for tab, (mode, result) in zip(tabs, results.items()):
         with tab:
@@ -210,14 +213,8 @@ def experiment_files(inputs: TaskInputs, settings: core.GenerationSettings, requ
                      result: prompt_eval.Evaluation | None) -> None:
     """Download the whole experiment as JSON, or load one back to rerun it or compare with it."""
     with st.expander("Save or load an experiment (JSON)"):
-        experiment = {
-            "model": model_key(), "preset": inputs.preset, "instruction": inputs.instruction,
-            "examples": [list(pair) for pair in request.examples], "query": inputs.query, "format": inputs.fmt,
-            "few_k": inputs.few_k, "sweep": list(request.ks), "shuffles": request.shuffles,
-            "shuffle_seed": request.seed, "mode": request.mode, "normalise": request.normalise,
-            "settings": dataclasses.asdict(settings), "items": [list(pair) for pair in request.items],
-            "results": None if result is None else prompting_metrics_ui.result_records(result),
-        }
+        records = None if result is None else eval_report.result_records(result)
+        experiment = experiment_record(request, model_key(), inputs.preset, inputs.query, records)
         st.download_button("Download experiment (JSON)", prompting.experiment_to_json(experiment),
                            "experiment.json", "application/json", key="pr_download_json", on_click="ignore")
         st.file_uploader("Load an experiment", type=["json"], key="pr_experiment_file", on_change=_load_experiment)

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-import numpy as np
+import pandas as pd
 import streamlit as st
 
 from core.export import safe_csv
-from core.prompting import prompt_eval
+from core.prompting import eval_intervals, prompt_eval
 from core.prompting.eval_metrics import CONTENT_FREE
+from ui.markdown import md_text
 from viz.prompting import confusion_heatmap, label_bias_bars, reliability_diagram, shot_influence_bars
 
 EXPLAIN = {
@@ -25,6 +26,12 @@ EXPLAIN = {
                    "prompt's own bias, so divide that out of every prediction and renormalise.",
     "influence": "**Which shot helped**: each bar takes one shot out of the few-shot prompt and shows how much "
                  "the correct label's average log-probability and the accuracy change (above 0: the shot helped).",
+    "harness": "**acc, acc_norm, acc_bytes, acc_mutual_info** (lm-evaluation-harness's names): accuracy when "
+               "the label is chosen by its summed log-probability, by that sum divided by the label's length in "
+               "characters or in bytes, or by the sum minus the label's log-probability after an empty prompt (PMI).",
+    "intervals": "**95% intervals**: the range a figure would likely fall in on another sample of items like "
+                 "these (accuracy: Wilson interval; macro-F1 and ECE: bootstrap over items, seeded). On 30 "
+                 "items one item is 3.3 points, so intervals are wide: overlapping intervals may not differ.",
     "order": "**Order spread**: the same shots in another order; the range of accuracies is what order alone does.",
 }
 
@@ -40,6 +47,8 @@ def mode_details(mode: str, result: prompt_eval.Evaluation) -> None:
         st.info("Stopped before any strategy finished: nothing to show yet.")
         return
     st.dataframe(_strategy_table(result), hide_index=True, key=f"pr_strategies_{mode}")
+    st.caption(EXPLAIN["intervals"] + (" " + EXPLAIN["harness"] if mode == "rank" else ""))
+    paired_comparison(mode, result)
     checks = {c: st.column_config.CheckboxColumn(c) for c in result.items.columns if c.endswith("✓")}
     st.dataframe(result.items, hide_index=True, column_config=checks, key=f"pr_items_{mode}")
     st.download_button("Download predictions (CSV)", safe_csv(result.predictions),
@@ -59,9 +68,53 @@ def mode_details(mode: str, result: prompt_eval.Evaluation) -> None:
     _order_spread(result)
 
 
+def paired_comparison(mode: str, result: prompt_eval.Evaluation) -> None:
+    """Pick two strategies: their accuracy difference on the same items, exact McNemar, one sentence."""
+    names = list(result.strategies["strategy"])
+    if len(names) < 2:
+        return
+    left, right = st.columns(2)
+    first = left.selectbox("Compare", names, index=len(names) - 1, key=f"pr_pair_a_{mode}")
+    second = right.selectbox("with", names, index=0, key=f"pr_pair_b_{mode}")
+    if first == second:
+        st.info("Pick two different strategies to compare them item by item.")
+        return
+    comparison = eval_intervals.paired(result.strategies, result.predictions, first, second)
+    st.markdown(md_text(comparison.sentence()))
+    st.caption(f"Same {comparison.n} items: {comparison.only_a} right only with {first}, {comparison.only_b} right "
+               f"only with {second} (the exact McNemar test looks only at these).")
+
+
+def versus_saved(result: prompt_eval.Evaluation, saved: dict) -> None:
+    """This run beside a saved one: per strategy, the paired test over the items both scored."""
+    saved_items = pd.DataFrame(saved.get("items") or [])
+    if saved_items.empty:
+        st.caption("The saved run has no per-item results, so only its figures are shown beside this run's.")
+        return
+    rows = []
+    for strategy in result.strategies["strategy"]:
+        try:
+            comparison = eval_intervals.versus_saved(result.items, saved_items, strategy)
+        except ValueError as error:
+            rows.append({"strategy": strategy, "verdict": str(error)})
+            continue
+        rows.append({"strategy": strategy, "items shared": comparison.n,
+                     "difference (points)": round(100 * comparison.difference.value, 1),
+                     "95% low": round(100 * comparison.difference.low, 1),
+                     "95% high": round(100 * comparison.difference.high, 1),
+                     "McNemar p": comparison.p_value, "verdict": comparison.sentence()})
+    st.markdown(f"**This run vs {md_text(saved.get('name', 'the saved run'))}**")
+    st.dataframe(pd.DataFrame(rows), hide_index=True, key="pr_versus_saved")
+
+
 def _strategy_table(result: prompt_eval.Evaluation):
-    columns = {"strategy": "strategy", "accuracy": "accuracy", "macro_f1": "macro-F1", "ece": "ECE",
-               "calibrated_accuracy": "accuracy after calibration"}
+    """Each figure with its 95% interval as two columns beside it (Wilson for accuracy, bootstrap otherwise)."""
+    columns = {"strategy": "strategy", "accuracy": "accuracy", "accuracy_low": "accuracy 95% low",
+               "accuracy_high": "accuracy 95% high", "macro_f1": "macro-F1", "macro_f1_low": "macro-F1 95% low",
+               "macro_f1_high": "macro-F1 95% high", "ece": "ECE", "ece_low": "ECE 95% low",
+               "ece_high": "ECE 95% high", "calibrated_accuracy": "accuracy after calibration",
+               "acc": "acc", "acc_norm": "acc_norm", "acc_bytes": "acc_bytes", "acc_mutual_info": "acc_mutual_info",
+               "mean": "acc (per-token mean)"}
     table = result.strategies[[c for c in columns if c in result.strategies]].rename(columns=columns)
     return table.round(3)
 
@@ -92,13 +145,3 @@ def _order_spread(result: prompt_eval.Evaluation) -> None:
     worst = spread.loc[(spread["max"] - spread["min"]).idxmax()]
     st.caption(EXPLAIN["order"] + f" Largest here: k = {int(worst['k'])}, from {worst['min']:.0%} to "
                f"{worst['max']:.0%} over {int(worst['runs'])} orders.")
-
-
-def result_records(result: prompt_eval.Evaluation) -> dict:
-    """The parts of a result an experiment JSON keeps (old readers need only strategies and curve)."""
-    def plain(frame):
-        return None if frame is None else frame.replace({np.nan: None}).to_dict("records")
-
-    return {"mode": result.mode, "labels": list(result.labels), "partial": result.partial,
-            "strategies": plain(result.strategies), "curve": plain(result.curve), "items": plain(result.items),
-            "predictions": plain(result.predictions), "shot_influence": plain(result.shot_influence)}

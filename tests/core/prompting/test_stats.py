@@ -75,3 +75,11 @@ def test_bad_input_is_refused():
         stats.wilson(0, 0)
     with pytest.raises(ValueError, match="same items"):
         stats.compare("a", [1, 0], "b", [1])
+
+
+@pytest.mark.parametrize("only_a, only_b, n", [(4, 0, 30), (8, 0, 30), (6, 1, 30), (10, 2, 40), (3, 3, 30), (0, 0, 30)])
+def test_the_paired_interval_excludes_zero_exactly_when_mcnemar_rejects(only_a, only_b, n):
+    interval = stats.paired_difference(only_a, only_b, n)
+    assert interval.low <= (only_a - only_b) / n <= interval.high
+    excludes_zero = interval.low > 0 or interval.high < 0
+    assert excludes_zero == (stats.mcnemar_exact(only_a, only_b) < 0.05)
