@@ -17,7 +17,7 @@ MAX_ZIP_BYTES = 50_000_000  # a rank-64 adapter on every matrix of SmolLM2 is un
 def adapter_zip(model: LoadedModel, peft_model) -> bytes:
     """The adapter as a zip of the folder `PeftModel.from_pretrained(base, folder)` loads (and vLLM serves)."""
     with tempfile.TemporaryDirectory() as folder, gate.hold(model):  # a training step may be running
-        peft_model.save_pretrained(folder)
+        peft_model.save_pretrained(folder, save_embedding_layers=False)  # no hub look-up
         buffer = io.BytesIO()
         with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
             for name in ADAPTER_FILES:

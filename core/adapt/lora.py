@@ -140,6 +140,7 @@ class LoraRun:
                 break
             loss = self.step(batch)
             if not math.isfinite(loss):
+                self.free()  # what it learned so far is no longer trustworthy: discard it
                 raise TrainingDiverged(
                     f"The training loss became {loss} at step {step} of {self.progress.steps} (learning rate "
                     f"{self.settings.learning_rate:g} is too high): training stopped and the adapter was "
