@@ -20,6 +20,7 @@ st.markdown(
             "- **Attention**: every layer and head's attention map (self-attention, multi-head).",
             "- **Generation**: next-word prediction, and how greedy, temperature, top-k and top-p choose.",
             "- **Prompt strategies**: zero-, one- and few-shot prompts side by side, then scored.",
+            "- **Adapt the model**: steer it and fine-tune it live with LoRA, scored against prompting.",
             "- **RNN vs Transformer**: why attention replaced recurrence, computed live.",
             "- **Model size**: parameters by component and the memory a model needs.",
             "- **Lifecycle**: from picking a model to fine-tuning and deploying it, measured.",
