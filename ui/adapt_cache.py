@@ -106,7 +106,10 @@ def _train(model: core.LoadedModel, job: dict) -> None:
             with core.gate.report_waits_to(lambda ahead: job.update(status=f"Waiting for the model: {ahead} ahead")):
                 job["run"].run(job["stop"].is_set, lambda progress: job.update(status="Training"))
             job["status"] = "Scoring the held-out set (base and adapted, zero- and few-shot)"
-            _what_it_bought(model, job)
+            try:
+                _what_it_bought(model, job)
+            except ValueError as error:  # e.g. a few-shot prompt past a small model's context: the adapter stays
+                job["bought_error"] = str(error)
             job["status"] = "Stopped: the adapter keeps the steps done" if job["progress"].stopped else "Done"
     except ValueError as error:  # TrainingDiverged included: the run freed its adapter
         job["error"], job["status"] = str(error), "Failed"

@@ -113,7 +113,9 @@ def finetune_data() -> tuple[str, list[prompting.Example], int] | None:
         return instruction, list(frame[["text", "label"]].itertuples(index=False, name=None)), 4
     task = prompting.PRESETS[source]
     frame = prompting.load_eval_set(task)
-    return task.instruction, [*task.examples, *frame[["text", "label"]].itertuples(index=False, name=None)], task.few_k
+    instruction = st.text_input("Instruction (starts every prompt, trained and scored)", task.instruction,
+                                key=f"ad_instruction_{source}")
+    return instruction, [*task.examples, *frame[["text", "label"]].itertuples(index=False, name=None)], task.few_k
 
 
 def lora_settings(model: core.LoadedModel) -> tuple[lora.LoraSettings, float]:
@@ -157,6 +159,8 @@ def finetune_tab(model: core.LoadedModel) -> None:
         return
     instruction, rows, few_k = chosen
     settings, share = lora_settings(model)
+    few_k = int(st.number_input("Shots in the few-shot ways", 1, 16, few_k, key="ad_few_k",
+                                help="Training rows, alternating labels, put in the prompt of the few-shot ways."))
     try:
         settings.check()
         split = data.split_rows(rows, share, settings.seed)
@@ -219,6 +223,8 @@ def _results(model: core.LoadedModel, job: dict) -> None:
     st.plotly_chart(_loss_figure(job), key="ad_loss_chart")
     if job["bought"] is not None:
         _bought(job)
+    if job.get("bought_error"):
+        widgets.show_error(ValueError(f"The held-out set could not be scored: {job['bought_error']}"))
     if (archive := adapt_cache.adapter_zip(model_key())) is not None:
         st.download_button("Download the adapter (PEFT folder, zip)", archive, "lora-adapter.zip",
                            "application/zip", key="ad_download",

@@ -1,0 +1,66 @@
+"""The Adapt page under AppTest on the tiny Llama: steer, fine-tune with the defaults, compare, bad input."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from plotly_arrays import plotly_array
+from streamlit.testing.v1 import AppTest
+
+from core import hooks
+from ui import cache
+
+PAGE = "app_pages/adapt.py"
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _open(app_env) -> AppTest:
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=180)
+    at.switch_page(PAGE)
+    at.run()
+    assert not at.exception, at.exception
+    return at
+
+
+def _charts(at: AppTest) -> dict[str, dict]:
+    import json
+
+    return {chart.proto.id: json.loads(chart.proto.spec) for chart in at.get("plotly_chart")}
+
+
+def _ways_tables(at: AppTest) -> list:
+    return [frame.value for frame in at.dataframe if "way" in frame.value.columns]
+
+
+def test_fine_tune_with_defaults_then_compare(app_env):
+    at = _open(app_env)
+    assert [t.label for t in at.tabs] == ["Steer", "Fine-tune (LoRA)", "Compare"]
+    assert any("‖vector‖" in m.label for m in at.metric)
+    assert any("Trains **" in c.value for c in at.caption)
+    # The tiny model's context is 128 tokens: a short instruction and one shot keep the prompts inside it.
+    at.text_input(key="ad_instruction_Movie-review sentiment").set_value("Sentiment?")
+    at.number_input(key="ad_few_k").set_value(1)
+    at.button(key="ad_train").click().run()
+    assert not at.exception, at.exception
+    assert any("Done" in s.value for s in at.success), [s.value for s in at.success]
+    specs = [spec for spec in _charts(at).values() if spec["layout"]["title"]["text"] == "Loss on the label tokens"]
+    assert specs and len(plotly_array(specs[0]["data"][0]["y"])) > 1
+    bought = _ways_tables(at)[0]
+    assert list(bought["way"])[0] == "base zero-shot" and len(bought) == 4
+    assert bought["accuracy"].between(0, 1).all()
+    assert at.get("download_button")
+    at.button(key="ad_compare").click().run()
+    assert not at.exception, at.exception
+    table = _ways_tables(at)[-1]
+    assert list(table["way"]) == ["zero-shot", "few-shot (k=1)", "steered zero-shot", "fine-tuned zero-shot",
+                                  "fine-tuned few-shot (k=1)"]
+    assert hooks.hooks_left(cache.get_model(str(app_env))) == 0
+
+
+def test_bad_split_is_a_message(app_env):
+    at = _open(app_env)
+    at.slider(key="ad_heldout").set_value(0.6).run()
+    assert not at.exception
+    at.selectbox(key="ad_data").set_value("Upload a CSV (text,label)").run()
+    assert not at.exception
+    assert any("Upload a CSV" in i.value for i in at.info)
