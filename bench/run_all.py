@@ -11,6 +11,9 @@ Run with `make bench`. Targets (from the foundation issue):
   why: head scan (all heads) batched / one head at a time ......... <= 0.5x
   why: induction loss-drop scan batched / one head at a time ..... <= 0.5x
   tiktoken: costliest text the cap accepts / 120k chars of prose .. <= 3x (uncapped, 120k letters: 689 s)
+  adapt: one LoRA step (r=8, q/v, 8 rows) / a plain forward of the same batch ... <= 3x CPU s
+  adapt: steered generation / plain generation (3 x 24 tokens) ................. <= 1.1x CPU s
+  adapt: the default fine-tune's wall time and peak RSS (reported, no target)
 """
 
 from __future__ import annotations
@@ -265,6 +268,18 @@ def main() -> None:
     prose, worst, refused = bench_tiktoken_cap()
     report("tiktoken: worst text under the cap vs 120k prose", prose, worst, 3.0)
     report("tiktoken: 120k letters refused vs 120k prose", prose, refused, 0.2)
+    bench_adapt(model)
+
+
+def bench_adapt(model: core.LoadedModel) -> None:
+    """The Adapt page: LoRA step vs forward, steered vs plain generation (CPU s), the default run."""
+    from bench import adapt
+
+    report("adapt: LoRA step vs plain forward (8 rows), CPU", *adapt.bench_lora_step(model, alternating), 3.0)
+    report("adapt: steered vs plain generation (3 x 24), CPU", *adapt.bench_steered_generation(model, alternating),
+           1.1)
+    seconds, peak_mb, steps = adapt.default_fine_tune(model)
+    print(f"adapt: default fine-tune (sentiment, {steps} steps): {seconds:.1f} s wall, peak RSS {peak_mb:,.0f} MB")
 
 
 if __name__ == "__main__":
