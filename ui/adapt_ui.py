@@ -77,11 +77,12 @@ def steer_tab(model: core.LoadedModel) -> None:
 
 def _sweep_section(layer: int, positive: tuple[str, ...], negative: tuple[str, ...]) -> None:
     st.subheader("Sweep α")
-    st.caption("Neutral prompts completed with each α (greedy, 12 tokens). P(positive): the plain model ranks "
-               "'positive' against 'negative' for the text it wrote. Fluency: the plain model's mean log-probability "
-               "per token of that text; where it drops, steering is breaking the language.")
+    st.caption("Neutral prompts at each α. P(positive), steered model: with the vector added, the model ranks "
+               "'positive' against 'negative' for each prompt. Of its text: the plain model's P(positive) for what "
+               "the steered model wrote (greedy, 12 tokens). Fluency: the plain model's mean log-probability per "
+               "token of that text; where it drops, steering is breaking the language.")
     alphas = st.multiselect("Strengths", [-16.0, -8.0, -4.0, -2.0, 0.0, 2.0, 4.0, 8.0, 16.0],
-                            default=[-8.0, -4.0, 0.0, 4.0, 8.0], key="ad_sweep_alphas")
+                            default=[-8.0, -4.0, -2.0, 0.0, 2.0, 4.0, 8.0], key="ad_sweep_alphas")
     if st.button("Run the sweep", key="ad_sweep"):
         st.session_state["ad_sweep_for"] = (layer, positive, negative, tuple(sorted(alphas)))
     if st.session_state.get("ad_sweep_for") and st.session_state["ad_sweep_for"][:3] == (layer, positive, negative):

@@ -43,11 +43,14 @@ def ways_chart(table: pd.DataFrame, title: str = "Held-out set, rank the labels"
 
 
 def sweep_chart(sweep: pd.DataFrame) -> go.Figure:
-    """P(positive) of the steered text and its fluency (plain model's mean log-prob per token) against α."""
+    """P(positive) read by the steered model and of its text, and the text's fluency, against α."""
     figure = make_subplots(specs=[[{"secondary_y": True}]])
-    figure.add_trace(go.Scatter(x=sweep["alpha"], y=sweep["p_positive"], name="P(positive) of the text",
+    figure.add_trace(go.Scatter(x=sweep["alpha"], y=sweep["p_positive"], name="P(positive), steered model",
                                 mode="lines+markers", customdata=plotly_texts(list(sweep["sample"])),
                                 hovertemplate="α = %{x}<br>P(positive) %{y:.2f}<br>%{customdata}<extra></extra>"),
+                     secondary_y=False)
+    figure.add_trace(go.Scatter(x=sweep["alpha"], y=sweep["text_positive"], name="P(positive) of its text, read plain",
+                                mode="lines+markers", hovertemplate="α = %{x}<br>%{y:.2f}<extra></extra>"),
                      secondary_y=False)
     figure.add_trace(go.Scatter(x=sweep["alpha"], y=sweep["fluency"], name="fluency (mean log-prob per token)",
                                 mode="lines+markers", line_dash="dot",

@@ -105,20 +105,24 @@ def steered_generate(model, prompts: Sequence[str], settings: GenerationSettings
 
 def alpha_sweep(model, steering: SteeringVector, alphas: Sequence[float], prompts: Sequence[str] = NEUTRAL_PROMPTS,
                 new_tokens: int = 12) -> pd.DataFrame:
-    """Per α: the steered greedy text, P(positive) the plain model gives it, and its fluency.
+    """Per α: P(positive) of the steered model, of the text it writes, that text's fluency, and a sample.
 
-    P(positive): the unsteered model ranks " positive" / " negative" after a zero-shot sentiment
-    prompt of prompt + completion (mean over prompts). Fluency: the unsteered model's mean
-    log-probability per token of the steered completion (lower = less like the model's own text).
+    p_positive: with the vector added, the model ranks " positive" / " negative" after a zero-shot
+    sentiment prompt of each neutral prompt (mean over prompts): how positive the steered model
+    reads them. text_positive: the plain model's P(positive) for prompt + steered greedy completion.
+    fluency: the plain model's mean log-probability per token of that completion (it drops where
+    steering breaks the language).
     """
     if not 1 <= len(alphas) <= MAX_SWEEP:
         raise ValueError(f"A sweep takes between 1 and {MAX_SWEEP} strengths.")
     settings = GenerationSettings(max_new_tokens=new_tokens, stop=("\n",))
     rows = []
     for alpha in alphas:
-        completions = steered_generate(model, prompts, settings, steering, alpha)
+        with steered(model, steering, alpha):
+            reading = _p_positive(model, prompts)
+            completions = generate(model, list(prompts), settings)
         texts = [prompt + c.text for prompt, c in zip(prompts, completions)]
-        rows.append({"alpha": float(alpha), "p_positive": _p_positive(model, texts),
+        rows.append({"alpha": float(alpha), "p_positive": reading, "text_positive": _p_positive(model, texts),
                      "fluency": _fluency(model, prompts, [c.text for c in completions]), "sample": texts[0]})
     return pd.DataFrame(rows)
 

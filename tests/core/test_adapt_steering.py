@@ -51,7 +51,7 @@ def test_sweep_reports_each_alpha(tiny_llama):
     vector = steering.steering_vector(tiny_llama, 1, POSITIVE, NEGATIVE)
     sweep = steering.alpha_sweep(tiny_llama, vector, [-4.0, 0.0, 4.0], new_tokens=3)
     assert list(sweep["alpha"]) == [-4.0, 0.0, 4.0]
-    assert sweep["p_positive"].between(0, 1).all()
+    assert sweep["p_positive"].between(0, 1).all() and sweep["text_positive"].between(0, 1).all()
     assert (sweep["fluency"].dropna() <= 0).all()  # a mean log-probability
     assert hooks.hooks_left(tiny_llama) == 0
 
