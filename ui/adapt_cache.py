@@ -15,6 +15,7 @@ import streamlit as st
 from streamlit.runtime.scriptrunner import get_script_run_ctx
 
 import core
+from core import prompting
 from core.adapt import compare, data, export, lora, steering
 from ui.cache import get_model
 
@@ -126,6 +127,9 @@ def _what_it_bought(model: core.LoadedModel, job: dict) -> None:
     job["bought"] = compare.score_ways(ways, job["instruction"], job["split"], k)
     job["forgetting"] = compare.forgetting(model, adapted)
     job["deltas"] = compare.delta_norms(run.peft_model)
+    text, label = job["split"].heldout[0]
+    prompt = prompting.build_prompt(job["instruction"], [], text, "plain", model.tokenizer)
+    job["lens"] = (text, label, compare.lens_before_after(model, adapted, prompt, label))
 
 
 def adapter_zip(model_name: str) -> bytes | None:

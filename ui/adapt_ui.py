@@ -249,6 +249,13 @@ def _bought(job: dict) -> None:
     st.dataframe(forgetting, hide_index=True, key="ad_forgetting")
     st.subheader("What changed inside")
     st.plotly_chart(adapt_viz.delta_heatmap(job["deltas"]), key="ad_delta_heatmap")
+    if job.get("lens") is None:
+        return
+    text, label, lens = job["lens"]
+    st.caption(f"The first held-out row, zero-shot: the probability of its label {label!r} read from the residual "
+               "stream at each layer (the logit lens) before and after fine-tuning.")
+    st.code(text, language=None, wrap_lines=True)
+    st.plotly_chart(adapt_viz.lens_chart(lens, label), key="ad_lens_chart")
 
 
 def compare_tab(model: core.LoadedModel) -> None:

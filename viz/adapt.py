@@ -71,3 +71,13 @@ def delta_heatmap(norms: pd.DataFrame) -> go.Figure:
                          height=max(300, 16 * len(grid) + 120), margin=dict(t=50, b=40))
     return figure
 
+
+
+def lens_chart(lens: pd.DataFrame, label: str) -> go.Figure:
+    """P(label) read at each layer (logit lens) before and after fine-tuning."""
+    figure = go.Figure([go.Scatter(x=plotly_texts(list(lens["layer"])), y=lens[column], name=name, mode="lines+markers",
+                                   hovertemplate="layer %{x}<br>P = %{y:.3f}<extra>" + name + "</extra>")
+                        for column, name in (("before", "base model"), ("after", "fine-tuned"))])
+    figure.update_layout(title=f"Logit lens: P({plotly_texts([label])[0]}) layer by layer", xaxis_title="layer",
+                         yaxis_title="probability", yaxis_range=[0, 1.02], height=340, margin=dict(t=50, b=40))
+    return figure

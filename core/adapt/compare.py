@@ -108,3 +108,26 @@ def delta_norms(peft_model) -> pd.DataFrame:
             rows.append({"layer": layer, "matrix": matrix, "norm": float(delta.norm()),
                          "relative": float(delta.norm() / module.get_base_layer().weight.norm())})
     return pd.DataFrame(rows)
+
+
+def label_lens(model: LoadedModel, prompt: str, label: str) -> np.ndarray:
+    """(layer + 1,) P(label's first token) at the prompt's last position, read through the final norm and
+    unembedding from the residual entering each layer, then the model's own output (the logit lens)."""
+    from core import hooks
+    from core.label_scoring import encode_pair
+
+    ids = model.tokenizer(prompt)["input_ids"]
+    token = encode_pair(model.tokenizer, prompt, " " + label)[1][0]
+    residual = hooks.capture_residual(model, ids)[:, -1]  # (layer, d_model)
+    parts = hooks.arch(model)
+    with gate.inference(model):
+        read = model.model.get_output_embeddings()(parts.final_norm(residual)).float()  # (layer, vocab)
+        final = hooks.forward(model, torch.tensor([ids]))[0, -1]
+    return np.append(torch.softmax(read, -1)[:, token].numpy(), float(torch.softmax(final, -1)[token]))
+
+
+def lens_before_after(base: LoadedModel, adapted: LoadedModel, prompt: str, label: str) -> pd.DataFrame:
+    """The label's logit lens on the base and the adapted model: layer, before, after (last row: the output)."""
+    before, after = label_lens(base, prompt, label), label_lens(adapted, prompt, label)
+    layers = [str(i) for i in range(len(before) - 1)] + ["output"]
+    return pd.DataFrame({"layer": layers, "before": before, "after": after})

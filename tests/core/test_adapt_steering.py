@@ -105,3 +105,16 @@ def test_balanced_shots_alternate_labels_from_training_rows():
     shots = compare.balanced_shots(split, 4)
     assert [label for _, label in shots] == ["positive", "negative", "positive", "negative"]
     assert set(shots) <= set(split.train)
+
+
+def test_label_lens_ends_at_the_models_own_probability(tiny_llama):
+    from core.label_scoring import encode_pair
+
+    prompt = "Text: great film\nLabel:"
+    lens = compare.lens_before_after(tiny_llama, tiny_llama, prompt, "positive")
+    assert len(lens) == tiny_llama.info.layers + 1 and lens["layer"].iloc[-1] == "output"
+    assert (lens["before"] == lens["after"]).all()
+    token = encode_pair(tiny_llama.tokenizer, prompt, " positive")[1][0]
+    expected = float(torch.softmax(_last_logits(tiny_llama, prompt)[0, -1], -1)[token])
+    assert lens["before"].iloc[-1] == pytest.approx(expected, rel=1e-5)
+    assert lens["before"].between(0, 1).all()
