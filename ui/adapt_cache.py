@@ -58,7 +58,8 @@ def start_training(model: core.LoadedModel, model_name: str, split: data.Split, 
     store = _jobs()
     job = {"model_name": model_name, "settings": settings, "split": split, "instruction": instruction,
            "few_k": few_k, "stop": threading.Event(), "running": True, "status": "Queued", "run": None,
-           "progress": None, "error": None, "bought": None, "forgetting": None}
+           "progress": None, "error": None, "bought": None, "forgetting": None,
+           "done": threading.Event()}
     with store["lock"]:
         if (old := store["by_session"].get(_session())) is not None and old["running"]:
             return
@@ -116,6 +117,7 @@ def _train(model: core.LoadedModel, job: dict) -> None:
         job["error"], job["status"] = str(error), "Failed"
     finally:
         job["running"] = False
+        job["done"].set()
 
 
 def _what_it_bought(model: core.LoadedModel, job: dict) -> None:
