@@ -77,6 +77,7 @@ def stop_training(model_name: str) -> None:
 
 
 def _drop(job: dict) -> None:
+    job["dropped"] = True
     job["stop"].set()
     if not job["running"] and job["run"] is not None:
         job["run"].free()
@@ -107,6 +108,9 @@ def _train(model: core.LoadedModel, job: dict) -> None:
             job["status"] = "Training"
             with core.gate.report_waits_to(lambda ahead: job.update(status=f"Waiting for the model: {ahead} ahead")):
                 job["run"].run(job["stop"].is_set, lambda progress: job.update(status="Training"))
+            if job.get("dropped"):  # its session left or switched model: nobody will read the results
+                job["run"].free()
+                return
             job["status"] = "Scoring the held-out set (base and adapted, zero- and few-shot)"
             try:
                 _what_it_bought(model, job)
