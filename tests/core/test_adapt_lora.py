@@ -179,9 +179,19 @@ def test_a_diverging_loss_stops_discards_and_says_why(tiny_llama, monkeypatch):
     real = lora.label_loss
     monkeypatch.setattr(lora, "label_loss", lambda net, batch: real(net, batch) * (
         float("nan") if len(run.progress.train_loss) == 2 else 1.0))
-    with pytest.raises(lora.TrainingDiverged, match="became nan at step 3 .*learning rate 10 is too high"):
+    with pytest.raises(lora.TrainingDiverged, match="became nan at step 3 of 8, not a number .*learning rate 10 is"):
         run.run()
     assert run.peft_model is None and not run.optimizer.state
+
+
+def test_a_loss_worse_than_a_uniform_guess_is_divergence(tiny_llama, monkeypatch):
+    run = lora.LoraRun(tiny_llama, data.split_rows(ROWS, 0.34), "Classify.", FAST)
+    real = lora.label_loss
+    monkeypatch.setattr(lora, "label_loss", lambda net, batch: real(net, batch) * (
+        4.0 if len(run.progress.train_loss) == 4 else 1.0))  # ln(400) = 6.0 < 4 × the loss
+    with pytest.raises(lora.TrainingDiverged, match="at step 5 of .*worse than a uniform guess .*\\(6.0\\)"):
+        run.run()
+    assert len(run.progress.train_loss) == 4 and run.peft_model is None
 
 
 def test_stop_keeps_the_steps_done(tiny_llama):
