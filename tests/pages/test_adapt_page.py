@@ -66,3 +66,10 @@ def test_bad_split_is_a_message(app_env):
     at.selectbox(key="ad_data").set_value("Upload a CSV (text,label)").run()
     assert not at.exception
     assert any("Upload a CSV" in i.value for i in at.info)
+
+
+def test_an_encoder_gets_a_message(app_env, tiny_bert_path, monkeypatch):
+    monkeypatch.setenv("LLM_LENS_MODEL", str(tiny_bert_path))
+    at = _open(app_env)
+    assert any("is an encoder" in i.value for i in at.info)
+    assert not at.tabs
