@@ -274,7 +274,7 @@ def compare_tab(model: core.LoadedModel) -> None:
         negative = _lines(st.session_state.get(f"ad_neg_{preset}", "\n".join(steering.PRESETS[preset][1])))
     st.caption(f"Steered zero-shot uses the Steer tab's vector (layer {layer}, α = {alpha:g}).")
     if not st.button("Compare the five ways", type="primary", key="ad_compare"):
-        if "ad_compared" not in st.session_state:
+        if job.get("compared") is None:
             return
     else:
         vector = adapt_cache.get_steering_vector(model_key(), layer, positive, negative)
@@ -284,8 +284,8 @@ def compare_tab(model: core.LoadedModel) -> None:
                 compare.Way("fine-tuned zero-shot", adapted, 0),
                 compare.Way(f"fine-tuned few-shot (k={k})", adapted, k)]
         with st.spinner("Scoring the held-out set five ways…"):
-            st.session_state["ad_compared"] = compare.score_ways(ways, job["instruction"], job["split"], k)
-    table = st.session_state["ad_compared"]
+            job["compared"] = compare.score_ways(ways, job["instruction"], job["split"], k)  # freed with the job
+    table = job["compared"]
     st.plotly_chart(adapt_viz.ways_chart(table, "Five ways, one held-out set"), key="ad_compare_chart")
     st.dataframe(table, hide_index=True, key="ad_compare_table")
     st.download_button("Download the table (CSV)", table.to_csv(index=False), "adapt-comparison.csv", "text/csv",
