@@ -136,6 +136,7 @@ def _what_it_bought(model: core.LoadedModel, job: dict) -> None:
     text, label = job["split"].heldout[0]
     prompt = prompting.build_prompt(job["instruction"], [], text, "plain", model.tokenizer)
     job["lens"] = (text, label, compare.lens_before_after(model, adapted, prompt, label))
+    job["attention"] = compare.attention_change(model, adapted, prompt)
 
 
 def adapter_zip(model_name: str) -> bytes | None:

@@ -256,6 +256,17 @@ def _bought(job: dict) -> None:
                "stream at each layer (the logit lens) before and after fine-tuning.")
     st.code(text, language=None, wrap_lines=True)
     st.plotly_chart(adapt_viz.lens_chart(lens, label), key="ad_lens_chart")
+    _attention_change(job["attention"])
+
+
+def _attention_change(change: compare.AttentionChange) -> None:
+    """One chosen head's attention on the same prompt: after − before."""
+    left, right = st.columns(2)
+    layer = left.number_input("Layer", 0, change.before.shape[0] - 1, change.before.shape[0] - 1, key="ad_att_layer")
+    head = right.number_input("Head", 0, change.before.shape[1] - 1, 0, key="ad_att_head")
+    difference = change.after[layer, head] - change.before[layer, head]
+    st.plotly_chart(adapt_viz.attention_difference(difference, change.labels, f"Layer {layer}, head {head}: "
+                                                   "attention after − before"), key="ad_att_diff")
 
 
 def compare_tab(model: core.LoadedModel) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
@@ -80,4 +81,22 @@ def lens_chart(lens: pd.DataFrame, label: str) -> go.Figure:
                         for column, name in (("before", "base model"), ("after", "fine-tuned"))])
     figure.update_layout(title=f"Logit lens: P({plotly_texts([label])[0]}) layer by layer", xaxis_title="layer",
                          yaxis_title="probability", yaxis_range=[0, 1.02], height=340, margin=dict(t=50, b=40))
+    return figure
+
+
+def attention_difference(difference: np.ndarray, labels: Sequence[str], title: str) -> go.Figure:
+    """after − before attention of one head: rows queries, columns keys (red: more attention after fine-tuning).
+
+    difference: (query, key); positions on the axes, tokens as tick text (repeated tokens stay apart).
+    """
+    positions = list(range(len(labels)))
+    bound = float(max(np.abs(difference).max(), 1e-6))
+    figure = go.Figure(go.Heatmap(z=difference, x=positions, y=positions, colorscale="RdBu_r", zmin=-bound, zmax=bound,
+                                  colorbar_title="after − before",
+                                  hovertemplate="query #%{y} → key #%{x}: %{z:+.3f}<extra></extra>"))
+    ticks = {"tickmode": "array", "tickvals": positions, "ticktext": plotly_texts(labels)}
+    side = min(900, max(380, 14 * len(labels) + 160))
+    figure.update_layout(title=plotly_texts([title])[0], height=side, margin=dict(t=50, b=10),
+                         xaxis={"title": "key (attended to)", **ticks},
+                         yaxis={"title": "query (attending)", **ticks, "autorange": "reversed"})
     return figure

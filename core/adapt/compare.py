@@ -131,3 +131,20 @@ def lens_before_after(base: LoadedModel, adapted: LoadedModel, prompt: str, labe
     before, after = label_lens(base, prompt, label), label_lens(adapted, prompt, label)
     layers = [str(i) for i in range(len(before) - 1)] + ["output"]
     return pd.DataFrame({"layer": layers, "before": before, "after": after})
+
+
+@dataclass(frozen=True)
+class AttentionChange:
+    """Every head's attention on one prompt, on the base and on the adapted model."""
+
+    labels: tuple[str, ...]  # token labels with visible whitespace, one per position
+    before: np.ndarray  # (layer, head, query, key)
+    after: np.ndarray  # (layer, head, query, key)
+
+
+def attention_change(base: LoadedModel, adapted: LoadedModel, prompt: str) -> AttentionChange:
+    """The attention of every head on prompt before and after adapting (one analysis each)."""
+    from core.analysis import analyze
+
+    before, after = analyze(base, prompt), analyze(adapted, prompt)
+    return AttentionChange(before.tokens.labels, before.attention, after.attention)

@@ -118,3 +118,12 @@ def test_label_lens_ends_at_the_models_own_probability(tiny_llama):
     expected = float(torch.softmax(_last_logits(tiny_llama, prompt)[0, -1], -1)[token])
     assert lens["before"].iloc[-1] == pytest.approx(expected, rel=1e-5)
     assert lens["before"].between(0, 1).all()
+
+
+def test_attention_change_is_zero_for_an_untrained_adapter_and_rows_sum_to_one(tiny_llama):
+    adapted = lora.adapted(tiny_llama, lora.attach_lora(tiny_llama, lora.LoraSettings()))
+    change = compare.attention_change(tiny_llama, adapted, "Text: great film\nLabel:")
+    assert change.before.shape == change.after.shape == (tiny_llama.info.layers, tiny_llama.info.heads,
+                                                         len(change.labels), len(change.labels))
+    assert np.array_equal(change.before, change.after)
+    assert np.allclose(change.after.sum(-1), 1, atol=1e-5)

@@ -51,6 +51,7 @@ def test_fine_tune_with_defaults_then_compare(app_env):
     assert at.get("download_button")
     titles = [spec["layout"]["title"]["text"] for spec in _charts(at).values()]
     assert "Where LoRA changed the weights" in titles and any(t.startswith("Logit lens") for t in titles)
+    assert any(t.endswith("attention after − before") for t in titles)
     at.button(key="ad_compare").click().run()
     assert not at.exception, at.exception
     table = _ways_tables(at)[-1]
