@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from ui import adapt_ui, present, widgets
+from ui import adapt_ui, lessons_ui, present, widgets
 
 st.title("🛠️ Adapt the model")
 present.explain(
@@ -16,6 +16,7 @@ if st.session_state.get("served_backend") is not None:
     st.stop()
 model = widgets.current_model()
 widgets.require_decoder(model)
+lessons_ui.picker("adapt")
 steer, finetune, compared = st.tabs(["Steer", "Fine-tune (LoRA)", "Compare"], key="ad_tabs")
 with steer:
     adapt_ui.steer_tab(model)

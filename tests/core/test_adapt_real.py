@@ -8,6 +8,7 @@ import pytest
 
 from core import hooks, prompting
 from core.adapt import compare, data, lora, steering
+from core.lessons import lesson_by_title
 
 pytestmark = pytest.mark.slow
 
@@ -27,6 +28,7 @@ def _fingerprint(model) -> str:
 
 
 def test_default_fine_tune_beats_the_base_model_zero_shot(smollm2):
+    assert lesson_by_title("Fine-tuning: LoRA on movie reviews").task == "Movie-review sentiment"
     instruction, split = _sentiment_split()
     before = _fingerprint(smollm2)
     run = lora.LoraRun(smollm2, split, instruction, lora.LoraSettings())  # the page's defaults
@@ -37,6 +39,10 @@ def test_default_fine_tune_beats_the_base_model_zero_shot(smollm2):
     table = compare.score_ways([compare.Way("base", smollm2, 0), compare.Way("fine-tuned", adapted, 0)],
                                instruction, split, 4).set_index("way")
     assert table.loc["fine-tuned", "accuracy"] > table.loc["base", "accuracy"], table
+    # The lesson "Fine-tuning: LoRA on movie reviews" says 13 → 14 of 14 and P(gold) 0.76 → 0.97.
+    assert round(table.loc["base", "accuracy"] * 14) == 13 and table.loc["fine-tuned", "accuracy"] == 1.0, table
+    assert table.loc["base", "mean_gold_probability"] == pytest.approx(0.76, abs=0.02)
+    assert table.loc["fine-tuned", "mean_gold_probability"] == pytest.approx(0.97, abs=0.02)
     assert table.loc["fine-tuned", "mean_gold_probability"] > table.loc["base", "mean_gold_probability"]
     # Measured: base 13 of 14 held-out reviews (mean P(gold) 0.76), fine-tuned 14 of 14 (0.97). The
     # narrow training reaches general prompts too (mean KL 0.41 nats, 4 of 8 top-1 tokens kept).
@@ -55,6 +61,7 @@ def test_learning_rate_10_diverges_and_is_discarded(smollm2):
 
 
 def test_sentiment_vector_moves_p_positive_with_alpha(smollm2):
+    assert lesson_by_title("Steering: a sentiment direction").prompt == steering.NEUTRAL_PROMPTS[0]
     positive, negative = steering.PRESETS["Sentiment (positive − negative)"]
     vector = steering.steering_vector(smollm2, smollm2.info.layers // 3, positive, negative)
     assert 0 < vector.norm < vector.residual_norm
@@ -65,4 +72,8 @@ def test_sentiment_vector_moves_p_positive_with_alpha(smollm2):
     sweep = steering.alpha_sweep(smollm2, vector, [-8.0, 0.0, 8.0])
     p = list(sweep["p_positive"])
     assert p[0] < p[1] < p[2], sweep
+    # The lesson "Steering: a sentiment direction" says 0.14 / 0.75 / 1.00 and that fluency breaks.
+    assert p[0] < 0.2 and p[1] == pytest.approx(0.75, abs=0.03) and p[2] > 0.98, sweep
+    fluency = list(sweep["fluency"])
+    assert fluency[0] < fluency[1] - 2 and fluency[2] < fluency[1] - 2, sweep
     assert hooks.hooks_left(smollm2) == 0

@@ -74,3 +74,15 @@ def test_an_encoder_gets_a_message(app_env, tiny_bert_path, monkeypatch):
     at = _open(app_env)
     assert any("is an encoder" in i.value for i in at.info)
     assert not at.tabs
+
+
+def test_lesson_presets_fill_the_steer_prompt_and_the_data(app_env):
+    at = _open(app_env)
+    at.selectbox(key="ad_data").set_value("News topic").run()
+    at.selectbox(key="lesson_adapt").set_value("Fine-tuning: LoRA on movie reviews").run()
+    assert at.selectbox(key="ad_data").value == "Movie-review sentiment"
+    at.text_input(key="ad_steer_prompt").set_value("Something else").run()
+    at.selectbox(key="lesson_adapt").set_value("Steering: a sentiment direction").run()
+    assert not at.exception, at.exception
+    assert at.text_input(key="ad_steer_prompt").value == "I went to the store and"
+    assert any("P(positive)" in c.value for c in at.caption if c.value.startswith("🎓"))
