@@ -233,10 +233,17 @@ def _results(model: core.LoadedModel, job: dict) -> None:
                                 "folder) loads it; vLLM serves it with --lora-modules.")
 
 
+def _with_costs(table: pd.DataFrame, job: dict) -> pd.DataFrame:
+    """Add what each way cost beyond its prompt tokens: training seconds and parameters changed."""
+    tuned = table["way"].str.startswith("fine-tuned")
+    trainable = lora.trainable_parameters(job["run"].peft_model) if job["run"] and job["run"].peft_model else 0
+    return table.assign(training_seconds=tuned * round(job["progress"].seconds, 1),
+                        parameters_changed=tuned * trainable)
+
+
 def _bought(job: dict) -> None:
     st.subheader("What it bought")
-    table = job["bought"].assign(training_seconds=[0.0, 0.0, job["progress"].seconds, job["progress"].seconds],
-                                 parameters_changed=[0, 0, *[lora.trainable_parameters(job["run"].peft_model)] * 2])
+    table = _with_costs(job["bought"], job)
     st.plotly_chart(adapt_viz.ways_chart(table), key="ad_bought_chart")
     st.dataframe(table, hide_index=True, key="ad_bought_table")
     st.subheader("What it cost elsewhere")
@@ -296,7 +303,7 @@ def compare_tab(model: core.LoadedModel) -> None:
                 compare.Way(f"fine-tuned few-shot (k={k})", adapted, k)]
         with st.spinner("Scoring the held-out set five ways…"):
             job["compared"] = compare.score_ways(ways, job["instruction"], job["split"], k)  # freed with the job
-    table = job["compared"]
+    table = _with_costs(job["compared"], job)
     st.plotly_chart(adapt_viz.ways_chart(table, "Five ways, one held-out set"), key="ad_compare_chart")
     st.dataframe(table, hide_index=True, key="ad_compare_table")
     st.download_button("Download the table (CSV)", table.to_csv(index=False), "adapt-comparison.csv", "text/csv",

@@ -47,6 +47,7 @@ def test_fine_tune_with_defaults_then_compare(app_env):
     assert specs and len(plotly_array(specs[0]["data"][0]["y"])) > 1
     bought = _ways_tables(at)[0]
     assert list(bought["way"])[0] == "base zero-shot" and len(bought) == 4
+    assert list(bought["parameters_changed"]) == [0, 0, 1792, 1792]  # r = 8 on q and v of the tiny Llama
     assert bought["accuracy"].between(0, 1).all()
     assert at.get("download_button")
     titles = [spec["layout"]["title"]["text"] for spec in _charts(at).values()]
@@ -55,6 +56,7 @@ def test_fine_tune_with_defaults_then_compare(app_env):
     at.button(key="ad_compare").click().run()
     assert not at.exception, at.exception
     table = _ways_tables(at)[-1]
+    assert list(table["parameters_changed"]) == [0, 0, 0, 1792, 1792]
     assert list(table["way"]) == ["zero-shot", "few-shot (k=1)", "steered zero-shot", "fine-tuned zero-shot",
                                   "fine-tuned few-shot (k=1)"]
     assert hooks.hooks_left(cache.get_model(str(app_env))) == 0
