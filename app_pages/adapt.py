@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from ui import adapt_ui, lessons_ui, present, widgets
+from ui import adapt_steer_ui, adapt_ui, lessons_ui, present, widgets
 
 st.title("🛠️ Adapt the model")
 present.explain(
@@ -19,7 +19,7 @@ widgets.require_decoder(model)
 lessons_ui.picker("adapt")
 steer, finetune, compared = st.tabs(["Steer", "Fine-tune (LoRA)", "Compare"], key="ad_tabs")
 with steer:
-    adapt_ui.steer_tab(model)
+    adapt_steer_ui.steer_tab(model)
 with finetune:
     adapt_ui.finetune_tab(model)
 with compared:
