@@ -18,6 +18,7 @@ PAGES = [
     st.Page("app_pages/generation.py", title="Generation", icon="🎲"),
     st.Page("app_pages/why.py", title="Why this token?", icon="🔬"),
     st.Page("app_pages/prompting.py", title="Prompt strategies", icon="🧪"),
+    st.Page("app_pages/adapt.py", title="Adapt the model", icon="🛠️"),
     st.Page("app_pages/rnn_vs_transformer.py", title="RNN vs Transformer", icon="🔁"),
     st.Page("app_pages/model_size.py", title="Model size", icon="📏"),
     st.Page("app_pages/lifecycle.py", title="Lifecycle", icon="🚀"),

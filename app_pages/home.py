@@ -22,6 +22,7 @@ st.markdown(
             "- **Why this token?**: which prompt words, layers and heads made the model pick its next token, "
             "and what breaks when a head is switched off.",
             "- **Prompt strategies**: zero-, one- and few-shot prompts side by side, then scored.",
+            "- **Adapt the model**: steer it and fine-tune it live with LoRA, scored against prompting.",
             "- **RNN vs Transformer**: why attention replaced recurrence, computed live.",
             "- **Model size**: parameters by component and the memory a model needs.",
             "- **Lifecycle**: from picking a model to fine-tuning and deploying it, measured.",

@@ -12,6 +12,9 @@ Run with `make bench`. Targets (from the foundation issue):
   why: induction loss-drop scan batched / one head at a time ..... <= 0.5x
   tiktoken: costliest text the cap accepts / 120k chars of prose .. <= 3x (uncapped, 120k letters: 689 s)
   deploy: KV cache, batching and prefix reuse ratios (bench/deploy.py) and the machine's limits
+  adapt: one LoRA step (r=8, q/v, 8 rows) / a plain forward of the same batch ... <= 3x CPU s
+  adapt: steered generation / plain generation (3 x 24 tokens) ................. <= 1.1x CPU s
+  adapt: the default fine-tune's wall time and peak RSS (reported, no target)
 """
 
 from __future__ import annotations
@@ -270,6 +273,18 @@ def main() -> None:
     report("tiktoken: worst text under the cap vs 120k prose", prose, worst, 3.0)
     report("tiktoken: 120k letters refused vs 120k prose", prose, refused, 0.2)
     bench_deploy(model)
+    bench_adapt(model)
+
+
+def bench_adapt(model: core.LoadedModel) -> None:
+    """The Adapt page: LoRA step vs forward, steered vs plain generation (CPU s), the default run."""
+    from bench import adapt
+
+    report("adapt: LoRA step vs plain forward (8 rows), CPU", *adapt.bench_lora_step(model, alternating), 3.0)
+    report("adapt: steered vs plain generation (3 x 24), CPU", *adapt.bench_steered_generation(model, alternating),
+           1.1)
+    seconds, peak_mb, steps = adapt.default_fine_tune(model)
+    print(f"adapt: default fine-tune (sentiment, {steps} steps): {seconds:.1f} s wall, peak RSS {peak_mb:,.0f} MB")
 
 
 if __name__ == "__main__":

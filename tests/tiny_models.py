@@ -79,15 +79,18 @@ def _save(model, tokenizer, folder: Path) -> Path:
     return folder
 
 
-def tiny_llama(folder: Path, seed: int = 0, layers: int = 2) -> Path:
-    """A 2-layer (or `layers`-layer) Llama with grouped-query attention (4 query heads, 2 key/value heads)."""
+def tiny_llama(folder: Path, seed: int = 0, layers: int = 2, initializer_range: float = 0.02) -> Path:
+    """A 2-layer (or `layers`-layer) Llama with grouped-query attention (4 query heads, 2 key/value heads).
+
+    initializer_range: the weights' std; a larger one (0.5) gives logits room to move, for training tests.
+    """
     torch.manual_seed(seed)
     tokenizer = byte_level_tokenizer()
     config = LlamaConfig(
         vocab_size=len(tokenizer), hidden_size=32, intermediate_size=64, num_hidden_layers=layers,
         num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=128,
         bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id,
-        pad_token_id=tokenizer.pad_token_id, tie_word_embeddings=True,
+        pad_token_id=tokenizer.pad_token_id, tie_word_embeddings=True, initializer_range=initializer_range,
     )
     return _save(LlamaForCausalLM(config), tokenizer, folder)
 

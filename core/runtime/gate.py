@@ -129,8 +129,13 @@ GATE = InferenceGate()
 
 
 def gate_key(model) -> object:
-    """One queue per loaded network (two sessions on the same model share it)."""
-    return id(getattr(model, "model", model))
+    """One queue per loaded network (two sessions on the same model share it).
+
+    A structural copy around the same weights (core.adapt.lora) carries its original's key, so an
+    adapted model's computations queue with the shared model's.
+    """
+    net = model if hasattr(model, "parameters") else getattr(model, "model", model)  # a network, or a LoadedModel
+    return getattr(net, "lens_gate_key", None) or id(net)
 
 
 @contextmanager

@@ -9,7 +9,7 @@ import core
 from core import prompting
 from core.lessons import lesson_by_title, lessons_for, load_lessons
 
-PAGES_WITH_PROMPTS = {"attention", "embeddings", "generation", "tokens", "prompting"}
+PAGES_WITH_PROMPTS = {"attention", "embeddings", "generation", "tokens", "prompting", "adapt"}
 
 
 def _lesson(lesson_id: str):

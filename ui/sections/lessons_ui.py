@@ -36,6 +36,9 @@ def _apply(key: str) -> None:
     lesson = lesson_by_title(title)
     if lesson.prompt is not None:
         st.session_state["prompt"] = lesson.prompt
+        if "adapt" in lesson.pages:
+            st.session_state["ad_steer_prompt"] = lesson.prompt  # the Adapt page's Steer tab completes it
     if lesson.task is not None:
         st.session_state["pr_preset"] = lesson.task
+        st.session_state["ad_data"] = lesson.task  # the Adapt page's Fine-tune data
         st.session_state.pop("pr_base", None)  # the task editor starts afresh (ui.sections.prompting_ui)

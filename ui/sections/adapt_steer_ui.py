@@ -1,0 +1,87 @@
+"""The Adapt page's Steer tab: a contrastive steering vector, plain vs steered completions, an α sweep."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+import core
+from core.adapt import steering
+from ui import widgets
+from ui.caching import adapt_cache
+from ui.widgets import model_key
+from viz import adapt as adapt_viz
+
+
+def steering_inputs(model: core.LoadedModel) -> tuple[int, tuple[str, ...], tuple[str, ...]]:
+    """Preset, the two contrast lists and the layer: the steering vector's plain-value key."""
+    preset = st.selectbox("Contrast preset", list(steering.PRESETS), key="ad_steer_preset")
+    positive, negative = steering.PRESETS[preset]
+    left, right = st.columns(2)
+    pos = left.text_area("Towards (one prompt per line)", "\n".join(positive), key=f"ad_pos_{preset}", height=130)
+    neg = right.text_area("Away from (one prompt per line)", "\n".join(negative), key=f"ad_neg_{preset}", height=130)
+    layer = st.slider("Layer (the residual stream entering it)", 0, model.info.layers - 1, model.info.layers // 3,
+                      key="ad_steer_layer", help="Early-middle layers carry concepts that later layers still use.")
+    return layer, lines(pos), lines(neg)
+
+
+def lines(text: str) -> tuple[str, ...]:
+    """The non-blank lines of a text box, stripped."""
+    return tuple(line.strip() for line in text.splitlines() if line.strip())
+
+
+def steer_tab(model: core.LoadedModel) -> None:
+    """The vector's size against the residual stream, plain vs steered completions, and an α sweep."""
+    st.caption("Steering vector = mean residual of the *towards* prompts − mean residual of the *away* prompts, "
+               "averaged over every position but the first (the first token's residual is an outlier many times "
+               "larger, the attention sink, and says nothing about the prompt). It is added, times α, to every "
+               "position while the model writes.")
+    layer, positive, negative = steering_inputs(model)
+    try:
+        vector = adapt_cache.get_steering_vector(model_key(), layer, positive, negative)
+    except ValueError as error:
+        widgets.show_error(error)
+        return
+    cols = st.columns(3)
+    cols[0].metric("‖vector‖", f"{vector.norm:.2f}")
+    cols[1].metric("typical ‖residual‖ here", f"{vector.residual_norm:.2f}")
+    cols[2].metric("ratio", f"{vector.norm / max(vector.residual_norm, 1e-9):.2f}")
+    prompt = st.text_input("Prompt to complete", "I went to the store and", key="ad_steer_prompt")
+    alpha = st.slider("Strength α", -steering.MAX_ALPHA / 2, steering.MAX_ALPHA / 2, 6.0, 0.5, key="ad_alpha")
+    seed = st.number_input("Sampling seed", 0, 10_000, 0, key="ad_steer_seed")
+    for title, settings in (("Greedy", core.GenerationSettings(max_new_tokens=20)),
+                            (f"Sampled (temperature 1, seed {seed})",
+                             core.GenerationSettings(max_new_tokens=20, do_sample=True, seed=int(seed)))):
+        try:
+            plain, steered = adapt_cache.get_steered_texts(model_key(), layer, positive, negative, prompt,
+                                                           float(alpha), settings)
+        except ValueError as error:
+            widgets.show_error(error)
+            return
+        st.markdown(f"**{title}**")
+        left, right = st.columns(2)
+        left.caption("Plain model")
+        left.code(prompt + plain, language=None, wrap_lines=True)
+        right.caption(f"Steered, α = {alpha:g}")
+        right.code(prompt + steered, language=None, wrap_lines=True)
+    _sweep_section(layer, positive, negative)
+
+
+def _sweep_section(layer: int, positive: tuple[str, ...], negative: tuple[str, ...]) -> None:
+    st.subheader("Sweep α")
+    st.caption("Neutral prompts at each α. P(positive), steered model: with the vector added, the model ranks "
+               "'positive' against 'negative' for each prompt. Of its text: the plain model's P(positive) for what "
+               "the steered model wrote (greedy, 12 tokens). Fluency: the plain model's mean log-probability per "
+               "token of that text; where it drops, steering is breaking the language.")
+    alphas = st.multiselect("Strengths", [-16.0, -8.0, -4.0, -2.0, 0.0, 2.0, 4.0, 8.0, 16.0],
+                            default=[-8.0, -4.0, -2.0, 0.0, 2.0, 4.0, 8.0], key="ad_sweep_alphas")
+    if st.button("Run the sweep", key="ad_sweep"):
+        st.session_state["ad_sweep_for"] = (layer, positive, negative, tuple(sorted(alphas)))
+    if st.session_state.get("ad_sweep_for") and st.session_state["ad_sweep_for"][:3] == (layer, positive, negative):
+        try:
+            with st.spinner("Steering the neutral prompts at each strength…"):
+                sweep = adapt_cache.get_sweep(model_key(), *st.session_state["ad_sweep_for"])
+        except ValueError as error:
+            widgets.show_error(error)
+            return
+        st.plotly_chart(adapt_viz.sweep_chart(sweep), key="ad_sweep_chart")
+        st.dataframe(sweep, hide_index=True, key="ad_sweep_table")
