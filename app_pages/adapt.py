@@ -3,6 +3,7 @@
 import streamlit as st
 
 from ui import present, widgets
+from ui.choices import show
 from ui.sections import adapt_steer_ui, adapt_ui, lessons_ui
 
 st.title("🛠️ Adapt the model")
@@ -18,7 +19,7 @@ if st.session_state.get("served_backend") is not None:
 model = widgets.current_model()
 widgets.require_decoder(model)
 lessons_ui.picker("adapt")
-steer, finetune, compared = st.tabs(["Steer", "Fine-tune (LoRA)", "Compare"], key="ad_tabs")
+steer, finetune, compared = show(adapt_ui.TAB)
 with steer:
     adapt_steer_ui.steer_tab(model)
 with finetune:

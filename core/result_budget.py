@@ -61,12 +61,13 @@ class ByteBudgetCache:
         self._lock = threading.Lock()
         self._entries: OrderedDict[Hashable, tuple[object, int]] = OrderedDict()
         self._flights: dict[Hashable, _Flight] = {}
+        self._pins: dict[Hashable, int] = {}  # bytes held by live objects (an adapter, a quantized copy)
         self.computations = 0  # how many times compute ran (tests and the load benchmark read it)
 
     @property
     def used_bytes(self) -> int:
         with self._lock:
-            return sum(size for _, size in self._entries.values())
+            return sum(size for _, size in self._entries.values()) + sum(self._pins.values())
 
     def __len__(self) -> int:
         return len(self._entries)
@@ -108,13 +109,43 @@ class ByteBudgetCache:
 
     def _store(self, key: Hashable, value: object) -> None:
         size = nbytes(value)
-        if size > self.budget_bytes:  # larger than the whole budget: hand it out, keep nothing
+        if size > self.budget_bytes - sum(self._pins.values()):  # no room beside the pins: hand it out, keep nothing
             return
         self._entries[key] = (value, size)
-        total = sum(s for _, s in self._entries.values())
-        while total > self.budget_bytes:
+        self._evict_to_fit()
+
+    def _evict_to_fit(self) -> None:
+        """Evict the least recently used results until results and pins fit the budget (pins never go)."""
+        total = sum(s for _, s in self._entries.values()) + sum(self._pins.values())
+        while total > self.budget_bytes and self._entries:
             _, (_, evicted) = self._entries.popitem(last=False)
             total -= evicted
+
+    def pin(self, key: Hashable, size: int, what: str = "This object") -> None:
+        """Hold size bytes for a live object until unpin(key), evicting cached results to make room.
+
+        Pins are never evicted: a ValueError says so when the pins already held leave no room.
+        """
+        with self._lock:
+            others = sum(s for k, s in self._pins.items() if k != key)
+            if others + size > self.budget_bytes:
+                held = (f", and {others / 2**20:,.1f} MB of it is held by other sessions' adapters and copies. Try "
+                        "again when one is freed, or" if others else ". Choose a smaller one, or")
+                raise ValueError(f"{what} needs {size / 2**20:,.1f} MB of the server's memory budget "
+                                 f"(LLM_LENS_CACHE_MB = {self.budget_bytes / 2**20:,.1f} MB){held} ask the server's "
+                                 "owner for a larger budget.")
+            self._pins[key] = size
+            self._evict_to_fit()
+
+    def unpin(self, key: Hashable) -> None:
+        """Give back a pin's bytes (nothing happens for a key not pinned)."""
+        with self._lock:
+            self._pins.pop(key, None)
+
+    @property
+    def pinned_bytes(self) -> int:
+        with self._lock:
+            return sum(self._pins.values())
 
     def remeasure(self, key: Hashable) -> None:
         """Measure one entry again (a stream grows while it runs) and evict the oldest others to fit."""
@@ -131,6 +162,7 @@ class ByteBudgetCache:
                 del self._entries[key]
 
     def clear(self) -> None:
-        """Forget every entry (computations in flight finish and are stored)."""
+        """Forget every entry and pin (a test's clean slate; computations in flight finish and are stored)."""
         with self._lock:
             self._entries.clear()
+            self._pins.clear()

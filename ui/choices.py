@@ -10,7 +10,7 @@ import streamlit as st
 from core.share_state import Field
 
 MAX_INDEX = 4_095  # layers, heads and token positions in a link: the page checks them against the model
-WIDGETS = ("toggle", "slider", "number", "radio", "select", "tabs")
+WIDGETS = ("toggle", "slider", "number", "radio", "select", "steps", "tabs")  # steps: a select slider
 
 
 @dataclass(frozen=True)
@@ -68,6 +68,8 @@ def show(choice: Choice, where: Any = st, **extra: Any) -> Any:
     if choice.widget in ("radio", "select"):
         make = where.radio if choice.widget == "radio" else where.selectbox
         return make(choice.label, choice.options, index=choice.options.index(choice.default), **kwargs)
+    if choice.widget == "steps":
+        return where.select_slider(choice.label, choice.options, value=choice.default, **kwargs)
     if choice.widget == "tabs":  # opens on the first tab (checked in Choice); the open tab is session state
         kwargs.pop("help")
         return where.tabs(choice.options, **kwargs)

@@ -20,7 +20,17 @@ from core import prompting
 from core import share_state as state
 from core.share_state import Field
 from ui import settings, widgets
-from ui.sections import attention_ui, deploy_ui, embeddings_ui, generation_ui, prompting_ui, tokens_ui, why_ui
+from ui.sections import (
+    adapt_steer_ui,
+    adapt_ui,
+    attention_ui,
+    deploy_ui,
+    embeddings_ui,
+    generation_ui,
+    prompting_ui,
+    tokens_ui,
+    why_ui,
+)
 
 BLOB = "s"  # the compressed state: prompt and other free text
 PRESENT = "present"
@@ -37,6 +47,7 @@ PAGE_FIELDS: dict[str, tuple[Field, ...]] = {
     "embeddings": embeddings_ui.CHOICES,
     "tokens": tokens_ui.CHOICES,
     "deploy": deploy_ui.CHOICES,
+    "adapt": (*adapt_steer_ui.CHOICES, *adapt_ui.CHOICES),
 }
 # Free text travels in the blob: session key → (name in the blob, default, the page it belongs to; None: all).
 BLOB_TEXTS = {
@@ -46,6 +57,7 @@ BLOB_TEXTS = {
     "why_contrast": ("why_contrast", " London", "why"),
     "why_clean": ("why_clean", why_ui.CLEAN, "why"),
     "why_corrupt": ("why_corrupt", why_ui.CORRUPT, "why"),
+    "ad_steer_prompt": ("steer_prompt", adapt_steer_ui.PROMPT, "adapt"),
 }
 
 

@@ -123,3 +123,21 @@ def test_remeasure_follows_a_growing_entry_and_evicts_the_oldest_others():
     cache.get("a", lambda: _Growing(1)), cache.get("b", lambda: _Growing(2))
     cache.discard(lambda key: key == "a")
     assert "a" not in cache and "b" in cache
+
+
+def test_a_pin_evicts_old_results_is_never_evicted_and_refuses_past_the_budget():
+    cache = ByteBudgetCache(budget_bytes=1000)
+    block = lambda: np.zeros(100, dtype=np.float32)  # noqa: E731  400 bytes each
+    cache.get("a", block)
+    cache.get("b", block)
+    cache.pin("adapter", 500)  # 1,300 bytes: the oldest result goes, the pin stays
+    assert "a" not in cache and "b" in cache and cache.used_bytes == 900
+    cache.get("c", block)  # no room for b and c beside the pin: b goes
+    assert "b" not in cache and "c" in cache and cache.pinned_bytes == 500
+    cache.get("big", lambda: np.zeros(600, dtype=np.uint8))  # larger than the room the pin leaves: not kept
+    assert "big" not in cache and cache.used_bytes <= 1000
+    with pytest.raises(ValueError, match="held by other sessions"):
+        cache.pin("another adapter", 600)
+    cache.unpin("adapter")
+    cache.pin("another adapter", 600)
+    assert cache.pinned_bytes == 600 and cache.used_bytes <= 1000

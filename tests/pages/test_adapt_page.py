@@ -88,3 +88,39 @@ def test_lesson_presets_fill_the_steer_prompt_and_the_data(app_env):
     assert not at.exception, at.exception
     assert at.text_input(key="ad_steer_prompt").value == "I went to the store and"
     assert any("P(positive)" in c.value for c in at.caption if c.value.startswith("🎓"))
+
+
+def test_the_adapt_choices_travel_in_a_share_link(app_env):
+    from core import share_state
+
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=180)
+    params = {"ad_tabs": "Fine-tune (LoRA)", "ad_steer_layer": "1", "ad_alpha": "-4", "ad_rank": "16",
+              "ad_lr": "1e-3", "ad_epochs": "2", "ad_data": "News topic", "ad_few_k": "2",
+              "s": share_state.encode_state({"steer_prompt": "The weather </script> 🙂"})}
+    for key, value in params.items():
+        at.query_params[key] = value
+    at.switch_page(PAGE).run()
+    assert not at.exception, at.exception
+    assert not at.warning, [w.value for w in at.warning]
+    assert at.session_state["ad_tabs"] == "Fine-tune (LoRA)"
+    assert at.slider(key="ad_steer_layer").value == 1 and at.slider(key="ad_alpha").value == -4.0
+    assert at.select_slider(key="ad_rank").value == "16" and at.select_slider(key="ad_lr").value == "1e-3"
+    assert at.number_input(key="ad_epochs").value == 2 and at.number_input(key="ad_few_k").value == 2
+    assert at.selectbox(key="ad_data").value == "News topic"
+    assert at.text_input(key="ad_steer_prompt").value == "The weather </script> 🙂"
+    assert any("Trains **3,584**" in c.value for c in at.caption)  # r = 16: twice r = 8 (1,792)
+    written = {key: value[-1] if isinstance(value, list) else value for key, value in at.query_params.items()}
+    assert {key: written[key] for key in params if key != "s"} == {k: v for k, v in params.items() if k != "s"}
+    assert share_state.decode_state(written["s"]) == {"steer_prompt": "The weather </script> 🙂"}
+
+
+def test_a_tampered_adapt_link_is_a_notice_and_the_defaults(app_env):
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=180)
+    for key, value in {"ad_rank": "3", "ad_steer_layer": "99", "ad_lr": "<b>x</b>"}.items():
+        at.query_params[key] = value
+    at.switch_page(PAGE).run()
+    assert not at.exception, at.exception
+    notices = " ".join(w.value for w in at.warning)
+    assert "ad_rank" in notices and "ad_lr" in notices and "layer 99" in notices, notices
+    assert at.select_slider(key="ad_rank").value == "8"
+    assert at.slider(key="ad_steer_layer").value == 0  # the tiny Llama's 2 layers // 3

@@ -96,12 +96,12 @@ def test_the_quantized_copy_holds_its_size_in_the_byte_budget_only_while_it_live
     seen = []
     real = quant_quality.measure_formats
     monkeypatch.setattr(quant_quality, "measure_formats",
-                        lambda *a, **k: (seen.append(cache.RESULTS.used_bytes), real(*a, **k))[1])
+                        lambda *a, **k: (seen.append(cache.RESULTS.pinned_bytes), real(*a, **k))[1])
     at = _open(make_app, "Weight formats", deploy_formats_new=2)
     at.button(key="deploy_formats_run").click().run()
     assert not at.exception, at.exception
     assert seen and seen[0] >= quant_quality.copy_bytes(cache.get_model(widgets.model_key()))
-    assert not any(k[0] == "deploy_formats_copy" for k in cache.RESULTS._entries)
+    assert cache.RESULTS.pinned_bytes == 0  # freed with the copy
 
 
 def test_a_copy_larger_than_the_byte_budget_is_a_message(make_app, monkeypatch):
@@ -111,7 +111,7 @@ def test_a_copy_larger_than_the_byte_budget_is_a_message(make_app, monkeypatch):
     at = _open(make_app, "Weight formats", deploy_formats_new=3)
     at.button(key="deploy_formats_run").click().run()
     assert not at.exception, at.exception
-    assert any("result budget" in w.value for w in at.warning), [w.value for w in at.warning]
+    assert any("memory budget" in w.value and "CACHE" in w.value for w in at.warning), [w.value for w in at.warning]
 
 
 def test_a_plan_past_the_context_window_is_a_message_before_any_measurement(make_app):

@@ -25,7 +25,7 @@ TASK = prompting.PRESETS["Movie-review sentiment"]
 
 def _request(items, mode="rank") -> remote_eval.EvalRequest:
     return remote_eval.EvalRequest(TASK.instruction, TASK.examples, tuple(items), LABEL, TASK.few_k, (), 1,
-                                   "completions", 0, mode)
+                                   fmt="plain", mode=mode)
 
 
 def _items(n: int) -> list[tuple[str, str]]:

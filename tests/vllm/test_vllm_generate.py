@@ -27,7 +27,7 @@ ITEMS = 6
 def test_generate_and_match_equals_in_process(vllm_server, smollm2, preset):
     task = prompting.PRESETS[preset]
     pairs = tuple(map(tuple, prompting.load_eval_set(task).head(ITEMS)[["text", "label"]].values.tolist()))
-    request = remote_eval.EvalRequest(task.instruction, task.examples, pairs, LABEL, task.few_k, (), 1)
+    request = remote_eval.EvalRequest(task.instruction, task.examples, pairs, LABEL, task.few_k, (), 1, mode="generate")
     result = remote_eval.evaluate(Endpoint("vllm", vllm_server.base_url), vllm_server.model, request, {})
     local = prompt_eval.evaluate(smollm2, prompt_eval.EvalRequest(
         task.instruction, task.examples, pairs, LABEL, task.few_k, mode="generate"))

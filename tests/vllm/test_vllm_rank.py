@@ -35,7 +35,7 @@ def _pairs(task: prompting.Task, n: int = ITEMS) -> tuple[tuple[str, str], ...]:
 def served_rank(server: vllm_kit.VllmServer, model: str, task: prompting.Task, pairs) -> tuple[dict, object]:
     """(answers keyed (prompt, label) → log-probability, the served evaluation) for zero/one/few-shot."""
     request = remote_eval.EvalRequest(task.instruction, task.examples, pairs, GREEDY, task.few_k, (), 1,
-                                      "completions", 0, "rank")
+                                      fmt="plain", mode="rank")
     answers: dict = {}
     result = remote_eval.evaluate(Endpoint("vllm", server.base_url), model, request, answers)
     assert result.error is None, result.error

@@ -1,8 +1,10 @@
 """The Adapt page's shared state: one fine-tuning job per session (a worker thread), the server-wide queue, caches.
 
 A job runs in a worker thread and lives in a process-wide store keyed by browser session, so a rerun
-(the Stop click) never kills it. The store frees a job's adapter and optimiser state when its
-session asks for another job, switches model, or is gone (checked whenever a job starts).
+(the Stop click) never kills it. While it lives, a job's adapter and optimiser state hold their bytes
+in the app's memory budget (LLM_LENS_CACHE_MB, a pin in ui.caching.cache.RESULTS: cached results make
+room, the pin is never evicted). The store frees them when its session asks for another job,
+switches model, or is gone (checked whenever a job starts).
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from streamlit.runtime.scriptrunner import get_script_run_ctx
 import core
 from core import prompting
 from core.adapt import compare, data, export, lora, steering
-from ui.caching.cache import get_model
+from ui.caching.cache import RESULTS, get_model
 
 DEFAULT_TRAININGS = 1  # LLM_LENS_MAX_TRAININGS: fine-tuning runs at once on this server
 
@@ -56,7 +58,8 @@ def start_training(model: core.LoadedModel, model_name: str, split: data.Split, 
                    settings: lora.LoraSettings, few_k: int) -> None:
     """Start this session's fine-tuning in a worker (queued server-wide); any earlier job is freed."""
     store = _jobs()
-    job = {"model_name": model_name, "settings": settings, "split": split, "instruction": instruction,
+    job = {"model_name": model_name, "budget_key": ("adapter", _session(), model_name), "settings": settings,
+           "split": split, "instruction": instruction,
            "few_k": few_k, "stop": threading.Event(), "running": True, "status": "Queued", "run": None,
            "progress": None, "error": None, "bought": None, "forgetting": None,
            "done": threading.Event()}
@@ -79,9 +82,16 @@ def stop_training(model_name: str) -> None:
 def _drop(job: dict) -> None:
     job["dropped"] = True
     job["stop"].set()
-    if not job["running"] and job["run"] is not None:
+    if not job["running"]:
+        _free(job)  # a running worker frees nothing here: it ends at its next step and is dropped
+
+
+def _free(job: dict) -> None:
+    """Free the job's adapter and optimiser state and give their bytes back to the budget."""
+    if job["run"] is not None:
         job["run"].free()
-        job["run"] = None  # a running worker frees nothing here: it ends at its next step and is dropped
+        job["run"] = None
+    RESULTS.unpin(job["budget_key"])
 
 
 def _forget_gone_sessions(jobs: dict) -> None:
@@ -103,14 +113,16 @@ def _train(model: core.LoadedModel, job: dict) -> None:
                 job["status"] = "Stopped before it started"
                 return
             job["status"] = "Preparing the adapter"
-            job["run"] = lora.LoraRun(model, job["split"], job["instruction"], job["settings"])
+            run = lora.LoraRun(model, job["split"], job["instruction"], job["settings"])
+            RESULTS.pin(job["budget_key"], run.held_bytes(), "This fine-tuning run's adapter and optimiser state")
+            job["run"] = run
             job["progress"] = job["run"].progress
             job["status"] = "Training"
             waiting = lambda ahead: job.update(status=f"Waiting for the model: {ahead} ahead")  # noqa: E731
             with core.runtime.gate.report_waits_to(waiting):
                 job["run"].run(job["stop"].is_set, lambda progress: job.update(status="Training"))
             if job.get("dropped"):  # its session left or switched model: nobody will read the results
-                job["run"].free()
+                _free(job)
                 return
             job["status"] = "Scoring the held-out set (base and adapted, zero- and few-shot)"
             try:
@@ -118,8 +130,12 @@ def _train(model: core.LoadedModel, job: dict) -> None:
             except ValueError as error:  # e.g. a few-shot prompt past a small model's context: the adapter stays
                 job["bought_error"] = str(error)
             job["status"] = "Stopped: the adapter keeps the steps done" if job["progress"].stopped else "Done"
-    except ValueError as error:  # TrainingDiverged included: the run freed its adapter
+    except ValueError as error:  # TrainingDiverged and a full memory budget included
         job["error"], job["status"] = str(error), "Failed"
+        _free(job)
+    except (RuntimeError, MemoryError) as error:  # out of memory, a torch failure: a message, never a blank page
+        job["error"], job["status"] = f"Fine-tuning failed: {type(error).__name__}: {error}", "Failed"
+        _free(job)
     finally:
         job["running"] = False
         job["done"].set()

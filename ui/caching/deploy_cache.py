@@ -59,24 +59,11 @@ def _measure(kind: str, model, key: tuple, progress: Progress | None):
         return quant_quality.measure_formats(model, *key, progress=progress)
 
 
-class _Reservation:
-    """Stands in the byte budget for a quantized copy while it lives."""
-
-    def __init__(self, size: int) -> None:
-        self.size = size
-
-    def held_bytes(self) -> int:
-        return self.size
-
-
 @contextmanager
 def _reserved(key: tuple, size: int) -> Iterator[None]:
-    """Hold size bytes of the byte budget (evicting the oldest results) while the body runs."""
-    if size > RESULTS.budget_bytes:
-        raise ValueError(f"A quantized copy of this model needs up to {size / 2**20:,.1f} MB while it is built; the "
-                         f"server's result budget (LLM_LENS_CACHE_MB) is {RESULTS.budget_bytes / 2**20:,.1f} MB.")
-    RESULTS.get(key, lambda: _Reservation(size))
+    """Hold size bytes of the byte budget (evicting the oldest results, never evicted itself) while the body runs."""
+    RESULTS.pin(key + (threading.get_ident(),), size, "A quantized copy of this model")
     try:
         yield
     finally:
-        RESULTS.discard(lambda k: k == key)
+        RESULTS.unpin(key + (threading.get_ident(),))

@@ -8,19 +8,32 @@ import core
 from core.adapt import steering
 from ui import widgets
 from ui.caching import adapt_cache
+from ui.choices import MAX_INDEX, Choice, show
 from ui.widgets import model_key
 from viz import adapt as adapt_viz
+
+PRESET = Choice("ad_steer_preset", "choice", next(iter(steering.PRESETS)), choices=tuple(steering.PRESETS),
+                label="Contrast preset", widget="select")
+LAYER = Choice("ad_steer_layer", "int", None, 0, MAX_INDEX)  # options and default from the model: the page builds it
+ALPHA = Choice("ad_alpha", "float", 6.0, -steering.MAX_ALPHA / 2, steering.MAX_ALPHA / 2, label="Strength α",
+               widget="slider", step=0.5)
+SEED = Choice("ad_steer_seed", "int", 0, 0, 10_000, label="Sampling seed", widget="number", step=1)
+PROMPT = "I went to the store and"
+CHOICES = (PRESET, LAYER, ALPHA, SEED)  # the Steer tab's choices a share link carries (its prompt: in the text blob)
 
 
 def steering_inputs(model: core.LoadedModel) -> tuple[int, tuple[str, ...], tuple[str, ...]]:
     """Preset, the two contrast lists and the layer: the steering vector's plain-value key."""
-    preset = st.selectbox("Contrast preset", list(steering.PRESETS), key="ad_steer_preset")
+    preset = show(PRESET)
     positive, negative = steering.PRESETS[preset]
     left, right = st.columns(2)
     pos = left.text_area("Towards (one prompt per line)", "\n".join(positive), key=f"ad_pos_{preset}", height=130)
     neg = right.text_area("Away from (one prompt per line)", "\n".join(negative), key=f"ad_neg_{preset}", height=130)
+    if st.session_state.get(LAYER.key, 0) > model.info.layers - 1:  # a link made on a deeper model
+        widgets.linked_out_of_range(LAYER.key, f"layer {st.session_state[LAYER.key]}", f"{model.info.layers} layers")
+        del st.session_state[LAYER.key]
     layer = st.slider("Layer (the residual stream entering it)", 0, model.info.layers - 1, model.info.layers // 3,
-                      key="ad_steer_layer", help="Early-middle layers carry concepts that later layers still use.")
+                      key=LAYER.key, help="Early-middle layers carry concepts that later layers still use.")
     return layer, lines(pos), lines(neg)
 
 
@@ -45,9 +58,8 @@ def steer_tab(model: core.LoadedModel) -> None:
     cols[0].metric("‖vector‖", f"{vector.norm:.2f}")
     cols[1].metric("typical ‖residual‖ here", f"{vector.residual_norm:.2f}")
     cols[2].metric("ratio", f"{vector.norm / max(vector.residual_norm, 1e-9):.2f}")
-    prompt = st.text_input("Prompt to complete", "I went to the store and", key="ad_steer_prompt")
-    alpha = st.slider("Strength α", -steering.MAX_ALPHA / 2, steering.MAX_ALPHA / 2, 6.0, 0.5, key="ad_alpha")
-    seed = st.number_input("Sampling seed", 0, 10_000, 0, key="ad_steer_seed")
+    prompt = st.text_input("Prompt to complete", PROMPT, key="ad_steer_prompt")
+    alpha, seed = show(ALPHA), show(SEED)
     for title, settings in (("Greedy", core.GenerationSettings(max_new_tokens=20)),
                             (f"Sampled (temperature 1, seed {seed})",
                              core.GenerationSettings(max_new_tokens=20, do_sample=True, seed=int(seed)))):

@@ -13,20 +13,35 @@ from core.adapt import compare, data, lora, steering
 from core.anatomy import default_lora_targets
 from ui import widgets
 from ui.caching import adapt_cache, model_pages_cache
+from ui.choices import Choice, show
 from ui.markdown import md_text
 from ui.sections.adapt_steer_ui import lines
 from ui.widgets import model_key
 from viz import adapt as adapt_viz
 
 POLL_SECONDS = 0.3  # how often the page re-reads a running job's progress
-RANKS = [1, 2, 4, 8, 16, 32, 64]
-LEARNING_RATES = [1e-4, 3e-4, 1e-3, 2e-3, 5e-3, 1e-2, 10.0]
 UPLOAD = "Upload a CSV (text,label)"
+TABS = ("Steer", "Fine-tune (LoRA)", "Compare")
+# The Fine-tune tab's choices, declared once (widget and share-link field). Ranks, alphas and learning rates
+# are steps of a select slider, carried as their text ("8", "2e-3"). The matrices (a list per model) are not.
+TAB = Choice("ad_tabs", "choice", TABS[0], choices=TABS, widget="tabs")
+DATA = Choice("ad_data", "choice", next(iter(prompting.PRESETS)), choices=tuple(prompting.PRESETS))  # + an upload
+RANK = Choice("ad_rank", "choice", "8", choices=("1", "2", "4", "8", "16", "32", "64"), label="Rank r", widget="steps")
+LORA_ALPHA = Choice("ad_lora_alpha", "choice", "16", choices=("1", "2", "4", "8", "16", "32", "64", "128"),
+                    label="LoRA alpha", widget="steps", help="The update is scaled by alpha / r.")
+RATE = Choice("ad_lr", "choice", "2e-3", choices=("1e-4", "3e-4", "1e-3", "2e-3", "5e-3", "1e-2", "10"),
+              label="Learning rate", widget="steps")
+EPOCHS = Choice("ad_epochs", "int", 4, 1, 20, label="Epochs", widget="number", step=1)
+BATCH = Choice("ad_batch", "int", 8, 1, lora.MAX_BATCH, label="Batch size", widget="number", step=1)
+SEED = Choice("ad_seed", "int", 0, 0, 10_000, label="Seed", widget="number", step=1)
+HELDOUT = Choice("ad_heldout", "float", 0.4, 0.1, 0.6, label="Held-out share", widget="slider", step=0.05)
+FEW_K = Choice("ad_few_k", "int", None, 1, 16)  # default: the preset's shots
+CHOICES = (TAB, DATA, RANK, LORA_ALPHA, RATE, EPOCHS, BATCH, SEED, HELDOUT, FEW_K)
 
 
 def finetune_data() -> tuple[str, list[prompting.Example], int] | None:
     """(instruction, labelled rows, default shots) from a preset (its shots + its labelled set) or an upload."""
-    source = st.selectbox("Data", [*prompting.PRESETS, UPLOAD], key="ad_data")
+    source = st.selectbox("Data", [*DATA.choices, UPLOAD], key=DATA.key)
     if source == UPLOAD:
         upload = st.file_uploader(f"CSV with columns text,label (at most {prompting.MAX_ROWS} rows)", type=["csv"],
                                   key="ad_csv")
@@ -51,17 +66,11 @@ def lora_settings(model: core.LoadedModel) -> tuple[lora.LoraSettings, float]:
     """The LoRA choices (rank, alpha, matrices, learning rate, epochs, batch, seed) and the held-out share."""
     matrices = model_pages_cache.get_anatomy(model_key()).matrices
     cols = st.columns(4)
-    rank = cols[0].select_slider("Rank r", RANKS, 8, key="ad_rank")
-    alpha = cols[1].select_slider("LoRA alpha", [1, 2, 4, 8, 16, 32, 64, 128], 16, key="ad_lora_alpha",
-                                  help="The update is scaled by alpha / r.")
-    rate = cols[2].select_slider("Learning rate", LEARNING_RATES, 2e-3, key="ad_lr", format_func=lambda v: f"{v:g}")
-    epochs = cols[3].number_input("Epochs", 1, 20, 4, key="ad_epochs")
+    rank, alpha, rate, epochs = (show(choice, col) for choice, col in zip((RANK, LORA_ALPHA, RATE, EPOCHS), cols))
     cols = st.columns(4)
     targets = cols[0].multiselect("Matrices", list(matrices["matrix"]), default=default_lora_targets(matrices),
                                   key=widgets.model_scoped("ad_targets"))
-    batch = cols[1].number_input("Batch size", 1, lora.MAX_BATCH, 8, key="ad_batch")
-    seed = cols[2].number_input("Seed", 0, 10_000, 0, key="ad_seed")
-    heldout = cols[3].slider("Held-out share", 0.1, 0.6, 0.4, 0.05, key="ad_heldout")
+    batch, seed, heldout = (show(choice, col) for choice, col in zip((BATCH, SEED, HELDOUT), cols[1:]))
     return lora.LoraSettings(int(rank), int(alpha), tuple(targets), float(rate), int(epochs), int(batch), int(seed)), \
         float(heldout)
 
@@ -88,7 +97,7 @@ def finetune_tab(model: core.LoadedModel) -> None:
         return
     instruction, rows, few_k = chosen
     settings, share = lora_settings(model)
-    few_k = int(st.number_input("Shots in the few-shot ways", 1, 16, few_k, key="ad_few_k",
+    few_k = int(st.number_input("Shots in the few-shot ways", FEW_K.low, FEW_K.high, few_k, key=FEW_K.key,
                                 help="Training rows, alternating labels, put in the prompt of the few-shot ways."))
     try:
         settings.check()
