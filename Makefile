@@ -49,7 +49,7 @@ vllm-venv: $(VLLM_STAMP)
 	ln -sfn $(VLLM_HOME) .venv-vllm
 
 run: $(STAMP)
-	$(VENV)/bin/streamlit run app.py --server.port $(PORT) --server.headless true
+	$(VENV)/bin/python -m ui.warm_start --server.port $(PORT) --server.headless true
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .

@@ -2,12 +2,16 @@
 
 import streamlit as st
 
-from ui import present, share, widgets
-from ui.sections import remote_ui
+from ui import startup
 
 # Read before the page config: a presenter's link opens with the sidebar closed.
 st.set_page_config(page_title="LLM Lens", page_icon="🔎", layout="wide",
-                   initial_sidebar_state="collapsed" if share.presenting_requested() else "auto")
+                   initial_sidebar_state="collapsed" if startup.presenting_requested() else "auto")
+# A server started with `python -m ui.warm_start` loads the model as it starts: until then, its progress.
+startup.wait_for_warm_start()
+
+from ui import present, share, widgets  # noqa: E402 - after the wait: these import torch and transformers
+from ui.sections import remote_ui  # noqa: E402
 
 # Every page registers here, in the order of the course.
 PAGES = [

@@ -7,7 +7,7 @@ from core.prompting import prompt_eval
 from ui import present, widgets
 from ui.sections import lessons_ui, prompting_backends
 from ui.sections.prompting_eval_ui import evaluation_section
-from ui.sections.prompting_ui import compare_columns, task_inputs
+from ui.sections.prompting_ui import STOP, compare_columns, task_inputs
 from ui.settings import LABEL_TOKENS, MAX_NEW_TOKENS_LIMIT, generation_settings
 
 st.title("🧪 Prompt strategies")
@@ -32,7 +32,7 @@ lessons_ui.picker("prompting")
 inputs = task_inputs()
 with st.expander("Generation settings (shared with the Generation page)"):
     # Labels are one word: a small budget and a newline stop keep CPU decoding quick.
-    settings = generation_settings(LABEL_TOKENS, stop=("\n",))
+    settings = generation_settings(LABEL_TOKENS, stop=STOP)
 backend = prompting_backends.for_page(served, model)
 compare_columns(backend, inputs, settings)
 st.header("Evaluate over a labelled set")

@@ -13,6 +13,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+import pandas as pd
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -60,11 +61,21 @@ def bench_deploy(model: core.LoadedModel, formats: bool = True) -> None:
     report(f"deploy: first token, {prefix.prefix_tokens}-token prefix reused", prefix.cold_seconds,
            prefix.warm_seconds, 0.5)
     if formats:
-        print(quant_quality.measure_formats(model).drop(columns="note").to_string(index=False))
+        print_formats(model)
+
+
+def print_formats(model: core.LoadedModel) -> None:
+    """Every weight format this machine builds (torchao's too), side by side."""
+    table = quant_quality.measure_formats(model, formats=quant_quality.FORMATS)
+    with pd.option_context("display.width", 200, "display.max_columns", 20):
+        print(table.drop(columns="note").round(2).to_string(index=False))
 
 
 if __name__ == "__main__":
     torch.manual_seed(0)
     loaded = core.load_model()
     print(f"model: {loaded.info.name}, torch threads: {torch.get_num_threads()}")
-    bench_deploy(loaded, formats="--no-formats" not in sys.argv)
+    if "--formats-only" in sys.argv:
+        print_formats(loaded)
+    else:
+        bench_deploy(loaded, formats="--no-formats" not in sys.argv)

@@ -1,9 +1,12 @@
 """`streamlit run` with server-side timing lines, for the load benchmark (bench/load.py).
 
-Run as `python bench/serve_timed.py app.py --server.port P ...` with LLM_LENS_TIMING_LOG=FILE.
+Run as `python bench/serve_timed.py app.py --server.port P ...` with LLM_LENS_TIMING_LOG=FILE; with
+LLM_LENS_TIMING_WARM=1 it runs `python -m ui.warm_start --server.port P ...` instead (no app.py argument) and
+logs the warm start's phases too.
 Each line of FILE is `<event> <session> <monotonic seconds> <extra>`:
   start / finish  a script run starts / stops (in its script thread);
   batch           one padded analyze forward ended, extra = its prompts and seconds;
+  warm            the warm start entered a phase, extra = model, imports, views, done (or failed);
   sent            that run's `script_finished` message leaves for the browser (event-loop thread),
                   extra = bytes of the run's messages and the server's thread count then.
 The gap finish → sent is delivery delay: messages waiting for the event loop (GIL held by script
@@ -59,7 +62,8 @@ def _install() -> None:
 
     script_runner.ScriptRunner.__init__ = init
     runtime.Runtime._send_message = send
-    _install_batch_log()
+    if os.environ.get("LLM_LENS_TIMING_BATCHES", "1") != "0":  # imports torch: not for start-up timings
+        _install_batch_log()
 
 
 def _install_batch_log() -> None:
@@ -91,8 +95,27 @@ def _install_batch_log() -> None:
     batching._padded_forward = forward
 
 
+def _log_warm_phases() -> None:
+    # `warm <phase> <t>` each time the warm start (ui.warm_start) enters a phase: model, imports, views, done.
+    from ui import warm_start
+
+    seen = None
+    while seen not in ("done", "failed"):
+        if (now := warm_start.phase()) != seen:
+            _write("warm", now)
+            seen = now
+        time.sleep(0.02)
+
+
 if __name__ == "__main__":
     _install()
+    if os.environ.get("LLM_LENS_TIMING_WARM") == "1":  # `python -m ui.warm_start` (make run): options only, no app.py
+        sys.path.insert(0, str(os.getcwd()))
+        from ui import warm_start
+
+        warm_start.start()
+        threading.Thread(target=_log_warm_phases, daemon=True).start()
+        sys.exit(warm_start.main(sys.argv[1:]))
     from streamlit.web import cli
 
     sys.argv = ["streamlit", "run", *sys.argv[1:]]

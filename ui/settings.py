@@ -39,6 +39,16 @@ def generation_settings(budget: Choice = MAX_NEW_TOKENS, stop: tuple[str, ...] =
     top_k = choices.show(TOP_K, left, persist_state="session", disabled=not sample)
     seed = choices.show(SEED, right, persist_state="session", disabled=not sample)
     max_new_tokens = choices.show(budget, persist_state="session")
+    return _settings(max_new_tokens, sample, temperature, top_k, top_p, seed, stop)
+
+
+def default_generation_settings(budget: Choice = MAX_NEW_TOKENS, stop: tuple[str, ...] = ()) -> core.GenerationSettings:
+    """What generation_settings returns for a session that changed nothing (the warm start computes with it)."""
+    return _settings(budget.default, SAMPLE.default, TEMPERATURE.default, TOP_K.default, TOP_P.default, SEED.default,
+                     stop)
+
+
+def _settings(max_new_tokens, sample, temperature, top_k, top_p, seed, stop) -> core.GenerationSettings:
     return core.GenerationSettings(
         max_new_tokens=int(max_new_tokens), do_sample=bool(sample), temperature=float(temperature),
         top_k=int(top_k), top_p=float(top_p), seed=int(seed), stop=tuple(stop),

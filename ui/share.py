@@ -11,6 +11,7 @@ address bar and the "Copy link" button always hold the same link.
 from __future__ import annotations
 
 import html
+import importlib
 from urllib.parse import urlencode
 
 import streamlit as st
@@ -19,45 +20,51 @@ import core
 from core import prompting
 from core import share_state as state
 from core.share_state import Field
-from ui import settings, widgets
-from ui.sections import (
-    adapt_steer_ui,
-    adapt_ui,
-    attention_ui,
-    deploy_ui,
-    embeddings_ui,
-    generation_ui,
-    prompting_ui,
-    tokens_ui,
-    why_ui,
-)
+from ui import settings, startup, widgets
 
 BLOB = "s"  # the compressed state: prompt and other free text
-PRESENT = "present"
+PRESENT = startup.PRESENT
 NOTICES = "share_notices"
 LINKED = widgets.LINKED
 IGNORED = frozenset({"embed", "embed_options"})  # Streamlit's own
 
 # Each section declares its choices once (ui.choices.Choice): the widget and the link field come from it.
-PAGE_FIELDS: dict[str, tuple[Field, ...]] = {
-    "attention": attention_ui.CHOICES,
-    "generation": (*generation_ui.CHOICES, *settings.SAMPLING, settings.MAX_NEW_TOKENS),
-    "prompting": (*prompting_ui.CHOICES, *settings.SAMPLING, settings.LABEL_TOKENS),
-    "why": why_ui.CHOICES,
-    "embeddings": embeddings_ui.CHOICES,
-    "tokens": tokens_ui.CHOICES,
-    "deploy": deploy_ui.CHOICES,
-    "adapt": (*adapt_steer_ui.CHOICES, *adapt_ui.CHOICES),
+# A page's sections are imported when that page runs, not here: importing every page's section would load
+# captum, peft and scipy for every page.
+PAGE_SECTIONS: dict[str, tuple[str, ...]] = {
+    "attention": ("attention_ui",),
+    "generation": ("generation_ui",),
+    "prompting": ("prompting_ui",),
+    "why": ("why_ui",),
+    "embeddings": ("embeddings_ui",),
+    "tokens": ("tokens_ui",),
+    "deploy": ("deploy_ui",),
+    "adapt": ("adapt_steer_ui", "adapt_ui"),
 }
-# Free text travels in the blob: session key → (name in the blob, default, the page it belongs to; None: all).
+SETTINGS_FIELDS: dict[str, tuple[Field, ...]] = {  # the sidebar's generation settings these pages use
+    "generation": (*settings.SAMPLING, settings.MAX_NEW_TOKENS),
+    "prompting": (*settings.SAMPLING, settings.LABEL_TOKENS),
+}
+
+
+def _section(name: str):
+    return importlib.import_module(f"ui.sections.{name}")
+
+
+def page_fields(page: str) -> tuple[Field, ...]:
+    """The choices a link carries for this page (its sections' CHOICES, then the sidebar settings it uses)."""
+    declared = tuple(field for name in PAGE_SECTIONS.get(page, ()) for field in _section(name).CHOICES)
+    return declared + SETTINGS_FIELDS.get(page, ())
+
+
+# Free text travels in the blob: session key → (name in the blob, its default, the page it belongs to; None: all).
 BLOB_TEXTS = {
-    "prompt": ("prompt", widgets.DEFAULT_PROMPT, None),
-    "genpage_word": ("word", " Paris", "generation"),
-    "why_typed": ("why_typed", " Paris", "why"),
-    "why_contrast": ("why_contrast", " London", "why"),
-    "why_clean": ("why_clean", why_ui.CLEAN, "why"),
-    "why_corrupt": ("why_corrupt", why_ui.CORRUPT, "why"),
-    "ad_steer_prompt": ("steer_prompt", adapt_steer_ui.PROMPT, "adapt"),
+    "prompt": ("prompt", lambda: widgets.DEFAULT_PROMPT, None),
+    "genpage_word": ("word", lambda: " Paris", "generation"),
+    "why_typed": ("why_typed", lambda: " Paris", "why"),
+    "why_clean": ("why_clean", lambda: _section("why_ui").CLEAN, "why"),
+    "why_corrupt": ("why_corrupt", lambda: _section("why_ui").CORRUPT, "why"),
+    "ad_steer_prompt": ("steer_prompt", lambda: _section("adapt_steer_ui").PROMPT, "adapt"),
 }
 
 
@@ -67,20 +74,13 @@ def _global_fields() -> tuple[Field, ...]:
     return model, Field(PRESENT, "bool", False)
 
 
-def presenting_requested() -> bool:
-    """Presenter mode on in this session, or asked for by the URL (read before the page config)."""
-    if PRESENT in st.session_state:
-        return bool(st.session_state[PRESENT])
-    return st.query_params.get(PRESENT) == "1"
-
-
 def restore(page: str) -> None:
     """Once per session: seed the widgets from the URL; keep a notice for every parameter not used."""
     if st.session_state.get("share_restored"):
         return
     st.session_state["share_restored"] = True
     raw = st.query_params.to_dict()
-    fields = _global_fields() + PAGE_FIELDS.get(page, ())
+    fields = _global_fields() + page_fields(page)
     values, problems = state.read_params(raw, fields)
     known = {field.key for field in fields} | {BLOB} | IGNORED
     problems += [f"{state.quoted(key)} is not a setting of this page" for key in raw if key not in known]
@@ -118,6 +118,7 @@ def _restore_blob(blob: str, page: str) -> list[str]:
             problems.append(str(error))
         else:
             preset = st.session_state.get("pr_preset", next(iter(prompting.PRESETS)))
+            prompting_ui = _section("prompting_ui")
             prompting_ui.set_base({**prompting_ui.preset_base(preset), **task})
     return problems
 
@@ -135,7 +136,7 @@ def show_notices(page: str) -> None:
 
 
 def _current_values(page: str) -> dict[str, object]:
-    keys = [field.key for field in PAGE_FIELDS.get(page, ())]
+    keys = [field.key for field in page_fields(page)]
     values = {key: st.session_state[key] for key in keys if key in st.session_state}
     choice = st.session_state.get("model_choice")
     if choice and choice != widgets.CUSTOM:
@@ -149,11 +150,11 @@ def _blob_data(page: str) -> dict[str, object]:
     for key, (name, default, home) in BLOB_TEXTS.items():
         if home in (None, page):
             text = st.session_state.get(key)
-            if isinstance(text, str) and text != default:
+            if isinstance(text, str) and text != default():
                 data[name] = text
     if page == "prompting" and "pr_base" in st.session_state:
         preset, task = _task_now()
-        start = prompting_ui.preset_base(preset)
+        start = _section("prompting_ui").preset_base(preset)
         if any(task[name] != (_rows(start[name]) if name == "examples" else start[name]) for name in task):
             data["task"] = task
     return data
@@ -176,7 +177,7 @@ def _task_now() -> tuple[str, dict[str, object]]:
 
 def link_params(page: str) -> tuple[dict[str, str], str | None]:
     """The URL parameters of the current view, and a message when the prompt is too long to carry."""
-    params = state.write_params(_current_values(page), _global_fields() + PAGE_FIELDS.get(page, ()))
+    params = state.write_params(_current_values(page), _global_fields() + page_fields(page))
     data = _blob_data(page)
     if not data:
         return params, None

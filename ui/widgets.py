@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import TypeVar
@@ -20,6 +21,7 @@ T = TypeVar("T")
 CUSTOM = "Other: local folder or hub id…"
 DEFAULT_PROMPT = "The capital of France is Paris. The capital of Germany is"
 PAGE = "page_path"  # the url path of the page this run shows ("" for Home), set by app.py
+LOAD_POLL_SECONDS = 0.25  # how often a page waiting on a load in flight redraws its progress
 LINKED = "share_linked"  # session keys a share link set (ui.share), checked once against the model
 
 
@@ -80,6 +82,7 @@ def current_model() -> core.LoadedModel:
             return cache.get_model(name)
         with st.status(f"Loading {md_text(display_name(name))}…", expanded=True) as status:
             bar = st.progress(0.0)
+            _follow_load_in_flight(name, bar)
             model = cache.get_model(name, _progress=lambda f, msg: bar.progress(f, text=msg))
             status.update(label=f"{md_text(model.info.name)} loaded", state="complete", expanded=False)
     except ValueError as error:
@@ -89,6 +92,14 @@ def current_model() -> core.LoadedModel:
         st.warning(md_text(note), icon="⚠️")
     loaded.add(name)
     return model
+
+
+def _follow_load_in_flight(name: str, bar) -> None:
+    """While another caller loads the model (the warm start, another session), show its progress."""
+    while (progress := cache.loading_progress(name)) is not None:
+        fraction, message = progress
+        bar.progress(min(max(fraction, 0.0), 1.0), text=f"{message} (one load, shared by every session)")
+        time.sleep(LOAD_POLL_SECONDS)
 
 
 def require_decoder(model: core.LoadedModel) -> None:

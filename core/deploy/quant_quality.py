@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import copy
 import dataclasses
+import importlib.util
 import warnings
 from pathlib import Path
 
@@ -20,7 +22,20 @@ from core.runtime import calls, devices, gate
 from core.sampling import GenerationSettings
 
 PERPLEXITY_TEXT = (Path(__file__).resolve().parents[2] / "data" / "deploy" / "perplexity.txt").read_text("utf-8")
-FORMATS = ("float32", "int8 dynamic")
+INT8_WEIGHT_ONLY, INT4_WEIGHT_ONLY = "int8 weight-only (torchao)", "int4 weight-only (torchao)"
+FORMATS = ("float32", "int8 dynamic", INT8_WEIGHT_ONLY, INT4_WEIGHT_ONLY)
+DEFAULT_FORMATS = FORMATS[:2]  # the torchao ones decode several times slower on a CPU: measured when asked for
+INT4_GROUP = 32  # int4 weights share one scale per 32 inputs (torchao's usual group size)
+FORMAT_NOTES = {  # what each format is (the page lists them under the table)
+    "float32": "the shared model as loaded",
+    "int8 dynamic": "torch.ao quantize_dynamic: int8 weights, activations quantized per step, fused int8 kernels",
+    INT8_WEIGHT_ONLY: "torchao Int8WeightOnlyConfig: int8 weights per output channel, float32 activations; on "
+                      "a CPU torchao has no fused kernel for it, so each step dequantizes the weights (slower "
+                      "decoding, not faster)",
+    INT4_WEIGHT_ONLY: f"torchao IntxWeightOnlyConfig(int4, groups of {INT4_GROUP}): int4 values and their scales, "
+                      "stored one per byte on a CPU (torchao's packed int4 layout needs the mslk kernels, "
+                      "GPU only), so it is no smaller than int8: a measure of int4's quality, not its size",
+}
 MAX_FORMATS_AT_ONCE = 1  # quantized copies alive at a time: each is built, measured, then freed
 EVAL_PRESET = "Movie-review sentiment"
 COLUMNS = ["format", "megabytes", "prefill_tokens_per_second", "decode_tokens_per_second", "perplexity",
@@ -41,24 +56,65 @@ def perplexity(model: LoadedModel, ids: torch.Tensor) -> float:
 
 
 def measure_formats(model: LoadedModel, new_tokens: int = 16, runs: int = TIMING_RUNS, evaluate: bool = True,
-                    progress: Progress | None = None) -> pd.DataFrame:
-    """One row per format in FORMATS (see COLUMNS); the shared model is copied, never changed."""
+                    progress: Progress | None = None, formats: tuple[str, ...] = DEFAULT_FORMATS) -> pd.DataFrame:
+    """One row per chosen format, in FORMATS order (see COLUMNS); the shared model is copied, never changed."""
     check_decoder(model)
     check_new_tokens(new_tokens)
+    formats = check_formats(formats)
     report = progress or quiet
     ids = prompt_ids(model, PERPLEXITY_TEXT[: _chars_that_fit(model)])
     rows = []
-    for number, name in enumerate(FORMATS):
-        report(number / len(FORMATS), f"{name}: building…")
-        if name != "float32" and devices.model_device(model).type != "cpu":
-            rows.append((name, *[np.nan] * 6, "torch's dynamic int8 kernels run on the CPU only"))
+    for number, name in enumerate(formats):
+        report(number / len(formats), f"{name}: building…")
+        if (missing := unavailable(model, name)) is not None:
+            rows.append((name, *[np.nan] * 6, missing))
             continue
-        variant = model if name == "float32" else _int8_copy(model)
-        step = lambda f, m, n=number, label=name: report((n + f) / len(FORMATS), f"{label}: {m}")  # noqa: E731
+        variant = model if name == "float32" else _quantized_copy(model, name)
+        step = lambda f, m, n=number, label=name: report((n + f) / len(formats), f"{label}: {m}")  # noqa: E731
         rows.append(_measure(variant, name, ids, new_tokens, runs, evaluate, step))
         del variant  # the quantized copy is freed before the next format is built
     report(1.0, "Done.")
     return pd.DataFrame(rows, columns=COLUMNS)
+
+
+def check_formats(formats: tuple[str, ...]) -> tuple[str, ...]:
+    """The chosen formats in FORMATS order; ValueError for none or an unknown one."""
+    unknown = [name for name in formats if name not in FORMATS]
+    if unknown or not formats:
+        raise ValueError(f"Choose one or more weight formats among: {', '.join(FORMATS)}.")
+    return tuple(name for name in FORMATS if name in formats)
+
+
+def unavailable(model: LoadedModel, name: str) -> str | None:
+    """Why this machine cannot build the format (None when it can)."""
+    if name == "float32":
+        return None
+    if devices.model_device(model).type != "cpu":
+        return "the quantized formats are measured on the CPU only"
+    if name in (INT8_WEIGHT_ONLY, INT4_WEIGHT_ONLY) and importlib.util.find_spec("torchao") is None:
+        return "the torchao package is not installed (pip install torchao)"
+    return None
+
+
+def _quantized_copy(model: LoadedModel, name: str) -> LoadedModel:
+    if name == "int8 dynamic":
+        return _int8_copy(model)
+    with gate.hold(model):  # nobody's hook is live while the gate is held: the copy carries none
+        network = copy.deepcopy(model.model)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        from torchao.quantization import Int8WeightOnlyConfig, IntxWeightOnlyConfig, quantize_
+        from torchao.quantization.granularity import PerGroup
+
+        config = Int8WeightOnlyConfig() if name == INT8_WEIGHT_ONLY else \
+            IntxWeightOnlyConfig(weight_dtype=torch.int4, granularity=PerGroup(INT4_GROUP))
+        quantize_(network, config, filter_fn=_quantizable)
+    return dataclasses.replace(model, model=network)
+
+
+def _quantizable(module: torch.nn.Module, _name: str) -> bool:
+    """Linear layers whose inputs split into whole int4 groups (all of SmolLM2's; a tiny test model's may not)."""
+    return isinstance(module, torch.nn.Linear) and module.in_features % INT4_GROUP == 0
 
 
 def _chars_that_fit(model: LoadedModel) -> int:

@@ -6,7 +6,7 @@ own compiler uses for CPU linear layers (`mkldnn._linear_pointwise`), runs the s
 (25 rows) to 230 (512 rows) GFLOP/s, with fp32 accumulation (it differs from sgemm only in summation
 order: about 1e-6 of the values). `install` routes every nn.Linear's forward there, and the gradient
 for the layer's input too (integrated gradients), as long as the weights take no gradient; off the
-CPU, in other dtypes or with trainable weights the layer runs torch's F.linear as before.
+CPU, in other dtypes, with quantized or trainable weights the layer runs torch's F.linear as before.
 LLM_LENS_ONEDNN=0 turns it off.
 """
 
@@ -19,6 +19,7 @@ import torch
 import torch.nn.functional as F
 
 _OFF = {"0", "false", "no", "off"}
+_PLAIN = (torch.Tensor, torch.nn.Parameter)  # a quantized weight (a torchao tensor subclass) runs its own kernel
 
 
 def _onednn(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None) -> torch.Tensor:
@@ -42,7 +43,7 @@ class _InputGradLinear(torch.autograd.Function):
 def _forward(self: torch.nn.Linear, x: torch.Tensor) -> torch.Tensor:
     weight, bias = self.weight, self.bias
     if x.dtype != torch.float32 or x.device.type != "cpu" or weight.dtype != torch.float32 \
-            or weight.requires_grad or (bias is not None and bias.requires_grad):
+            or type(weight) not in _PLAIN or weight.requires_grad or (bias is not None and bias.requires_grad):
         return F.linear(x, weight, bias)
     if torch.is_grad_enabled() and x.requires_grad:  # integrated gradients: a gradient for the input
         return _InputGradLinear.apply(x, weight, bias)

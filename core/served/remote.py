@@ -13,9 +13,12 @@ import os
 import socket
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from importlib import import_module
+from typing import TYPE_CHECKING
 from urllib.parse import urlparse
 
-import openai
+if TYPE_CHECKING:
+    import openai
 
 ENV_ENDPOINTS = "LLM_LENS_ENDPOINTS"
 ENV_ALLOW_CUSTOM = "LLM_LENS_ALLOW_CUSTOM_ENDPOINT"
@@ -143,10 +146,15 @@ def custom_endpoint(url: str, api_key: str = "", environ: Mapping[str, str] = os
     return Endpoint(urlparse(url).netloc, url, api_key.strip(), default_concurrency(environ))
 
 
+def _openai():
+    """The openai package, imported on first use: half a second that a page without a served model skips."""
+    return import_module("openai")
+
+
 def client(endpoint: Endpoint) -> openai.OpenAI:
     """An openai client for the endpoint; retries are ours (run_all), so the client's own are off."""
     # Servers without authentication still need a non-empty key for the client to start.
-    return openai.OpenAI(base_url=endpoint.base_url, api_key=endpoint.api_key or "none",
+    return _openai().OpenAI(base_url=endpoint.base_url, api_key=endpoint.api_key or "none",
                          max_retries=0, timeout=endpoint.timeout)
 
 
@@ -155,7 +163,7 @@ def list_models(endpoint: Endpoint) -> tuple[str, ...]:
     try:
         page = client(endpoint).models.list()
         return tuple(model.id for model in page.data)
-    except openai.OpenAIError as error:
+    except _openai().OpenAIError as error:
         raise explain(error, endpoint, "the model list") from None
 
 
@@ -170,7 +178,7 @@ def check_model(endpoint: Endpoint, model: str, available: tuple[str, ...]) -> N
 
 def is_transient(error: BaseException) -> bool:
     """Errors worth retrying with backoff: 429, 5xx, timeouts and dropped connections."""
-    return isinstance(error, openai.RateLimitError | openai.InternalServerError | openai.APIConnectionError)
+    return isinstance(error, _openai().RateLimitError | _openai().InternalServerError | _openai().APIConnectionError)
 
 
 def explain(error: Exception, endpoint: Endpoint, what: str = "the request") -> RemoteError:
@@ -178,13 +186,13 @@ def explain(error: Exception, endpoint: Endpoint, what: str = "the request") -> 
     where = f"'{endpoint.name}'"
     if isinstance(error, RemoteError):
         return error
-    if isinstance(error, openai.APITimeoutError):
+    if isinstance(error, _openai().APITimeoutError):
         message = f"{where} did not answer {what} within {endpoint.timeout:g} s (timeout); it may be overloaded."
-    elif isinstance(error, openai.APIConnectionError):
+    elif isinstance(error, _openai().APIConnectionError):
         message = _connection_message(error, endpoint, what)
-    elif isinstance(error, openai.APIStatusError):
+    elif isinstance(error, _openai().APIStatusError):
         message = _status_message(error, where, what)
-    elif isinstance(error, openai.APIResponseValidationError | json.JSONDecodeError):
+    elif isinstance(error, _openai().APIResponseValidationError | json.JSONDecodeError):
         message = (f"{where} answered {what} with something that is not OpenAI-style JSON: check that the base "
                    "URL points at the API (it usually ends in /v1), not at a web page.")
     else:

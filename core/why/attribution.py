@@ -16,7 +16,6 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 import torch
-from captum.attr import InputXGradient
 
 from core.analysis import check_length
 from core.models import LoadedModel
@@ -235,6 +234,8 @@ def _ends(score, inputs: torch.Tensor, start: torch.Tensor) -> tuple[torch.Tenso
         out = score(embeds)
         seen.append(out.detach())
         return out
+
+    from captum.attr import InputXGradient  # here, not at import: captum takes a second to import
 
     both = InputXGradient(recording).attribute(torch.cat([inputs, start]))  # (2, pos, d_model)
     return seen[-1], both[0]

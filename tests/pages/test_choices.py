@@ -58,7 +58,8 @@ def test_a_declaration_refuses_a_default_its_bounds_reject():
 
 
 def test_every_link_field_is_a_declared_choice():
-    for page, fields in share.PAGE_FIELDS.items():
+    for page in share.PAGE_SECTIONS:
+        fields = share.page_fields(page)
         assert all(isinstance(field, Choice) for field in fields), page
         keys = [field.key for field in fields]
         assert len(keys) == len(set(keys)), page
@@ -69,7 +70,7 @@ def test_every_widget_has_its_declared_bounds_and_default(make_app, page):
     seen = set()
     for params in VIEWS[page]:
         at = _open(make_app, page, params)
-        for choice in share.PAGE_FIELDS[page]:
+        for choice in share.page_fields(page):
             if choice.widget == "tabs":
                 labels, n = [tab.label for tab in at.tabs], len(choice.options)
                 assert any(labels[i:i + n] == list(choice.options) for i in range(len(labels))), labels
@@ -77,7 +78,7 @@ def test_every_widget_has_its_declared_bounds_and_default(make_app, page):
             elif choice.widget and (widget := _widget(at, choice)) is not None:
                 _assert_matches(widget, choice)
                 seen.add(choice.key)
-    drawn = {choice.key for choice in share.PAGE_FIELDS[page] if choice.widget not in ("", "tabs")}
+    drawn = {choice.key for choice in share.page_fields(page) if choice.widget not in ("", "tabs")}
     assert drawn <= seen, f"declared but never drawn: {drawn - seen}"
 
 
@@ -90,7 +91,7 @@ def _outside(choice: Choice) -> str:
 
 @pytest.mark.parametrize("page", list(VIEWS))
 def test_a_link_value_outside_the_bounds_falls_back_to_the_declared_default(make_app, page):
-    choices = share.PAGE_FIELDS[page]
+    choices = share.page_fields(page)
     at = _open(make_app, page, {choice.key: _outside(choice) for choice in choices})
     notices = " ".join(w.value for w in at.warning)
     for choice in choices:

@@ -118,3 +118,19 @@ def test_a_plan_past_the_context_window_is_a_message_before_any_measurement(make
     at = _open(make_app, "Capacity planner", deploy_plan_in=100, deploy_plan_out=100)
     assert any("context window is 128" in w.value for w in at.warning), [w.value for w in at.warning]
     assert not at.button
+
+
+def test_a_torchao_format_is_measured_when_chosen_and_explained(make_app):
+    from core.deploy import quant_quality
+
+    at = _open(make_app, "Weight formats", deploy_formats_new=2)
+    at.multiselect(key="deploy_formats").set_value(["float32", quant_quality.INT8_WEIGHT_ONLY]).run()
+    at.button(key="deploy_formats_run").click().run()
+    assert not at.exception, at.exception
+    assert all("context window is 128" in w.value for w in at.warning)  # the tiny model holds no sentiment shots
+    table = next(frame.value for frame in at.dataframe if "format" in frame.value.columns)
+    assert table["format"].tolist() == ["float32", quant_quality.INT8_WEIGHT_ONLY]
+    assert table["decode_tokens_per_second"].gt(0).all()
+    assert any("Int8WeightOnlyConfig" in m.value for m in at.markdown)
+    at.multiselect(key="deploy_formats").set_value([]).run()
+    assert any("at least one weight format" in i.value for i in at.info)

@@ -89,12 +89,29 @@ def is_pinned(name: str) -> bool:
     return name in core.models.BUNDLED or name == (os.environ.get("LLM_LENS_MODEL") or core.models.DEFAULT_MODEL)
 
 
+_LOADING: dict[str, tuple[float, str]] = {}  # name → the load in flight's last (fraction, message)
+
+
 def get_model(name: str, _progress: Callable[[float, str], None] | None = None) -> core.LoadedModel:
     """The loaded model, loaded once per process and shared read-only by every session."""
     core.models.check_model_name(name)  # a typo or a refused name fails here, before taking a slot
     pinned = is_pinned(name)
     slot = _pinned_slot(name) if pinned else _other_slot(name)
-    return slot.get(lambda: _load(name, pinned, _progress))  # two sessions asking at once load it once
+
+    def report(fraction: float, message: str) -> None:  # waiters read it through loading_progress
+        _LOADING[name] = (fraction, message)
+        if _progress is not None:
+            _progress(fraction, message)
+
+    return slot.get(lambda: _load(name, pinned, report))  # two sessions asking at once load it once
+
+
+def loading_progress(name: str) -> tuple[float, str] | None:
+    """(fraction, message) of a load of name that another caller (the warm start, a session) has in flight."""
+    slot = _pinned_slot(name) if is_pinned(name) else _other_slot(name)
+    if not slot.running:
+        return None
+    return _LOADING.get(name, (0.0, "Starting…"))
 
 
 def _load(name: str, pinned: bool, progress: Callable[[float, str], None] | None) -> core.LoadedModel:

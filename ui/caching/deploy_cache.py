@@ -55,8 +55,9 @@ def _measure(kind: str, model, key: tuple, progress: Progress | None):
         return batch_throughput.measure_batches(model, *key, progress=progress)
     if kind == "prefix":  # key = (question,)
         return prefix_reuse.measure_prefix_reuse(model, *key, progress=progress)
-    with _reserved(("deploy_formats_copy", model.name), quant_quality.copy_bytes(model)):  # "formats": (new_tokens,)
-        return quant_quality.measure_formats(model, *key, progress=progress)
+    new_tokens, formats = key  # "formats"
+    with _reserved(("deploy_formats_copy", model.name), quant_quality.copy_bytes(model)):
+        return quant_quality.measure_formats(model, new_tokens, progress=progress, formats=formats)
 
 
 @contextmanager

@@ -32,7 +32,7 @@ def steering_inputs(model: core.LoadedModel) -> tuple[int, tuple[str, ...], tupl
     if st.session_state.get(LAYER.key, 0) > model.info.layers - 1:  # a link made on a deeper model
         widgets.linked_out_of_range(LAYER.key, f"layer {st.session_state[LAYER.key]}", f"{model.info.layers} layers")
         del st.session_state[LAYER.key]
-    layer = st.slider("Layer (the residual stream entering it)", 0, model.info.layers - 1, model.info.layers // 3,
+    layer = st.slider("Layer (the residual stream entering it)", 0, model.info.layers - 1, default_inputs(model)[0],
                       key=LAYER.key, help="Early-middle layers carry concepts that later layers still use.")
     return layer, lines(pos), lines(neg)
 
@@ -40,6 +40,27 @@ def steering_inputs(model: core.LoadedModel) -> tuple[int, tuple[str, ...], tupl
 def lines(text: str) -> tuple[str, ...]:
     """The non-blank lines of a text box, stripped."""
     return tuple(line.strip() for line in text.splitlines() if line.strip())
+
+
+def completions(seed: int) -> tuple[tuple[str, core.GenerationSettings], ...]:
+    """The two side-by-side completions: greedy, and sampled with the chosen seed."""
+    return (("Greedy", core.GenerationSettings(max_new_tokens=20)),
+            (f"Sampled (temperature 1, seed {seed})", core.GenerationSettings(max_new_tokens=20, do_sample=True,
+                                                                              seed=seed)))
+
+
+def default_inputs(model: core.LoadedModel) -> tuple[int, tuple[str, ...], tuple[str, ...]]:
+    """The steering vector's key as the tab opens: the first preset's lists at a third of the depth."""
+    positive, negative = steering.PRESETS[PRESET.default]
+    return model.info.layers // 3, lines("\n".join(positive)), lines("\n".join(negative))
+
+
+def warm(model: core.LoadedModel, name: str) -> None:
+    """What the tab opens on, computed before anyone asks: the vector and the plain vs steered completions."""
+    layer, positive, negative = default_inputs(model)
+    adapt_cache.get_steering_vector(name, layer, positive, negative)
+    for _, settings in completions(SEED.default):
+        adapt_cache.get_steered_texts(name, layer, positive, negative, PROMPT, ALPHA.default, settings)
 
 
 def steer_tab(model: core.LoadedModel) -> None:
@@ -60,9 +81,7 @@ def steer_tab(model: core.LoadedModel) -> None:
     cols[2].metric("ratio", f"{vector.norm / max(vector.residual_norm, 1e-9):.2f}")
     prompt = st.text_input("Prompt to complete", PROMPT, key="ad_steer_prompt")
     alpha, seed = show(ALPHA), show(SEED)
-    for title, settings in (("Greedy", core.GenerationSettings(max_new_tokens=20)),
-                            (f"Sampled (temperature 1, seed {seed})",
-                             core.GenerationSettings(max_new_tokens=20, do_sample=True, seed=int(seed)))):
+    for title, settings in completions(int(seed)):
         try:
             plain, steered = adapt_cache.get_steered_texts(model_key(), layer, positive, negative, prompt,
                                                            float(alpha), settings)

@@ -164,14 +164,23 @@ def prefix_section(text: str) -> None:
 def formats_section() -> None:
     """Size, speed, perplexity and sentiment accuracy of each weight format this machine runs."""
     new_tokens = _new_tokens("deploy_formats_new")
-    table = _measured("formats", (new_tokens,), "Build and measure each format", "deploy_formats_run")
+    formats = tuple(st.multiselect("Weight formats", quant_quality.FORMATS, default=quant_quality.DEFAULT_FORMATS,
+                                   key="deploy_formats", help="The torchao formats decode several times slower "
+                                   "on a CPU: about a minute more each on SmolLM2."))
+    if not formats:
+        st.info("Choose at least one weight format.")
+        return
+    table = _measured("formats", (new_tokens, quant_quality.check_formats(formats)), "Build and measure each format",
+                      "deploy_formats_run")
     if table is None:
         return
     present.chart(charts.formats_chart(table), key="deploy_formats_chart")
     st.dataframe(table.drop(columns="note"), hide_index=True, key="deploy_formats_table")
     for name, note in zip(table["format"], table["note"]):
         if note:
-            st.warning(f"{md_text(name)}: no accuracy ({md_text(note)})", icon="⚠️")
+            st.warning(f"{md_text(name)}: not measured in full ({md_text(note)})", icon="⚠️")
+    st.markdown("\n".join(f"- **{md_text(name)}**: {md_text(quant_quality.FORMAT_NOTES[name])}"
+                           for name in table["format"]))
     st.caption(f"Perplexity on a bundled text of about 250 words; accuracy on the bundled "
                f"{quant_quality.EVAL_PRESET.lower()} set (ranked labels, as on Prompt strategies). "
                f"{quant_quality.MAX_FORMATS_AT_ONCE} quantized copy at a time, freed as soon as it is measured; "

@@ -185,10 +185,21 @@ def neighbours_section(states: TokenStates) -> None:
                     key="emb_neighbours")
 
 
+def warm(name: str) -> None:
+    """Per-model data the page opens on, computed before anyone asks: vocabulary norms, the sentence model's
+    similarities for the default sentences."""
+    embeddings_cache.get_vocab_norms(name)
+    embeddings_cache.get_sentence_embeddings(SENTENCE_MODEL, _lines(DEFAULT_SENTENCES))
+
+
+def _lines(typed: str) -> tuple[str, ...]:
+    return tuple(line.strip() for line in typed.splitlines() if line.strip())
+
+
 def sentences_section() -> None:
     """Pairwise similarity of a few sentences, mean-pooled with the sentence model."""
     typed = st.text_area("Sentences, one per line", DEFAULT_SENTENCES, key="emb_sentences", height=130)
-    sentences = tuple(line.strip() for line in typed.splitlines() if line.strip())
+    sentences = _lines(typed)
     try:
         with st.spinner(f"Embedding sentences with {SENTENCE_MODEL}…"):
             result = embeddings_cache.get_sentence_embeddings(SENTENCE_MODEL, sentences)

@@ -21,6 +21,13 @@ from ui.sections.remote_ui import Backend
 Examples = tuple[tuple[str, str], ...]
 
 
+def in_process_prompts(model: core.LoadedModel, inputs: TaskInputs) -> tuple[str, ...]:
+    """The zero-, one- and few-shot prompts in the chosen format, checked against the model's token caps."""
+    prompting.check_token_caps(model.tokenizer, prompting.check_examples(inputs.examples), inputs.query)
+    return tuple(prompting.strategy_prompts(inputs.instruction, inputs.examples, inputs.query, inputs.few_k,
+                                            inputs.fmt, model.tokenizer))
+
+
 @dataclass(frozen=True)
 class InProcess:
     """This app's model: prompts through its tokenizer, completions as one batch, labels ranked after them."""
@@ -32,10 +39,7 @@ class InProcess:
 
     def strategy_prompts(self, inputs: TaskInputs) -> StrategyPrompts:
         """The three prompts in the chosen format, each with its token count against the context window."""
-        prompting.check_token_caps(self.model.tokenizer, prompting.check_examples(inputs.examples), inputs.query)
-        prompts = tuple(prompting.strategy_prompts(
-            inputs.instruction, inputs.examples, inputs.query, inputs.few_k, inputs.fmt, self.model.tokenizer
-        ))
+        prompts = in_process_prompts(self.model, inputs)
         counts = [len(cache.get_tokens(widgets.model_key(), prompt)) for prompt in prompts]
         window = self.model.info.context_window
         return StrategyPrompts(prompts, prompts, tuple(f"Prompt · {n:,} of {window:,} tokens" for n in counts))

@@ -12,6 +12,7 @@ import streamlit as st
 import core
 from core import prompting
 from ui import choices, widgets
+from ui import settings as settings_ui
 from ui.caching import prompting_cache
 from ui.choices import Choice
 from ui.markdown import md_text
@@ -20,6 +21,7 @@ from viz.prompting import completion_tokens_html, label_probabilities_html
 TITLES = ("Zero-shot", "One-shot", "Few-shot")
 PRESET = Choice("pr_preset", "choice", next(iter(prompting.PRESETS)), choices=tuple(prompting.PRESETS),
                 label="Task preset", widget="select", help="Each preset comes with shots and a labelled test set.")
+STOP = ("\n",)  # labels are one word: a newline ends the answer
 CHOICES = (PRESET,)  # plus the sidebar's generation settings (ui.settings, budget LABEL_TOKENS)
 
 
@@ -56,6 +58,13 @@ def set_base(base: dict, new_task: bool = True) -> None:
 
 def _preset_changed() -> None:
     set_base(preset_base(st.session_state["pr_preset"]))
+
+
+def default_inputs() -> TaskInputs:
+    """What task_inputs returns for a session that changed nothing: the first preset as it comes."""
+    base = preset_base(PRESET.default)
+    return TaskInputs(PRESET.default, base["instruction"], tuple(map(tuple, base["examples"])), base["query"],
+                      int(base["few_k"]), base["format"], tuple(base["sweep"]))
 
 
 def task_inputs() -> TaskInputs:
@@ -163,12 +172,33 @@ def compare_columns(backend: StrategyBackend, inputs: TaskInputs, settings: core
     except ValueError as error:
         widgets.show_error(error)
         return
-    labels = sorted({label.strip() for _, label in inputs.examples if label.strip()})
+    labels = _labels(inputs)
     for column, slot, completion in zip(columns, live, completions):
         slot.code(completion.text or " ", language=None, wrap_lines=True)
         with column:
             _answer(completion.text, labels, backend.answer_parts(completion))
-    backend.after(columns, prompts.sent, tuple(labels), inputs.fmt)
+    backend.after(columns, prompts.sent, labels, inputs.fmt)
+
+
+def warm(model: core.LoadedModel, name: str) -> None:
+    """What the page opens on, computed before anyone asks: the default task's three completions, labels ranked,
+    and the model's measured speed (the evaluation's time estimate)."""
+    from ui.sections.prompting_backends import in_process_prompts
+
+    prompting_cache.get_throughput(name)  # the evaluation's time estimate: one timed forward, once per model
+    inputs = default_inputs()
+    prompts = in_process_prompts(model, inputs)
+    prompting_cache.get_strategy_completions(name, prompts, default_settings())
+    prompting_cache.get_query_label_scores(name, prompts, _labels(inputs), inputs.fmt)
+
+
+def default_settings() -> core.GenerationSettings:
+    """The page's generation settings before anyone changes them (labels are one word: a newline stops)."""
+    return settings_ui.default_generation_settings(settings_ui.LABEL_TOKENS, stop=STOP)
+
+
+def _labels(inputs: TaskInputs) -> tuple[str, ...]:
+    return tuple(sorted({label.strip() for _, label in inputs.examples if label.strip()}))
 
 
 def ranked_labels(columns: list, prompts: tuple[str, ...], labels: tuple[str, ...], fmt: str) -> None:

@@ -126,6 +126,12 @@ def chat_section(text: str) -> None:
     )
 
 
+def warm(name: str, text: str) -> None:
+    """The comparison as it opens on text, computed before anyone asks (it loads three tokenizers)."""
+    tokens_cache.get_tokenizer_comparison(name, text, tokens_cache.get_openai_refusal(text) is None)
+    tokens_cache.get_language_costs(name)
+
+
 def compare_section(text: str) -> None:
     """Token counts of the same text for four tokenizers, their chips, and the cost across languages."""
     refusal = tokens_cache.get_openai_refusal(text)

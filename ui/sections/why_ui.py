@@ -83,9 +83,19 @@ def pick_target(model: core.LoadedModel, text: str) -> Target:
         k = min(k, len(answer) - 1)
         context = ids + answer[:k]
         return Target(context, _labels(model, context), answer[k], names[k])
-    logits = why_cache.get_why_logits(name, ids)
-    top = int(np.argmax(logits))
+    return top_target(model, name, ids)
+
+
+def top_target(model: core.LoadedModel, name: str, ids: tuple[int, ...]) -> Target:
+    """The model's top next token after ids (the page's default target)."""
+    top = int(np.argmax(why_cache.get_why_logits(name, ids)))
     return Target(ids, _labels(model, ids), top, token_label(model.tokenizer, top))
+
+
+def warm(model: core.LoadedModel, name: str, text: str) -> None:
+    """What the page opens on, computed before anyone asks: the top next token's input attribution."""
+    target = top_target(model, name, why_cache.get_why_ids(name, text))
+    why_cache.get_input_attribution(name, target.ids, target.token, None, STEPS.default, SCORE.default)
 
 
 def _contrast_token(model: core.LoadedModel) -> targets.TypedToken:

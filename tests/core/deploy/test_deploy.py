@@ -104,13 +104,15 @@ def test_perplexity_equals_torch_cross_entropy(tiny_decoder):
 
 def test_weight_formats_leave_the_shared_model_unchanged(tiny_llama):
     before = {k: v.clone() for k, v in tiny_llama.model.state_dict().items()}
-    table = quant_quality.measure_formats(tiny_llama, new_tokens=3, runs=1)
-    assert table["format"].tolist() == list(quant_quality.FORMATS)
+    table = quant_quality.measure_formats(tiny_llama, new_tokens=3, runs=1, formats=quant_quality.FORMATS[::-1])
+    assert table["format"].tolist() == list(quant_quality.FORMATS)  # in the page's order, whatever the choice's
     assert all(torch.equal(before[k], v) for k, v in tiny_llama.model.state_dict().items())
+    assert not any(type(p) is not torch.nn.Parameter for p in tiny_llama.model.parameters())  # no quantized tensor
     float_row = table.iloc[0]
     ids = timing.prompt_ids(tiny_llama, quant_quality.PERPLEXITY_TEXT[: tiny_llama.info.context_window // 2])
     assert float_row["perplexity"] == pytest.approx(quant_quality.perplexity(tiny_llama, ids))
-    assert table.iloc[1]["megabytes"] < float_row["megabytes"]  # int8 Linear weights
+    assert (table.iloc[1:]["megabytes"] < float_row["megabytes"]).all()  # int8 (or int4 held in int8) Linear weights
+    assert table[["prefill_tokens_per_second", "decode_tokens_per_second", "perplexity"]].notna().all().all()
     assert "context window" in float_row["note"]  # the tiny model cannot hold the sentiment shots: said, not hidden
 
 
@@ -182,3 +184,22 @@ def test_every_forward_runs_inside_the_gate_and_leaves_no_hook(tiny_llama):
         handle.remove()
     assert held and all(held)
     assert not tiny_llama.model._forward_pre_hooks and not tiny_llama.model._forward_hooks
+
+
+def test_a_torchao_format_is_int8_weights_that_change_the_logits_a_little(tiny_llama):
+    from torchao.quantization import Int8Tensor
+
+    copy = quant_quality._quantized_copy(tiny_llama, quant_quality.INT8_WEIGHT_ONLY)
+    weights = {type(m.weight) for m in copy.model.modules() if isinstance(m, torch.nn.Linear)}
+    assert weights == {Int8Tensor}
+    ids = timing.prompt_ids(tiny_llama, quant_quality.PERPLEXITY_TEXT[:60])
+    with torch.no_grad():
+        plain, quantized = tiny_llama.model(input_ids=ids).logits, copy.model(input_ids=ids).logits
+    assert 0 < (plain - quantized).abs().max() < 0.05 * plain.abs().max()
+
+
+def test_unknown_or_no_formats_are_refused():
+    with pytest.raises(ValueError, match="Choose one or more weight formats"):
+        quant_quality.check_formats(())
+    with pytest.raises(ValueError, match="Choose one or more weight formats"):
+        quant_quality.check_formats(("float16",))

@@ -1,0 +1,199 @@
+"""Warm start: the server loads the default model when it starts, not when the first student arrives.
+
+`python -m ui.warm_start [streamlit options]` (what `make run` and the `llm-lens-serve` command run)
+starts one background thread, then Streamlit's server in the same process, so the health check
+answers at once. The thread, in order:
+
+1. imports torch and transformers and loads the default model and its tokenizer through the same
+   single-flight slot the pages use (ui.caching.cache.get_model): a session that arrives during the
+   load waits on that load, seeing its progress, and never starts a second one;
+2. imports what every page imports (read from app_pages/*.py), so no page pays for captum, peft or
+   scipy on its first visit;
+3. computes the default views a new session opens on (the default prompt, the first preset): the
+   attention analysis first (at full priority: it is the first map), then, giving way to students'
+   requests (a lower thread priority), the tokenizer comparison, the embeddings' per-model data, the
+   three prompt strategies, the Why page's input attribution and the Adapt page's steering. They are
+   the same cached calls the pages make, so a first visit finds them done. Each holds the model's
+   gate per forward pass, like any request, so a student's request waits at most one forward.
+
+LLM_LENS_WARM_VIEWS=0 skips step 3 (the model still preloads).
+"""
+
+from __future__ import annotations
+
+import ast
+import contextlib
+import importlib
+import logging
+import os
+import sys
+import threading
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+APP = ROOT / "app.py"
+log = logging.getLogger(__name__)
+NICE = 10  # after the model, the warm-up thread gives way to students' requests (Linux: a thread's own nice)
+RUNTIME_WAIT_SECONDS = 120  # views are cached in the server's caches: warm them once its runtime exists
+_state = {"thread": None, "phase": "idle", "seconds": {}, "progress": (0.0, "")}
+_lock = threading.Lock()
+
+
+def start(name: str | None = None, views: bool | None = None) -> threading.Thread:
+    """Start the warm-up thread once per process (a second call returns the first thread)."""
+    with _lock:
+        if _state["thread"] is None:
+            _state["phase"] = "torch"  # before the thread runs: a page that arrives first waits for it
+            if views is None:
+                views = os.environ.get("LLM_LENS_WARM_VIEWS", "1").strip().lower() not in ("0", "false", "no", "off")
+            _state["thread"] = threading.Thread(target=_run, args=(name, views), name="warm-start", daemon=True)
+            _state["thread"].start()
+        return _state["thread"]
+
+
+def phase() -> str:
+    """Where the warm-up is: idle, torch, model, first-map, imports, views, done or failed."""
+    return _state["phase"]
+
+
+def progress() -> tuple[float, str] | None:
+    """(fraction, message) while the warm start imports torch and transformers; None otherwise.
+
+    Then a page imports its own modules while the model loads, and waits for the load in
+    widgets.current_model (which shows its progress): the two overlap instead of queueing.
+    """
+    return _state["progress"] if _state["phase"] == "torch" else None
+
+
+def seconds() -> dict[str, float]:
+    """Seconds each finished phase took (the start benchmark reports them)."""
+    return dict(_state["seconds"])
+
+
+def _run(name: str | None, views: bool) -> None:
+    started = time.monotonic()
+    try:
+        _step("torch", _import_torch)  # everyone waits for these two: full priority
+        _step("model", lambda: _load_model(name))
+        if views:
+            _step("first-map", lambda: warm_first_map(name))  # the view most sessions wait for: full priority too
+        _give_way()
+        _step("imports", import_page_modules)
+        if views:
+            _step("views", lambda: warm_views(name))
+        _state["phase"] = "done"
+    except Exception:  # noqa: BLE001 - a failed warm-up leaves the pages to load on demand, as without it
+        log.exception("Warm start failed; pages will load the model on demand")
+        _state["phase"] = "failed"
+    _state["seconds"]["total"] = time.monotonic() - started
+
+
+def _step(phase_name: str, work) -> None:
+    _state["phase"] = phase_name
+    started = time.monotonic()
+    work()
+    _state["seconds"][phase_name] = time.monotonic() - started
+
+
+def _give_way() -> None:
+    """Lower this thread's priority, so a page a student opened runs first on a busy CPU (no-op elsewhere)."""
+    with contextlib.suppress(AttributeError, OSError):  # not Linux, or not allowed: normal priority, as before
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), NICE)
+
+
+def _import_torch() -> None:
+    _state["progress"] = (0.05, "Importing torch and transformers…")
+    importlib.import_module("ui.caching.cache")  # core: torch, transformers and the model code
+
+
+def _load_model(name: str | None):
+    from ui import widgets
+    from ui.caching import cache
+
+    return cache.get_model(name or widgets.default_model())
+
+
+def page_modules() -> list[str]:
+    """The project and library modules app.py and app_pages/*.py import (not run: read with ast)."""
+    names: list[str] = []
+    for path in [APP, *sorted((ROOT / "app_pages").glob("*.py"))]:
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Import):
+                names += [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+                names += [node.module] + [f"{node.module}.{alias.name}" for alias in node.names]
+    return list(dict.fromkeys(names))
+
+
+def import_page_modules() -> None:
+    """Import every module the pages import (a `from x import name` that is not a module is skipped)."""
+    for name in page_modules():
+        try:
+            importlib.import_module(name)
+        except ModuleNotFoundError:
+            continue  # `from package import function`: the package itself is imported on its own line
+
+
+def _server_running() -> bool:
+    """Wait until Streamlit's runtime exists: the pages' caches live in it (False when it never comes)."""
+    from streamlit import runtime
+
+    deadline = time.monotonic() + RUNTIME_WAIT_SECONDS
+    while not runtime.exists() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    return runtime.exists()
+
+
+def warm_first_map(name: str | None) -> None:
+    """The default prompt's analysis: Attention's first map (and Embeddings', Generation's, Why's input)."""
+    from ui import widgets
+    from ui.caching import cache
+
+    if _server_running():  # not under a Streamlit server: results would land in a throwaway cache
+        cache.get_analysis(name or widgets.default_model(), widgets.DEFAULT_PROMPT)
+
+
+def warm_views(name: str | None) -> None:
+    """The default views the pages open on (the default prompt, the first preset), computed into their caches.
+
+    Each page's section says what its default view computes (its `warm`), from the same declared defaults
+    its widgets start from; a test checks that a first visit after this computes nothing more.
+    """
+    if _server_running():
+        warm_defaults(name)
+
+
+def warm_defaults(name: str | None) -> None:
+    """warm_views' work, in whatever caches are current (tests call it directly)."""
+    from ui import widgets
+    from ui.caching import cache
+    from ui.sections import adapt_steer_ui, embeddings_ui, prompting_ui, tokens_ui, why_ui
+
+    name = name or widgets.default_model()
+    model, text = cache.get_model(name), widgets.DEFAULT_PROMPT
+    warmers = [lambda: cache.get_analysis(name, text),  # done already when warm_first_map ran
+               lambda: tokens_ui.warm(name, text), lambda: embeddings_ui.warm(name)]
+    if model.info.is_decoder:
+        warmers += [lambda: prompting_ui.warm(model, name), lambda: why_ui.warm(model, name, text),
+                    lambda: adapt_steer_ui.warm(model, name)]
+    for warm in warmers:
+        try:
+            warm()
+        except ValueError as error:  # this model cannot show that default (e.g. a tiny context): the page says so
+            log.info("Warm start skipped a default view: %s", error)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Start the warm-up thread, then `streamlit run app.py` with the given options, in this process."""
+    start()
+    from streamlit.web import cli
+
+    sys.argv = ["streamlit", "run", str(APP), *(sys.argv[1:] if argv is None else argv)]
+    return cli.main()
+
+
+if __name__ == "__main__":  # run as the importable module, so pages and tests see one warm-up state
+    from ui import warm_start
+
+    sys.exit(warm_start.main())
