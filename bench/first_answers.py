@@ -10,6 +10,10 @@ Run `python bench/first_answers.py [--runs 3] [--cold]`. Each run, in one proces
   first visits each page opened in a new browser session once the warm start is done: browser-side
                (navigation → that run finished and the page idle) and server-side (script run start →
                finish); then a second visit in the same session (a returning session).
+  breakdown    in a fresh process, where a first map's time goes: importing torch and transformers, the
+               app's other imports (Streamlit, plotly, the pages' modules), loading the model and its
+               tokenizer (core.load_model, from the cached copy), the first forward (the analysis), the
+               attention view, building the heatmap figure and serialising it as Streamlit does.
 --cold starts `streamlit run app.py` instead (no warm start: today's behaviour before it), for comparison.
 Targets: first map <= 1.3 x floor; each page's first visit <= 1.5 s server-side (median over runs).
 """
@@ -17,6 +21,7 @@ Targets: first map <= 1.3 x floor; each page's first visit <= 1.5 s server-side 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import shutil
 import statistics
@@ -49,6 +54,24 @@ tokenizer = AutoTokenizer.from_pretrained(sys.argv[1])
 print(imported - started, time.monotonic() - imported)
 """
 
+BREAKDOWN = """
+import json, sys, time
+marks = [time.monotonic()]
+def mark(): marks.append(time.monotonic())
+import torch, transformers; mark()
+from ui import warm_start; warm_start.import_page_modules(); import plotly.io; mark()
+from ui import widgets; import core; model = core.load_model(widgets.default_model()); mark()
+analysis = core.analyze(model, widgets.DEFAULT_PROMPT); mark()
+from core import attention_stats; view = attention_stats.attention_view(analysis.attention, False, "none"); mark()
+from viz import attention as attention_viz
+labels = analysis.tokens.labels
+figure = attention_viz.attention_heatmap(view.weights[0, 0], labels, "Layer 0, head 0", view.first_position); mark()
+plotly.io.to_json(figure, validate=False); mark()
+print(json.dumps([b - a for a, b in zip(marks, marks[1:])]))
+"""
+STEPS = ("import torch, transformers", "the app's other imports", "model and tokenizer load", "first forward",
+         "attention view", "heatmap figure", "figure serialisation")
+
 
 def cached_copy() -> Path:
     """The default model's fast-loading copy (made by `make install` or the first start)."""
@@ -68,6 +91,13 @@ def floor(copy: Path) -> tuple[float, float, float]:
                          env={**os.environ, "HF_HUB_OFFLINE": "1"})
     imports, loads = map(float, out.stdout.split()[-2:])
     return time.monotonic() - started, imports, loads
+
+
+def breakdown() -> dict[str, float]:
+    """Seconds of each step to a first map, in one fresh process (see BREAKDOWN)."""
+    out = subprocess.run([sys.executable, "-c", BREAKDOWN], capture_output=True, text=True, check=True, cwd=ROOT,
+                         env={**os.environ, "HF_HUB_OFFLINE": "1", "PYTHONPATH": str(ROOT)})
+    return dict(zip(STEPS, json.loads(out.stdout.strip().splitlines()[-1])))
 
 
 class StartServer(TimedServer):
@@ -163,7 +193,7 @@ def one_run(browser, cold: bool, copy: Path) -> dict:
                 tab.context.close()
             server.stop()
     return {"floor": floor_wall, "floor_imports": floor_imports, "floor_loads": floor_loads, "health": health,
-            "first_map": first_map, "phases": phases, "visits": visits}
+            "first_map": first_map, "phases": phases, "visits": visits, "breakdown": breakdown()}
 
 
 def report(runs: list[dict], cold: bool) -> None:
@@ -182,6 +212,8 @@ def report(runs: list[dict], cold: bool) -> None:
         medians = [statistics.median(values) for values in columns]
         worst = max(worst, medians[1])
         print(f"  {name:<20} {medians[0]:>20.2f}s {medians[1]:>6.2f}s {medians[2]:>18.2f}s {medians[3]:>6.2f}s")
+    print("  where a first map's time goes (fresh process, median seconds): " + ", ".join(
+        f"{step} {statistics.median(run['breakdown'][step] for run in runs):.2f}" for step in STEPS))
     ratio = statistics.median(run["first_map"] / run["floor"] for run in runs)
     print(f"  median first map / floor: {ratio:.2f} (target <= 1.3); slowest page's median first visit, server-side: "
           f"{worst:.2f} s (target <= 1.5)")

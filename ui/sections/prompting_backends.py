@@ -15,17 +15,17 @@ from core.served import remote, remote_eval
 from ui import widgets
 from ui.caching import cache, prompting_cache, served_cache
 from ui.sections import prompting_eval_ui, remote_eval_ui
-from ui.sections.prompting_ui import AnswerParts, StrategyBackend, StrategyPrompts, TaskInputs, ranked_labels
+from ui.sections.prompting_ui import (
+    AnswerParts,
+    StrategyBackend,
+    StrategyPrompts,
+    TaskInputs,
+    in_process_prompts,
+    ranked_labels,
+)
 from ui.sections.remote_ui import Backend
 
 Examples = tuple[tuple[str, str], ...]
-
-
-def in_process_prompts(model: core.LoadedModel, inputs: TaskInputs) -> tuple[str, ...]:
-    """The zero-, one- and few-shot prompts in the chosen format, checked against the model's token caps."""
-    prompting.check_token_caps(model.tokenizer, prompting.check_examples(inputs.examples), inputs.query)
-    return tuple(prompting.strategy_prompts(inputs.instruction, inputs.examples, inputs.query, inputs.few_k,
-                                            inputs.fmt, model.tokenizer))
 
 
 @dataclass(frozen=True)

@@ -180,11 +180,16 @@ def compare_columns(backend: StrategyBackend, inputs: TaskInputs, settings: core
     backend.after(columns, prompts.sent, labels, inputs.fmt)
 
 
+def in_process_prompts(model: core.LoadedModel, inputs: TaskInputs) -> tuple[str, ...]:
+    """The zero-, one- and few-shot prompts in the chosen format, checked against the model's token caps."""
+    prompting.check_token_caps(model.tokenizer, prompting.check_examples(inputs.examples), inputs.query)
+    return tuple(prompting.strategy_prompts(inputs.instruction, inputs.examples, inputs.query, inputs.few_k,
+                                            inputs.fmt, model.tokenizer))
+
+
 def warm(model: core.LoadedModel, name: str) -> None:
     """What the page opens on, computed before anyone asks: the default task's three completions, labels ranked,
     and the model's measured speed (the evaluation's time estimate)."""
-    from ui.sections.prompting_backends import in_process_prompts
-
     prompting_cache.get_throughput(name)  # the evaluation's time estimate: one timed forward, once per model
     inputs = default_inputs()
     prompts = in_process_prompts(model, inputs)

@@ -9,7 +9,7 @@ import pytest
 from core.prompting import prefix_generation, prompt_eval
 from core.prompting.eval_request import EvalRequest, request_runs, served_api
 from core.sampling import GenerationSettings
-from core.served import remote_calls, remote_eval
+from core.served import remote_calls, remote_eval, served_lora
 from core.served.remote import Endpoint
 
 EXAMPLES = (("Loved it", "positive"), ("Hated it", "negative"), ("Great fun", "positive"), ("Dull", "negative"))
@@ -45,7 +45,8 @@ def _served(monkeypatch) -> tuple[remote_eval.ServedEvaluation, list[str]]:
         return remote_calls.ServedCompletion(_answer(prompt).split("\n")[0], None, None, "stop", None, 0.0)
 
     monkeypatch.setattr(remote_calls, "complete", complete)
-    endpoint = Endpoint("fake", "http://127.0.0.1:9/v1", concurrency=2)  # never contacted: complete is replaced
+    monkeypatch.setattr(served_lora, "listed_models", lambda endpoint: {"m": {"id": "m"}})  # a server with no adapters
+    endpoint = Endpoint("fake", "http://127.0.0.1:9/v1", concurrency=2)  # never contacted: both calls are replaced
     return remote_eval.evaluate(endpoint, "m", REQUEST, {}), seen
 
 
