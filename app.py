@@ -7,11 +7,6 @@ from ui import startup
 # Read before the page config: a presenter's link opens with the sidebar closed.
 st.set_page_config(page_title="LLM Lens", page_icon="🔎", layout="wide",
                    initial_sidebar_state="collapsed" if startup.presenting_requested() else "auto")
-# A server started with `python -m ui.warm_start` loads the model as it starts: until then, its progress.
-startup.wait_for_warm_start()
-
-from ui import present, share, widgets  # noqa: E402 - after the wait: these import torch and transformers
-from ui.sections import remote_ui  # noqa: E402
 
 # Every page registers here, in the order of the course.
 PAGES = [
@@ -29,15 +24,21 @@ PAGES = [
     st.Page("app_pages/deploy.py", title="Deploy", icon="🏭"),
 ]
 
-page = st.navigation(PAGES)
-# Share links: seed the widgets from the URL once per session, say what was not usable.
-st.session_state[widgets.PAGE] = page.url_path
-share.restore(page.url_path)
-share.show_notices(page.url_path)
-st.session_state["model_name"] = widgets.model_selector()
-present.toggle()
-# Served models: a backend choice shown only when the operator configured endpoints.
-st.session_state["served_backend"] = remote_ui.backend_selector()
-remote_ui.weights_notice(page.title, st.session_state["served_backend"])
-page.run()
-share.publish(page.url_path)  # after the page: the link holds every choice it made
+# The page run: a server started with `python -m ui.warm_start` loads the model as it starts, and until it
+# has imported torch this shows its progress; while pages run, its background work waits (ui/startup.py).
+with startup.page_run():
+    from ui import present, share, widgets  # after the wait: these import torch and transformers
+    from ui.sections import remote_ui
+
+    page = st.navigation(PAGES)
+    # Share links: seed the widgets from the URL once per session, say what was not usable.
+    st.session_state[widgets.PAGE] = page.url_path
+    share.restore(page.url_path)
+    share.show_notices(page.url_path)
+    st.session_state["model_name"] = widgets.model_selector()
+    present.toggle()
+    # Served models: a backend choice shown only when the operator configured endpoints.
+    st.session_state["served_backend"] = remote_ui.backend_selector()
+    remote_ui.weights_notice(page.title, st.session_state["served_backend"])
+    page.run()
+    share.publish(page.url_path)  # after the page: the link holds every choice it made

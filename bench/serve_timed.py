@@ -7,6 +7,7 @@ Each line of FILE is `<event> <session> <monotonic seconds> <extra>`:
   start / finish  a script run starts / stops (in its script thread);
   batch           one padded analyze forward ended, extra = its prompts and seconds;
   warm            the warm start entered a phase, extra = model, imports, views, done (or failed);
+  pages           the number of page runs in progress changed (the warm start's background steps wait for 0);
   sent            that run's `script_finished` message leaves for the browser (event-loop thread),
                   extra = bytes of the run's messages and the server's thread count then.
 The gap finish → sent is delivery delay: messages waiting for the event loop (GIL held by script
@@ -99,11 +100,14 @@ def _log_warm_phases() -> None:
     # `warm <phase> <t>` each time the warm start (ui.warm_start) enters a phase: model, imports, views, done.
     from ui import warm_start
 
-    seen = None
+    seen, running = None, 0
     while seen not in ("done", "failed"):
         if (now := warm_start.phase()) != seen:
             _write("warm", now)
             seen = now
+        if (count := warm_start.pages_running()) != running:
+            _write("pages", str(count))
+            running = count
         time.sleep(0.02)
 
 

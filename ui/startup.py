@@ -4,6 +4,7 @@ while the server's warm start (ui.warm_start) is still loading the model, its pr
 
 from __future__ import annotations
 
+import contextlib
 import time
 
 import streamlit as st
@@ -19,6 +20,15 @@ def presenting_requested() -> bool:
     if PRESENT in st.session_state:
         return bool(st.session_state[PRESENT])
     return st.query_params.get(PRESENT) == "1"
+
+
+@contextlib.contextmanager
+def page_run():
+    """app.py's body: counted as a page run (a warm start's background work waits for it), and it begins
+    by waiting for a warm start still importing torch, with its progress."""
+    with warm_start.page_running():
+        wait_for_warm_start()
+        yield
 
 
 def wait_for_warm_start() -> None:

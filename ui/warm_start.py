@@ -10,11 +10,16 @@ answers at once. The thread, in order:
 2. imports what every page imports (read from app_pages/*.py), so no page pays for captum, peft or
    scipy on its first visit;
 3. computes the default views a new session opens on (the default prompt, the first preset): the
-   attention analysis first (at full priority: it is the first map), then, giving way to students'
-   requests (a lower thread priority), the tokenizer comparison, the embeddings' per-model data, the
-   three prompt strategies, the Why page's input attribution and the Adapt page's steering. They are
-   the same cached calls the pages make, so a first visit finds them done. Each holds the model's
-   gate per forward pass, like any request, so a student's request waits at most one forward.
+   attention analysis first (at full priority: it is the first map), then the tokenizer comparison,
+   the embeddings' per-model data, the three prompt strategies, the Why page's input attribution and
+   the Adapt page's steering. They are the same cached calls the pages make, so a first visit finds
+   them done. Each holds the model's gate per forward pass, like any request.
+
+Steps 2 and 3 give way to students: before each import and each view the thread waits while a page
+run is in progress (app.py runs inside `page_running`) or one ended less than QUIET_SECONDS ago
+(a browser on the same machine is drawing what it sent), up to GIVE_WAY_SECONDS, and it runs at a
+lower thread priority. Python runs one thread at a time, so a background import would otherwise
+halve the speed of the page a student is waiting for; the lower priority alone does not stop that.
 
 LLM_LENS_WARM_VIEWS=0 skips step 3 (the model still preloads).
 """
@@ -36,7 +41,10 @@ APP = ROOT / "app.py"
 log = logging.getLogger(__name__)
 NICE = 10  # after the model, the warm-up thread gives way to students' requests (Linux: a thread's own nice)
 RUNTIME_WAIT_SECONDS = 120  # views are cached in the server's caches: warm them once its runtime exists
+GIVE_WAY_SECONDS = 30  # the longest a background step waits for page runs to end (then it runs alongside)
+QUIET_SECONDS = 1.0  # and after the last one ended: the student's browser draws what the run sent
 _state = {"thread": None, "phase": "idle", "seconds": {}, "progress": (0.0, "")}
+_pages = {"running": 0, "ended": 0.0}  # page runs in progress in this process (app.py's body), the last's end
 _lock = threading.Lock()
 
 
@@ -71,6 +79,31 @@ def seconds() -> dict[str, float]:
     return dict(_state["seconds"])
 
 
+@contextlib.contextmanager
+def page_running():
+    """Around a page run (app.py's body): while any runs, the warm-up's background steps wait."""
+    with _lock:
+        _pages["running"] += 1
+    try:
+        yield
+    finally:
+        with _lock:
+            _pages["running"] -= 1
+            _pages["ended"] = time.monotonic()
+
+
+def pages_running() -> int:
+    """Page runs in progress now."""
+    return _pages["running"]
+
+
+def give_way(seconds: float = GIVE_WAY_SECONDS, quiet: float = QUIET_SECONDS) -> None:
+    """Wait until no page run is in progress and none ended in the last `quiet` seconds, or `seconds` have passed."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline and (_pages["running"] > 0 or time.monotonic() - _pages["ended"] < quiet):
+        time.sleep(0.05)
+
+
 def _run(name: str | None, views: bool) -> None:
     started = time.monotonic()
     try:
@@ -78,8 +111,8 @@ def _run(name: str | None, views: bool) -> None:
         _step("model", lambda: _load_model(name))
         if views:
             _step("first-map", lambda: warm_first_map(name))  # the view most sessions wait for: full priority too
-        _give_way()
-        _step("imports", import_page_modules)
+        _lower_priority()
+        _step("imports", lambda: import_page_modules(before_each=give_way))
         if views:
             _step("views", lambda: warm_views(name))
         _state["phase"] = "done"
@@ -96,7 +129,7 @@ def _step(phase_name: str, work) -> None:
     _state["seconds"][phase_name] = time.monotonic() - started
 
 
-def _give_way() -> None:
+def _lower_priority() -> None:
     """Lower this thread's priority, so a page a student opened runs first on a busy CPU (no-op elsewhere)."""
     with contextlib.suppress(AttributeError, OSError):  # not Linux, or not allowed: normal priority, as before
         os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), NICE)
@@ -126,9 +159,14 @@ def page_modules() -> list[str]:
     return list(dict.fromkeys(names))
 
 
-def import_page_modules() -> None:
-    """Import every module the pages import (a `from x import name` that is not a module is skipped)."""
+def import_page_modules(before_each=None) -> None:
+    """Import every module the pages import (a `from x import name` that is not a module is skipped);
+    `before_each` is called before each module not imported yet (the warm-up gives way there)."""
     for name in page_modules():
+        if name in sys.modules:
+            continue
+        if before_each is not None:
+            before_each()
         try:
             importlib.import_module(name)
         except ModuleNotFoundError:
@@ -161,11 +199,12 @@ def warm_views(name: str | None) -> None:
     its widgets start from; a test checks that a first visit after this computes nothing more.
     """
     if _server_running():
-        warm_defaults(name)
+        warm_defaults(name, before_each=give_way)
 
 
-def warm_defaults(name: str | None) -> None:
-    """warm_views' work, in whatever caches are current (tests call it directly)."""
+def warm_defaults(name: str | None, before_each=None) -> None:
+    """warm_views' work, in whatever caches are current (tests call it directly); `before_each` is called
+    before each view (the warm-up gives way there)."""
     from ui import widgets
     from ui.caching import cache
     from ui.sections import adapt_steer_ui, embeddings_ui, prompting_ui, tokens_ui, why_ui
@@ -178,6 +217,8 @@ def warm_defaults(name: str | None) -> None:
         warmers += [lambda: prompting_ui.warm(model, name), lambda: why_ui.warm(model, name, text),
                     lambda: adapt_steer_ui.warm(model, name)]
     for warm in warmers:
+        if before_each is not None:
+            before_each()
         try:
             warm()
         except ValueError as error:  # this model cannot show that default (e.g. a tiny context): the page says so

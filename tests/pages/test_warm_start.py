@@ -84,3 +84,32 @@ def test_page_modules_are_found_from_the_pages_themselves():
     modules = warm_start.page_modules()
     assert "ui.sections.why_ui" in modules and "ui.sections.adapt_ui" in modules and "core.why.attribution" in modules
     warm_start.import_page_modules()  # every one imports (a name that is not a module is skipped)
+
+
+def test_the_background_steps_wait_while_a_page_runs():
+    waited = threading.Event()
+    step = threading.Thread(target=lambda: (warm_start.give_way(30, quiet=0.0), waited.set()))
+    with warm_start.page_running():
+        step.start()
+        assert not waited.wait(0.5)  # a student's page is running: the background step has not started
+        assert warm_start.pages_running() == 1
+    assert waited.wait(5) and warm_start.pages_running() == 0
+    with pytest.raises(KeyError), warm_start.page_running():  # a run that fails (or reruns) still ends its count
+        raise KeyError("page")
+    assert warm_start.pages_running() == 0
+
+
+def test_the_warm_up_gives_way_before_each_view_it_computes(app_env):
+    calls = []
+    warm_start.warm_defaults(str(app_env), before_each=lambda: calls.append(warm_start.pages_running()))
+    assert len(calls) == 6  # analysis, tokens, embeddings, prompting, why, adapt: the tiny Llama is a decoder
+
+
+def test_the_background_steps_let_the_browser_draw_what_a_page_run_sent():
+    with warm_start.page_running():
+        pass
+    started = threading.Event()
+    step = threading.Thread(target=lambda: (warm_start.give_way(30, quiet=0.6), started.set()))
+    step.start()
+    assert not started.wait(0.3)  # a run just ended: its browser is drawing
+    assert started.wait(5)
