@@ -34,6 +34,7 @@ import os
 import sys
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -159,7 +160,7 @@ def page_modules() -> list[str]:
     return list(dict.fromkeys(names))
 
 
-def import_page_modules(before_each=None) -> None:
+def import_page_modules(before_each: Callable[[], None] | None = None) -> None:
     """Import every module the pages import (a `from x import name` that is not a module is skipped);
     `before_each` is called before each module not imported yet (the warm-up gives way there)."""
     for name in page_modules():
@@ -202,7 +203,7 @@ def warm_views(name: str | None) -> None:
         warm_defaults(name, before_each=give_way)
 
 
-def warm_defaults(name: str | None, before_each=None) -> None:
+def warm_defaults(name: str | None, before_each: Callable[[], None] | None = None) -> None:
     """warm_views' work, in whatever caches are current (tests call it directly); `before_each` is called
     before each view (the warm-up gives way there)."""
     from ui import widgets
