@@ -10,10 +10,11 @@ Run `python bench/first_answers.py [--runs 3] [--cold]`. Each run, in one proces
   first visits each page opened in a new browser session once the warm start is done: browser-side
                (navigation → that run finished and the page idle) and server-side (script run start →
                finish); then a second visit in the same session (a returning session).
-  breakdown    in a fresh process, where a first map's time goes: importing torch and transformers, the
-               app's other imports (Streamlit, plotly, the pages' modules), loading the model and its
-               tokenizer (core.load_model, from the cached copy), the first forward (the analysis), the
-               attention view, building the heatmap figure and serialising it as Streamlit does.
+  breakdown    in a fresh process, where a first map's time goes: importing torch and transformers (with
+               the garbage collector paused, as the server does), the app's other imports (Streamlit,
+               plotly, the pages' modules), loading the model and its tokenizer (core.load_model, from the
+               cached copy), the first forward (the analysis), the attention view, building the heatmap
+               figure and serialising it as Streamlit does.
 --cold starts `streamlit run app.py` instead (no warm start: today's behaviour before it), for comparison.
 Targets: first map <= 1.3 x floor; each page's first visit <= 1.5 s server-side (median over runs).
 """
@@ -58,8 +59,11 @@ BREAKDOWN = """
 import json, sys, time
 marks = [time.monotonic()]
 def mark(): marks.append(time.monotonic())
-import torch, transformers; mark()
-from ui import warm_start; warm_start.import_page_modules(); import plotly.io; mark()
+from ui import warm_start
+with warm_start.gc_paused(freeze=True):  # as the server imports them (ui.warm_start)
+    import torch, transformers
+mark()
+warm_start.import_page_modules(); import plotly.io; mark()
 from ui import widgets; import core; model = core.load_model(widgets.default_model()); mark()
 analysis = core.analyze(model, widgets.DEFAULT_PROMPT); mark()
 from core import attention_stats; view = attention_stats.attention_view(analysis.attention, False, "none"); mark()

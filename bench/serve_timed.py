@@ -112,14 +112,15 @@ def _log_warm_phases() -> None:
 
 
 if __name__ == "__main__":
-    _install()
     if os.environ.get("LLM_LENS_TIMING_WARM") == "1":  # `python -m ui.warm_start` (make run): options only, no app.py
         sys.path.insert(0, str(os.getcwd()))
         from ui import warm_start
 
-        warm_start.start()
+        warm_start.start()  # first, as `python -m ui.warm_start` does: the hooks below import Streamlit meanwhile
         threading.Thread(target=_log_warm_phases, daemon=True).start()
+        _install()
         sys.exit(warm_start.main(sys.argv[1:]))
+    _install()
     from streamlit.web import cli
 
     sys.argv = ["streamlit", "run", *sys.argv[1:]]

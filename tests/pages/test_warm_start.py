@@ -3,6 +3,9 @@ the warm-up computes nothing that the warm-up did not."""
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import threading
 
 import pytest
@@ -11,6 +14,8 @@ from page_kit import open_page
 import core
 from ui import warm_start
 from ui.caching import cache
+
+ROOT = warm_start.ROOT
 
 # Pages whose default view the warm-up computes: a first visit after it runs no forward pass of the model.
 WARMED = ("tokens", "embeddings", "attention", "why", "prompting", "adapt")
@@ -113,3 +118,42 @@ def test_the_background_steps_let_the_browser_draw_what_a_page_run_sent():
     step.start()
     assert not started.wait(0.3)  # a run just ended: its browser is drawing
     assert started.wait(5)
+
+
+def test_the_collector_is_paused_inside_and_back_after_nested_pauses():
+    import gc
+
+    assert gc.isenabled()
+    frozen = gc.get_freeze_count()
+    try:
+        with warm_start.gc_paused():
+            assert not gc.isenabled()
+            with warm_start.gc_paused(freeze=True):
+                assert not gc.isenabled()
+            assert not gc.isenabled()  # the outer pause is still on
+            assert gc.get_freeze_count() > frozen  # what existed is out of the collector's reach
+        assert gc.isenabled()
+        gc.disable()  # an operator who turned the collector off keeps it off
+        with warm_start.gc_paused():
+            pass
+        assert not gc.isenabled()
+    finally:
+        gc.enable()
+        gc.unfreeze()
+
+
+def test_a_servers_first_import_of_torch_runs_no_collection_and_freezes_what_it_made():
+    # A fresh process, as `python -m ui.warm_start` starts: count the collector's runs during the import.
+    script = """
+import gc, sys
+from ui import warm_start
+runs = []
+gc.callbacks.append(lambda phase, info: phase == "start" and runs.append(info["generation"]))
+warm_start._import_torch()
+print(len(runs), gc.isenabled(), gc.get_freeze_count(), "torch" in sys.modules)
+"""
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True, cwd=ROOT,
+                         env={**os.environ, "PYTHONPATH": str(ROOT)}, timeout=300)
+    runs, enabled, frozen, imported = out.stdout.split()[-4:]
+    assert imported == "True" and runs == "0" and enabled == "True"
+    assert int(frozen) > 100_000  # torch's and transformers' objects: hundreds of thousands
